@@ -1,0 +1,48 @@
+# Every target that builds Go code first runs the libtensorflow setup, which
+# installs the pinned TensorFlow wheel once (see third_party/libtensorflow).
+SHELL := /bin/bash
+SETUP := third_party/libtensorflow/setup.sh
+TFENV = set -euo pipefail; eval "$$($(SETUP) --env)";
+DEMO_CONFIG ?=
+BENCH_ARGS ?=
+GOTEST_FLAGS ?= -count=1 -timeout 30m
+
+.PHONY: all setup build test test-go test-python fuzz demo bench vet fmt-check data clean
+
+all: build
+
+setup:
+	@$(SETUP)
+
+build: setup
+	@$(TFENV) go build -o bin/simsiam ./cmd/simsiam
+
+vet: setup
+	@$(TFENV) go vet ./...
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [[ -n "$$out" ]]; then echo "gofmt needed: $$out"; exit 1; fi
+
+# Debian's dataset-fashion-mnist: the real data the demo and some tests use.
+data:
+	@third_party/datasets/fashion_mnist.sh
+
+test: setup data fmt-check vet test-go test-python
+
+test-go:
+	@$(TFENV) go test $(GOTEST_FLAGS) ./...
+
+test-python: build
+	@$(TFENV) "$$SIMSIAM_PYTHON" -m pytest -q tests/python
+
+fuzz: setup
+	@$(TFENV) for t in $$(go test -list 'Fuzz.*' ./data/ | grep ^Fuzz); do go test ./data/ -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done
+
+demo: build data
+	@./bin/simsiam train $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG),)
+
+bench: build
+	@$(TFENV) go test -run XXX -bench . -benchtime 3x $(BENCH_ARGS) ./...
+
+clean:
+	rm -rf bin runs

@@ -1,0 +1,166 @@
+package tfgraph
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	tf "github.com/wamuir/graft/tensorflow"
+)
+
+// Entry is one tensor a Saver writes: the checkpoint key and its value.
+type Entry struct {
+	Key   string
+	Value Output
+}
+
+// Saver writes and reads TensorFlow checkpoints (the V2 bundle format:
+// PREFIX.index + PREFIX.data-00000-of-00001) with SaveV2 and RestoreV2. The
+// op names follow TF1's Saver so a SavedModel's saver_def can point at them:
+// save/Const is the filename tensor, save/control_dependency the save tensor
+// and save/restore_all the restore op.
+type Saver struct {
+	Prefix     Output     // string scalar to feed with the checkpoint prefix
+	SaveTensor Output     // fetch this to save (it returns the prefix)
+	Restore    *Operation // run this to restore every variable (nil for tensor-only savers)
+	Keys       []string
+}
+
+// NewSaver builds save and restore ops for vars in the scope named name
+// ("save" for the model saver).
+func NewSaver(g *Graph, name string, vars []*Variable) *Saver {
+	entries := make([]Entry, len(vars))
+	for i, v := range vars {
+		entries[i] = Entry{Key: v.Key, Value: v.Read()}
+	}
+	sv := newSaveOps(g, name, entries)
+	s := g.Root().Child(name)
+	if g.err != nil {
+		return sv
+	}
+	names := make([]string, len(vars))
+	slices := make([]string, len(vars))
+	dts := make([]tf.DataType, len(vars))
+	for i, v := range vars {
+		names[i], dts[i] = v.Key, v.DType
+	}
+	rop := s.Op("RestoreV2", "RestoreV2", []tf.Input{sv.Prefix, s.Const("restore_names", names), s.Const("restore_slices", slices)},
+		map[string]any{"dtypes": dts})
+	if rop == nil {
+		return sv
+	}
+	assigns := make([]*Operation, len(vars))
+	for i, v := range vars {
+		assigns[i] = v.AssignOp(s, "Assign", rop.Output(i))
+	}
+	sv.Restore = s.Group("restore_all", assigns...)
+	return sv
+}
+
+// NewTensorSaver builds a save op for arbitrary tensors (no restore).
+func NewTensorSaver(g *Graph, name string, entries []Entry) *Saver { return newSaveOps(g, name, entries) }
+
+func newSaveOps(g *Graph, name string, entries []Entry) *Saver {
+	s := g.Root().Child(name)
+	sv := &Saver{}
+	prefix := s.PlaceholderWithDefault("Const", s.Const("default_prefix", "model"), []int64{})
+	sv.Prefix = prefix
+	names := make([]string, len(entries))
+	slices := make([]string, len(entries))
+	vals := make([]Output, len(entries))
+	for i, e := range entries {
+		names[i], vals[i] = e.Key, e.Value
+	}
+	sv.Keys = names
+	save := s.Op("SaveV2", "SaveV2", []tf.Input{prefix, s.Const("tensor_names", names), s.Const("shape_and_slices", slices), tf.OutputList(vals)}, nil)
+	if save == nil {
+		return sv
+	}
+	sv.SaveTensor = s.WithControl(save).Identity("control_dependency", prefix)
+	return sv
+}
+
+// Save writes the checkpoint PREFIX.index and PREFIX.data-00000-of-00001
+// atomically: the files are written under a temporary prefix in the same
+// directory and renamed into place (data first, index last), so a crash
+// leaves either the old files or the new ones, never a torn checkpoint.
+func (sv *Saver) Save(sess *Session, prefix string) error {
+	dir := filepath.Dir(prefix)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	tmpDir, err := os.MkdirTemp(dir, ".tmp-"+filepath.Base(prefix)+"-")
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	defer os.RemoveAll(tmpDir)
+	tmp := filepath.Join(tmpDir, filepath.Base(prefix))
+	t, err := tf.NewTensor(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := sess.Run(map[Output]*Tensor{sv.Prefix: t}, []Output{sv.SaveTensor}); err != nil {
+		return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
+	}
+	files, err := filepath.Glob(tmp + ".data-*")
+	if err != nil || len(files) == 0 {
+		return fmt.Errorf("writing checkpoint %s: SaveV2 produced no data file", prefix)
+	}
+	for _, f := range files {
+		if err := syncFile(f); err != nil {
+			return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
+		}
+		if err := os.Rename(f, prefix+strings.TrimPrefix(f, tmp)); err != nil {
+			return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
+		}
+	}
+	if err := syncFile(tmp + ".index"); err != nil {
+		return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
+	}
+	if err := os.Rename(tmp+".index", prefix+".index"); err != nil {
+		return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
+	}
+	return syncDir(dir)
+}
+
+// RestoreFrom loads every variable from the checkpoint at prefix.
+func (sv *Saver) RestoreFrom(sess *Session, prefix string) error {
+	if sv.Restore == nil {
+		return errors.New("this saver cannot restore")
+	}
+	if _, err := os.Stat(prefix + ".index"); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	t, err := tf.NewTensor(prefix)
+	if err != nil {
+		return err
+	}
+	if _, err := sess.Run(map[Output]*Tensor{sv.Prefix: t}, nil, sv.Restore); err != nil {
+		return fmt.Errorf("restoring checkpoint %s: %w", prefix, err)
+	}
+	return nil
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	_ = d.Sync() // not every file system supports fsync on directories
+	return nil
+}

@@ -1,0 +1,109 @@
+package tfgraph
+
+import (
+	"fmt"
+
+	tf "github.com/wamuir/graft/tensorflow"
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// SessionOptions are the knobs of a TensorFlow session that users set from
+// the config.
+type SessionOptions struct {
+	// Target is "" for in-process, or "grpc://host:port" for a TF server.
+	Target string
+	// IntraOpThreads and InterOpThreads size TF's thread pools (0 = TF picks).
+	IntraOpThreads, InterOpThreads int32
+	// XLA turns on the XLA JIT for the whole graph (global_jit_level ON_1).
+	XLA bool
+	// CPUDevices > 1 asks for that many CPU devices (for multi-device tests).
+	CPUDevices int32
+	// AllowSoftPlacement lets ops without a kernel on the requested device run
+	// elsewhere.
+	AllowSoftPlacement bool
+}
+
+// ConfigProto serialises the options as a tensorflow.ConfigProto.
+func (o SessionOptions) ConfigProto() ([]byte, error) {
+	c := &pb.ConfigProto{
+		IntraOpParallelismThreads: o.IntraOpThreads,
+		InterOpParallelismThreads: o.InterOpThreads,
+		AllowSoftPlacement:        o.AllowSoftPlacement,
+	}
+	if o.CPUDevices > 1 {
+		c.DeviceCount = map[string]int32{"CPU": o.CPUDevices}
+	}
+	if o.XLA {
+		c.GraphOptions = &pb.GraphOptions{OptimizerOptions: &pb.OptimizerOptions{GlobalJitLevel: pb.OptimizerOptions_ON_1}}
+	}
+	return proto.Marshal(c)
+}
+
+// Session runs a finished graph.
+type Session struct {
+	S     *tf.Session
+	Graph *Graph
+}
+
+// NewSession starts a session on g.
+func NewSession(g *Graph, o SessionOptions) (*Session, error) {
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	cfg, err := o.ConfigProto()
+	if err != nil {
+		return nil, fmt.Errorf("session config: %w", err)
+	}
+	s, err := tf.NewSession(g.g, &tf.SessionOptions{Target: o.Target, Config: cfg})
+	if err != nil {
+		return nil, fmt.Errorf("starting TensorFlow session: %w", err)
+	}
+	return &Session{S: s, Graph: g}, nil
+}
+
+// Close releases the session.
+func (s *Session) Close() error { return s.S.Close() }
+
+// Run feeds, fetches and runs targets in one Session.Run.
+func (s *Session) Run(feeds map[Output]*Tensor, fetches []Output, targets ...*Operation) ([]*Tensor, error) {
+	return s.S.Run(feeds, fetches, targets)
+}
+
+// Devices lists the devices the session sees, as "NAME (TYPE)".
+func (s *Session) Devices() ([]string, error) {
+	ds, err := s.S.ListDevices()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = fmt.Sprintf("%s (%s)", d.Name, d.Type)
+	}
+	return out, nil
+}
+
+// Version is the TensorFlow version of the linked library.
+func Version() string { return tf.Version() }
+
+// LocalDevices starts an empty session and lists the devices TF sees.
+func LocalDevices() ([]string, error) {
+	g := NewGraph()
+	g.Root().Op("NoOp", "noop", nil, nil)
+	s, err := NewSession(g, SessionOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.Devices()
+}
+
+// FloatScalar reads a float32 scalar tensor.
+func FloatScalar(t *Tensor) (float32, error) {
+	v, ok := t.Value().(float32)
+	if !ok {
+		return 0, fmt.Errorf("want a float32 scalar, got %T", t.Value())
+	}
+	return v, nil
+}
+

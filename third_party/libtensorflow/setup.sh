@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Obtain libtensorflow (the TensorFlow C API) from the pinned TensorFlow wheel.
+#
+# The TF wheel ships the C API in tensorflow/libtensorflow_cc.so.2 together with
+# its headers under tensorflow/include. This script installs the wheel into a
+# venv kept outside the clone (so fresh clones and CI reuse it), checks that
+# the C API is exported, and lays out what cgo needs:
+#
+#   $PREFIX/lib/libtensorflow.so            -> the wheel's libtensorflow_cc.so.2
+#   $PREFIX/lib/libtensorflow_framework.so.2 -> the wheel's framework library
+#   $PREFIX/include                          -> the wheel's headers
+#   $PREFIX/env.sh                           -> CGO_* exports (rpath included)
+#
+# Usage: setup.sh            install if needed, print nothing on stdout
+#        setup.sh --env      same, then print shell exports for cgo and the venv
+#        setup.sh --prefix   same, then print $PREFIX
+#
+# Environment:
+#   TF_PACKAGE     pip requirement (default tensorflow-cpu==2.18.1; the GPU build is
+#                  'tensorflow[and-cuda]==2.18.1')
+#   SIMSIAM_CACHE  where the venvs live (default ~/.cache/simsiam)
+#   PYTHON         interpreter for the venv (default python3)
+# A second run only checks the layout and takes well under a second.
+set -euo pipefail
+
+TF_PACKAGE="${TF_PACKAGE:-tensorflow-cpu==2.18.1}"
+CACHE="${SIMSIAM_CACHE:-$HOME/.cache/simsiam}"
+PYTHON="${PYTHON:-python3}"
+EXTRA_PY=(numpy pytest pillow)
+
+# Key the install by the requirement so CPU and GPU builds can live side by side.
+key="$(printf '%s' "$TF_PACKAGE" | sed -e 's/==/-/g' -e 's/\[and-cuda\]/-gpu/' | tr -c 'A-Za-z0-9._-' '_')"
+PREFIX="$CACHE/$key"
+VENV="$PREFIX/venv"
+
+log() { printf 'libtensorflow: %s\n' "$*" >&2; }
+die() { printf 'libtensorflow: error: %s\n' "$*" >&2; exit 1; }
+
+mode="${1:-}"
+case "$mode" in ""|--env|--prefix) ;; *) die "unknown argument $mode (want --env or --prefix)";; esac
+
+install_wheel() {
+  mkdir -p "$PREFIX"
+  if [[ ! -x "$VENV/bin/python" ]]; then
+    log "creating venv $VENV"
+    "$PYTHON" -m venv "$VENV" || die "could not create a venv with $PYTHON (install python3-venv)"
+  fi
+  log "installing $TF_PACKAGE (once; later runs reuse $VENV)"
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$TF_PACKAGE" "${EXTRA_PY[@]}" >&2; then
+    # 2.18.1 is the pin; fall back to 2.18.0 when the index refuses the patch release.
+    fallback="${TF_PACKAGE/2.18.1/2.18.0}"
+    [[ "$fallback" != "$TF_PACKAGE" ]] || die "pip could not install $TF_PACKAGE"
+    log "pip refused $TF_PACKAGE; trying $fallback"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$fallback" "${EXTRA_PY[@]}" >&2 \
+      || die "pip could not install $TF_PACKAGE nor $fallback"
+  fi
+}
+
+site_tf() {
+  "$VENV/bin/python" - <<'PY'
+import importlib.util, os
+spec = importlib.util.find_spec("tensorflow")
+print(os.path.dirname(spec.origin) if spec and spec.origin else "")
+PY
+}
+
+stamp="$PREFIX/.ready"
+if [[ ! -f "$stamp" || ! -e "$PREFIX/lib/libtensorflow.so" ]]; then
+  install_wheel
+  TFDIR="$(site_tf)"
+  [[ -n "$TFDIR" && -d "$TFDIR" ]] || die "tensorflow is not importable from $VENV"
+  # The C API lives in libtensorflow_cc.so.2 in 2.18 wheels; older layouts exported
+  # it from the Python extension instead. Use whichever exports TF_NewGraph.
+  capi=""
+  for cand in "$TFDIR/libtensorflow_cc.so.2" "$TFDIR/python/_pywrap_tensorflow_internal.so"; do
+    # (no grep -q: it would end the pipe early and pipefail would report nm's SIGPIPE)
+    if [[ -f "$cand" ]] && nm -D --defined-only "$cand" 2>/dev/null | grep -cE ' T TF_NewGraph(@|$)' >/dev/null; then
+      capi="$cand"; break
+    fi
+  done
+  [[ -n "$capi" ]] || die "no library in $TFDIR exports TF_NewGraph (looked at libtensorflow_cc.so.2 and python/_pywrap_tensorflow_internal.so)"
+  [[ -f "$TFDIR/libtensorflow_framework.so.2" ]] || die "$TFDIR/libtensorflow_framework.so.2 is missing"
+  [[ -f "$TFDIR/include/tensorflow/c/c_api.h" ]] || die "$TFDIR/include/tensorflow/c/c_api.h is missing"
+  mkdir -p "$PREFIX/lib"
+  ln -sfn "$capi" "$PREFIX/lib/libtensorflow.so"
+  ln -sfn "$capi" "$PREFIX/lib/$(basename "$capi")"
+  ln -sfn "$TFDIR/libtensorflow_framework.so.2" "$PREFIX/lib/libtensorflow_framework.so.2"
+  ln -sfn "$TFDIR/include" "$PREFIX/include"
+  version="$("$VENV/bin/python" -c 'import importlib.metadata as m
+for d in ("tensorflow-cpu","tensorflow"):
+    try: print(m.version(d)); break
+    except m.PackageNotFoundError: pass')"
+  cat > "$PREFIX/env.sh" <<ENV
+export SIMSIAM_TF_PREFIX="$PREFIX"
+export SIMSIAM_TF_VERSION="$version"
+export SIMSIAM_PYTHON="$VENV/bin/python"
+export CGO_ENABLED=1
+export CGO_CFLAGS="-I$PREFIX/include"
+export CGO_LDFLAGS="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib -Wl,-rpath,$TFDIR"
+export TF_CPP_MIN_LOG_LEVEL="\${TF_CPP_MIN_LOG_LEVEL:-2}"
+ENV
+  touch "$stamp"
+  log "ready: TensorFlow $version C API from $capi"
+fi
+
+case "$mode" in
+  --env) cat "$PREFIX/env.sh" ;;
+  --prefix) printf '%s\n' "$PREFIX" ;;
+esac
