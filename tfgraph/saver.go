@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
@@ -163,4 +164,27 @@ func syncDir(dir string) error {
 	defer d.Close()
 	_ = d.Sync() // not every file system supports fsync on directories
 	return nil
+}
+
+// WriteTensors writes concrete tensors as a TensorFlow checkpoint at prefix
+// (readable with Python's tf.train.load_checkpoint), atomically like Save.
+func WriteTensors(prefix string, tensors map[string]*Tensor) error {
+	g := NewGraph()
+	s := g.Root().Child("tensors")
+	keys := make([]string, 0, len(tensors))
+	for k := range tensors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	entries := make([]Entry, len(keys))
+	for i, k := range keys {
+		entries[i] = Entry{Key: k, Value: s.Const("t", tensors[k])}
+	}
+	sv := NewTensorSaver(g, "save", entries)
+	sess, err := NewSession(g, SessionOptions{})
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	return sv.Save(sess, prefix)
 }

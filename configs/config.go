@@ -1,0 +1,308 @@
+// Package configs is the single source of truth for the configuration of the
+// SimSiam trainer (Chen & He, "Exploring Simple Siamese Representation
+// Learning", 2020).
+//
+// A configuration is one YAML document that maps one to one onto [Config].
+// Every key has a default (see [Default], which follows the paper's ImageNet
+// recipe), and [Load] layers, from weakest to strongest:
+//
+//  1. the defaults,
+//  2. a preset embedded in this package (see [Presets]) or a YAML file,
+//  3. SIMSIAM_* environment variables (SIMSIAM_OPTIM_BATCH_SIZE=64 sets
+//     optim.batch_size),
+//  4. --set style overrides ("optim.batch_size=64", "data.mean=[0.5]").
+//
+// Reading is strict: unknown keys, values of the wrong type and values out of
+// range are errors that name the offending key, and [Config.Validate] reports
+// every problem at once. [Reference] renders the documentation of every key
+// as a Markdown table; the descriptions live in the `doc` struct tags below so
+// that the code, the YAML and the README cannot drift apart.
+package configs
+
+// Config is the complete configuration of a SimSiam run: pretraining data,
+// evaluation data, augmentation, network, optimiser, training loop, linear
+// evaluation and TensorFlow runtime.
+type Config struct {
+	// Seed seeds every random number generator of the run.
+	Seed int64 `mapstructure:"seed" yaml:"seed" doc:"Seed for every random number generator (data order, augmentation, weight initialisation)."`
+	// OutputDir receives checkpoints, logs and the effective configuration.
+	OutputDir string `mapstructure:"output_dir" yaml:"output_dir" doc:"Directory that receives checkpoints, logs and the effective configuration of the run."`
+	// Data describes the unlabelled pretraining images.
+	Data Data `mapstructure:"data" yaml:"data" doc:"Pretraining data."`
+	// Eval describes the labelled images of the kNN monitor and the linear evaluation.
+	Eval Eval `mapstructure:"eval" yaml:"eval" doc:"Labelled data for the kNN monitor and the linear evaluation."`
+	// Augment configures the two random views of every image.
+	Augment Augment `mapstructure:"augment" yaml:"augment" doc:"Augmentation that produces the two views of every image."`
+	// Model configures the encoder, projector and predictor.
+	Model Model `mapstructure:"model" yaml:"model" doc:"Backbone, projection MLP and prediction MLP."`
+	// Optim configures the pretraining optimiser.
+	Optim Optim `mapstructure:"optim" yaml:"optim" doc:"Pretraining optimiser (SGD with momentum and a cosine schedule)."`
+	// Train configures the pretraining loop.
+	Train Train `mapstructure:"train" yaml:"train" doc:"Pretraining loop: length, logging, checkpoints and kNN monitor."`
+	// Linear configures the linear evaluation of the frozen encoder.
+	Linear Linear `mapstructure:"linear" yaml:"linear" doc:"Linear evaluation of the frozen encoder."`
+	// Runtime configures the TensorFlow session.
+	Runtime Runtime `mapstructure:"runtime" yaml:"runtime" doc:"TensorFlow runtime: compilation, threads, devices and session target."`
+}
+
+// Data describes the pretraining images.
+type Data struct {
+	// Format is the on-disk layout of the data set.
+	Format string `mapstructure:"format" yaml:"format" doc:"On-disk layout of the pretraining set: stl10 (stl10_binary), cifar10 / cifar100 (binary version), idx (MNIST-style idx files, optionally gzipped) or folder (one sub-directory of images per class)."`
+	// Dir is the directory that holds the data set files.
+	Dir string `mapstructure:"dir" yaml:"dir" doc:"Directory that holds the data set files."`
+	// Split selects the part of the data set used for pretraining.
+	Split string `mapstructure:"split" yaml:"split" doc:"Part of the data set used for pretraining. stl10: unlabeled, train, test or train+unlabeled; cifar10, cifar100, idx: train or test; folder: ignored (dir points at the class folders)."`
+	// ImageSize is the network input size after augmentation.
+	ImageSize int `mapstructure:"image_size" yaml:"image_size" doc:"Side of the square network input after augmentation, in pixels (32 for CIFAR, 96 for STL-10, 224 for ImageNet folders)."`
+	// Channels is the number of input channels of the network.
+	Channels int `mapstructure:"channels" yaml:"channels" doc:"Input channels of the network, 1 or 3; grey data sets are repeated to 3 channels when 3."`
+	// Mean is subtracted from every channel after augmentation.
+	Mean []float64 `mapstructure:"mean" yaml:"mean" doc:"Per-channel mean subtracted after augmentation (pixel values in [0,1]); one entry per channel."`
+	// Std divides every channel after the mean is subtracted.
+	Std []float64 `mapstructure:"std" yaml:"std" doc:"Per-channel standard deviation that divides after the mean is subtracted; one positive entry per channel."`
+	// DropLast drops the last incomplete batch of every epoch.
+	DropLast bool `mapstructure:"drop_last" yaml:"drop_last" doc:"Drop the last incomplete batch of every epoch so that every step sees a full batch."`
+	// Prefetch is the number of batches prepared ahead of the training step.
+	Prefetch int `mapstructure:"prefetch" yaml:"prefetch" doc:"Number of batches prepared ahead of the training step (0 = none)."`
+	// Limit restricts pretraining to the first Limit images.
+	Limit int `mapstructure:"limit" yaml:"limit" doc:"Use only the first N images of the split, 0 = all."`
+}
+
+// Eval describes the labelled images used by the kNN monitor and the linear evaluation.
+type Eval struct {
+	// Format is the on-disk layout of the labelled data set.
+	Format string `mapstructure:"format" yaml:"format" doc:"On-disk layout of the labelled set: stl10, cifar10, cifar100, idx or folder."`
+	// Dir is the directory that holds the labelled data set.
+	Dir string `mapstructure:"dir" yaml:"dir" doc:"Directory that holds the labelled data set."`
+	// TrainSplit is the labelled split used as kNN memory bank and linear training set.
+	TrainSplit string `mapstructure:"train_split" yaml:"train_split" doc:"Labelled split used as kNN memory bank and linear training set (train or test; folder: sub-directory of dir)."`
+	// TestSplit is the split on which kNN and linear accuracy are measured.
+	TestSplit string `mapstructure:"test_split" yaml:"test_split" doc:"Split on which kNN and linear accuracy are measured (train or test; folder: sub-directory of dir)."`
+	// LimitTrain restricts the labelled training split to its first LimitTrain images.
+	LimitTrain int `mapstructure:"limit_train" yaml:"limit_train" doc:"Use only the first N images of train_split, 0 = all."`
+	// LimitTest restricts the test split to its first LimitTest images.
+	LimitTest int `mapstructure:"limit_test" yaml:"limit_test" doc:"Use only the first N images of test_split, 0 = all."`
+}
+
+// Augment configures the SimSiam augmentation (the MoCo v2 / SimCLR recipe).
+type Augment struct {
+	// CropScale bounds the area fraction of the random resized crop.
+	CropScale []float64 `mapstructure:"crop_scale" yaml:"crop_scale" doc:"[min, max] fraction of the image area kept by the random resized crop."`
+	// CropRatio bounds the aspect ratio of the random resized crop.
+	CropRatio []float64 `mapstructure:"crop_ratio" yaml:"crop_ratio" doc:"[min, max] aspect ratio (width/height) of the random resized crop."`
+	// JitterProb is the probability of applying colour jitter.
+	JitterProb float64 `mapstructure:"jitter_prob" yaml:"jitter_prob" doc:"Probability of applying colour jitter to a view."`
+	// Brightness is the brightness jitter strength.
+	Brightness float64 `mapstructure:"brightness" yaml:"brightness" doc:"Brightness jitter: factor drawn from [1-b, 1+b]."`
+	// Contrast is the contrast jitter strength.
+	Contrast float64 `mapstructure:"contrast" yaml:"contrast" doc:"Contrast jitter: factor drawn from [1-c, 1+c]."`
+	// Saturation is the saturation jitter strength.
+	Saturation float64 `mapstructure:"saturation" yaml:"saturation" doc:"Saturation jitter: factor drawn from [1-s, 1+s] (no effect on grey images)."`
+	// Hue is the hue jitter strength.
+	Hue float64 `mapstructure:"hue" yaml:"hue" doc:"Hue jitter: shift drawn from [-h, h] in turns, at most 0.5 (no effect on grey images)."`
+	// GrayscaleProb is the probability of converting a view to grey.
+	GrayscaleProb float64 `mapstructure:"grayscale_prob" yaml:"grayscale_prob" doc:"Probability of converting a view to grey."`
+	// BlurProb is the probability of a Gaussian blur.
+	BlurProb float64 `mapstructure:"blur_prob" yaml:"blur_prob" doc:"Probability of a Gaussian blur (0 for small images such as CIFAR)."`
+	// BlurSigma bounds the standard deviation of the Gaussian blur.
+	BlurSigma []float64 `mapstructure:"blur_sigma" yaml:"blur_sigma" doc:"[min, max] standard deviation of the Gaussian blur, in pixels."`
+	// FlipProb is the probability of a horizontal flip.
+	FlipProb float64 `mapstructure:"flip_prob" yaml:"flip_prob" doc:"Probability of a horizontal flip."`
+}
+
+// Model configures the encoder f (backbone + projection MLP) and the predictor h.
+type Model struct {
+	// Arch is the ResNet depth of the backbone.
+	Arch string `mapstructure:"arch" yaml:"arch" doc:"Backbone: resnet18, resnet34 or resnet50."`
+	// Stem selects the first layers of the backbone.
+	Stem string `mapstructure:"stem" yaml:"stem" doc:"Backbone stem: imagenet (7x7 stride-2 convolution and max pooling) or cifar (3x3 stride-1 convolution, no pooling)."`
+	// Width is the number of channels of the first stage.
+	Width int `mapstructure:"width" yaml:"width" doc:"Channels of the first backbone stage; later stages double it (64 = torchvision)."`
+	// ProjDim is the output dimension of the projection MLP.
+	ProjDim int `mapstructure:"proj_dim" yaml:"proj_dim" doc:"Output dimension of the projection MLP, i.e. of the representation z."`
+	// ProjHidden is the hidden dimension of the projection MLP.
+	ProjHidden int `mapstructure:"proj_hidden" yaml:"proj_hidden" doc:"Hidden dimension of the projection MLP."`
+	// ProjLayers is the number of linear layers of the projection MLP.
+	ProjLayers int `mapstructure:"proj_layers" yaml:"proj_layers" doc:"Linear layers of the projection MLP, 2 or 3 (3 in the ImageNet recipe, 2 in the CIFAR appendix)."`
+	// PredHidden is the bottleneck dimension of the prediction MLP.
+	PredHidden int `mapstructure:"pred_hidden" yaml:"pred_hidden" doc:"Hidden (bottleneck) dimension of the prediction MLP h."`
+	// StopGradient applies the stop-gradient on the target branch.
+	StopGradient bool `mapstructure:"stop_gradient" yaml:"stop_gradient" doc:"Apply stop-gradient to the target branch; false reproduces the paper's collapse ablation."`
+	// ZeroInitResidual zero-initialises the last batch norm of every residual block.
+	ZeroInitResidual bool `mapstructure:"zero_init_residual" yaml:"zero_init_residual" doc:"Zero-initialise the scale of the last batch norm of every residual block."`
+	// BNEps is the epsilon of every batch norm.
+	BNEps float64 `mapstructure:"bn_eps" yaml:"bn_eps" doc:"Epsilon added to the variance in every batch norm."`
+	// BNMomentum is the running-statistics momentum of every batch norm.
+	BNMomentum float64 `mapstructure:"bn_momentum" yaml:"bn_momentum" doc:"Batch-norm momentum in the PyTorch convention: running = (1-m)*running + m*batch."`
+}
+
+// Optim configures the pretraining optimiser.
+type Optim struct {
+	// BatchSize is the global pretraining batch size.
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" doc:"Global pretraining batch size (split evenly over runtime.devices)."`
+	// Epochs is the length of pretraining and of the cosine schedule.
+	Epochs int `mapstructure:"epochs" yaml:"epochs" doc:"Pretraining epochs; the cosine learning-rate schedule spans them."`
+	// BaseLR is the learning rate for a batch of 256.
+	BaseLR float64 `mapstructure:"base_lr" yaml:"base_lr" doc:"Learning rate for a batch of 256; the actual rate is base_lr * batch_size / 256."`
+	// Momentum is the SGD momentum.
+	Momentum float64 `mapstructure:"momentum" yaml:"momentum" doc:"SGD momentum."`
+	// WeightDecay is the L2 weight decay.
+	WeightDecay float64 `mapstructure:"weight_decay" yaml:"weight_decay" doc:"L2 weight decay."`
+	// FixPredLR keeps the predictor's learning rate constant.
+	FixPredLR bool `mapstructure:"fix_pred_lr" yaml:"fix_pred_lr" doc:"Keep the predictor's learning rate at the initial value instead of decaying it."`
+	// WarmupEpochs is the length of the linear warm-up.
+	WarmupEpochs int `mapstructure:"warmup_epochs" yaml:"warmup_epochs" doc:"Epochs of linear learning-rate warm-up before the cosine decay, 0 = none."`
+}
+
+// Train configures the pretraining loop.
+type Train struct {
+	// MaxSteps caps the number of optimisation steps.
+	MaxSteps int `mapstructure:"max_steps" yaml:"max_steps" doc:"Stop after this many steps, 0 = epochs * steps_per_epoch."`
+	// LogEvery is the logging interval.
+	LogEvery int `mapstructure:"log_every" yaml:"log_every" doc:"Log loss, learning rate and output standard deviation every N steps."`
+	// CheckpointEvery is the checkpoint interval.
+	CheckpointEvery int `mapstructure:"checkpoint_every" yaml:"checkpoint_every" doc:"Write a checkpoint every N steps, 0 = only at the end."`
+	// KeepCheckpoints is the number of checkpoints kept on disk.
+	KeepCheckpoints int `mapstructure:"keep_checkpoints" yaml:"keep_checkpoints" doc:"Number of most recent checkpoints kept on disk."`
+	// KNNEvery is the interval of the kNN monitor.
+	KNNEvery int `mapstructure:"knn_every" yaml:"knn_every" doc:"Run the kNN monitor on the eval data every N epochs, 0 = off."`
+	// KNNK is the number of neighbours of the kNN monitor.
+	KNNK int `mapstructure:"knn_k" yaml:"knn_k" doc:"Neighbours consulted by the kNN monitor."`
+	// KNNTemperature is the temperature of the weighted kNN vote.
+	KNNTemperature float64 `mapstructure:"knn_temperature" yaml:"knn_temperature" doc:"Temperature of the similarity-weighted kNN vote."`
+}
+
+// Linear configures the linear evaluation of the frozen encoder.
+type Linear struct {
+	// Epochs is the length of linear training.
+	Epochs int `mapstructure:"epochs" yaml:"epochs" doc:"Epochs of linear classifier training (cosine schedule)."`
+	// BatchSize is the linear training batch size.
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" doc:"Batch size of linear classifier training."`
+	// BaseLR is the linear learning rate for a batch of 256.
+	BaseLR float64 `mapstructure:"base_lr" yaml:"base_lr" doc:"Learning rate for a batch of 256; the actual rate is base_lr * batch_size / 256."`
+	// Momentum is the SGD momentum of linear training.
+	Momentum float64 `mapstructure:"momentum" yaml:"momentum" doc:"SGD momentum of linear classifier training."`
+	// WeightDecay is the weight decay of linear training.
+	WeightDecay float64 `mapstructure:"weight_decay" yaml:"weight_decay" doc:"L2 weight decay of linear classifier training."`
+	// Augment enables random crops and flips during linear training.
+	Augment bool `mapstructure:"augment" yaml:"augment" doc:"Random resized crop and flip during linear training (center crop otherwise)."`
+	// CachedFeatures computes the frozen features once and trains on them.
+	CachedFeatures bool `mapstructure:"cached_features" yaml:"cached_features" doc:"Compute the frozen features once and train the classifier on them (fast; requires augment false)."`
+}
+
+// Runtime configures the TensorFlow session.
+type Runtime struct {
+	// XLA enables XLA JIT compilation.
+	XLA bool `mapstructure:"xla" yaml:"xla" doc:"Enable XLA JIT compilation of the graph."`
+	// IntraOpThreads sizes the intra-op thread pool.
+	IntraOpThreads int `mapstructure:"intra_op_threads" yaml:"intra_op_threads" doc:"Threads inside one TensorFlow op, 0 = TensorFlow chooses."`
+	// InterOpThreads sizes the inter-op thread pool.
+	InterOpThreads int `mapstructure:"inter_op_threads" yaml:"inter_op_threads" doc:"Threads running independent TensorFlow ops, 0 = TensorFlow chooses."`
+	// Devices lists the TensorFlow devices of the towers.
+	Devices []string `mapstructure:"devices" yaml:"devices" doc:"TensorFlow device names, one tower each (e.g. [/device:GPU:0, /device:GPU:1]); empty = the default device."`
+	// Target is the TensorFlow session target.
+	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process."`
+}
+
+// Default returns the defaults: the SimSiam paper's ImageNet recipe
+// (ResNet-50, batch 512, base_lr 0.05, 100 epochs) reading Debian's
+// Fashion-MNIST as data so that a bare run has something to read.
+func Default() Config {
+	return Config{
+		Seed:      0,
+		OutputDir: "runs/simsiam",
+		Data: Data{
+			Format:    "idx",
+			Dir:       "/usr/share/datasets/fashion-mnist",
+			Split:     "train",
+			ImageSize: 224,
+			Channels:  3,
+			Mean:      []float64{0.485, 0.456, 0.406},
+			Std:       []float64{0.229, 0.224, 0.225},
+			DropLast:  true,
+			Prefetch:  2,
+			Limit:     0,
+		},
+		Eval: Eval{
+			Format:     "idx",
+			Dir:        "/usr/share/datasets/fashion-mnist",
+			TrainSplit: "train",
+			TestSplit:  "test",
+			LimitTrain: 0,
+			LimitTest:  0,
+		},
+		Augment: Augment{
+			CropScale:     []float64{0.2, 1.0},
+			CropRatio:     []float64{0.75, 1.3333333333333333},
+			JitterProb:    0.8,
+			Brightness:    0.4,
+			Contrast:      0.4,
+			Saturation:    0.4,
+			Hue:           0.1,
+			GrayscaleProb: 0.2,
+			BlurProb:      0.5,
+			BlurSigma:     []float64{0.1, 2.0},
+			FlipProb:      0.5,
+		},
+		Model: Model{
+			Arch:             "resnet50",
+			Stem:             "imagenet",
+			Width:            64,
+			ProjDim:          2048,
+			ProjHidden:       2048,
+			ProjLayers:       3,
+			PredHidden:       512,
+			StopGradient:     true,
+			ZeroInitResidual: true,
+			BNEps:            1e-5,
+			BNMomentum:       0.1,
+		},
+		Optim: Optim{
+			BatchSize:    512,
+			Epochs:       100,
+			BaseLR:       0.05,
+			Momentum:     0.9,
+			WeightDecay:  1e-4,
+			FixPredLR:    true,
+			WarmupEpochs: 0,
+		},
+		Train: Train{
+			MaxSteps:        0,
+			LogEvery:        10,
+			CheckpointEvery: 1000,
+			KeepCheckpoints: 3,
+			KNNEvery:        0,
+			KNNK:            200,
+			KNNTemperature:  0.1,
+		},
+		Linear: Linear{
+			Epochs:         90,
+			BatchSize:      256,
+			BaseLR:         0.1,
+			Momentum:       0.9,
+			WeightDecay:    0.0,
+			Augment:        true,
+			CachedFeatures: false,
+		},
+		Runtime: Runtime{
+			XLA:            false,
+			IntraOpThreads: 0,
+			InterOpThreads: 0,
+			Devices:        []string{},
+			Target:         "",
+		},
+	}
+}
+
+// LR is the pretraining learning rate after linear scaling:
+// optim.base_lr * optim.batch_size / 256.
+func (c *Config) LR() float64 {
+	return c.Optim.BaseLR * float64(c.Optim.BatchSize) / 256
+}
+
+// LinearLR is the linear-evaluation learning rate after linear scaling:
+// linear.base_lr * linear.batch_size / 256.
+func (c *Config) LinearLR() float64 {
+	return c.Linear.BaseLR * float64(c.Linear.BatchSize) / 256
+}

@@ -1,0 +1,280 @@
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Allowed values of the enumerated keys.
+var (
+	// Formats are the values of data.format and eval.format.
+	Formats = []string{"stl10", "cifar10", "cifar100", "idx", "folder"}
+	// Archs are the values of model.arch.
+	Archs = []string{"resnet18", "resnet34", "resnet50"}
+	// Stems are the values of model.stem.
+	Stems = []string{"cifar", "imagenet"}
+)
+
+// dataSplits are the pretraining splits of each format (folder: any).
+var dataSplits = map[string][]string{
+	"stl10":    {"unlabeled", "train", "test", "train+unlabeled"},
+	"cifar10":  {"train", "test"},
+	"cifar100": {"train", "test"},
+	"idx":      {"train", "test"},
+}
+
+// evalSplits are the labelled splits of each format (folder: any).
+var evalSplits = map[string][]string{
+	"stl10":    {"train", "test"},
+	"cifar10":  {"train", "test"},
+	"cifar100": {"train", "test"},
+	"idx":      {"train", "test"},
+}
+
+// checker collects validation problems, each prefixed by its key.
+type checker struct{ errs []error }
+
+func (c *checker) fail(key, format string, args ...any) {
+	c.errs = append(c.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+func (c *checker) positive(key string, v int) {
+	if v <= 0 {
+		c.fail(key, "must be > 0, got %d", v)
+	}
+}
+
+func (c *checker) nonNegative(key string, v int) {
+	if v < 0 {
+		c.fail(key, "must be >= 0, got %d", v)
+	}
+}
+
+func (c *checker) positiveFloat(key string, v float64) {
+	if !(v > 0) || math.IsInf(v, 0) {
+		c.fail(key, "must be a finite number > 0, got %v", v)
+	}
+}
+
+func (c *checker) nonNegativeFloat(key string, v float64) {
+	if !(v >= 0) || math.IsInf(v, 0) {
+		c.fail(key, "must be a finite number >= 0, got %v", v)
+	}
+}
+
+// between checks lo <= v <= hi (NaN fails).
+func (c *checker) between(key string, v, lo, hi float64) {
+	if !(v >= lo && v <= hi) {
+		c.fail(key, "must be in [%v, %v], got %v", lo, hi, v)
+	}
+}
+
+// momentum checks 0 <= v < 1.
+func (c *checker) momentum(key string, v float64) {
+	if !(v >= 0 && v < 1) {
+		c.fail(key, "must be in [0, 1), got %v", v)
+	}
+}
+
+func (c *checker) oneOf(key, v string, allowed []string) {
+	if !slices.Contains(allowed, v) {
+		c.fail(key, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+// interval checks a [min, max] pair with 0 < min <= max (<= upper when
+// upper > 0).
+func (c *checker) interval(key string, v []float64, upper float64) {
+	if len(v) != 2 {
+		c.fail(key, "must be a [min, max] pair, got %d values", len(v))
+		return
+	}
+	lo, hi := v[0], v[1]
+	switch {
+	case !(lo > 0) || math.IsInf(hi, 0):
+		c.fail(key, "must be positive and finite, got %v", v)
+	case !(lo <= hi):
+		c.fail(key, "min must be <= max, got %v", v)
+	case upper > 0 && hi > upper:
+		c.fail(key, "max must be <= %v, got %v", upper, v)
+	}
+}
+
+// dir checks that a directory exists.
+func (c *checker) dir(key, path string) {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		c.fail(key, "directory %q does not exist", path)
+	case err != nil:
+		c.fail(key, "%v", err)
+	case !st.IsDir():
+		c.fail(key, "%q is not a directory", path)
+	}
+}
+
+// Validate checks every range and cross-key rule and returns all problems
+// joined with errors.Join, each naming its key; nil means valid. With
+// checkPaths, data.dir and eval.dir must exist.
+func (c *Config) Validate(checkPaths bool) error {
+	var k checker
+
+	if strings.TrimSpace(c.OutputDir) == "" {
+		k.fail("output_dir", "must not be empty")
+	}
+
+	// data
+	d := c.Data
+	k.oneOf("data.format", d.Format, Formats)
+	if d.Dir == "" {
+		k.fail("data.dir", "must not be empty")
+	} else if checkPaths {
+		k.dir("data.dir", d.Dir)
+	}
+	if splits, ok := dataSplits[d.Format]; ok {
+		k.oneOf("data.split", d.Split, splits)
+	}
+	if d.ImageSize < 8 {
+		k.fail("data.image_size", "must be >= 8, got %d", d.ImageSize)
+	}
+	if d.Channels != 1 && d.Channels != 3 {
+		k.fail("data.channels", "must be 1 or 3, got %d", d.Channels)
+	}
+	if len(d.Mean) != d.Channels {
+		k.fail("data.mean", "must have one entry per channel (data.channels = %d), got %d", d.Channels, len(d.Mean))
+	}
+	for i, m := range d.Mean {
+		if math.IsNaN(m) || math.IsInf(m, 0) {
+			k.fail("data.mean", "entry %d must be finite, got %v", i, m)
+		}
+	}
+	if len(d.Std) != d.Channels {
+		k.fail("data.std", "must have one entry per channel (data.channels = %d), got %d", d.Channels, len(d.Std))
+	}
+	for i, s := range d.Std {
+		if !(s > 0) || math.IsInf(s, 0) {
+			k.fail("data.std", "entry %d must be a finite number > 0, got %v", i, s)
+		}
+	}
+	k.nonNegative("data.prefetch", d.Prefetch)
+	k.nonNegative("data.limit", d.Limit)
+	if d.Limit > 0 && d.DropLast && c.Optim.BatchSize > d.Limit {
+		k.fail("data.limit", "%d images give no full batch of optim.batch_size = %d with data.drop_last", d.Limit, c.Optim.BatchSize)
+	}
+
+	// eval
+	e := c.Eval
+	k.oneOf("eval.format", e.Format, Formats)
+	if e.Dir == "" {
+		k.fail("eval.dir", "must not be empty")
+	} else if checkPaths {
+		k.dir("eval.dir", e.Dir)
+	}
+	if splits, ok := evalSplits[e.Format]; ok {
+		k.oneOf("eval.train_split", e.TrainSplit, splits)
+		k.oneOf("eval.test_split", e.TestSplit, splits)
+	} else {
+		if e.TrainSplit == "" {
+			k.fail("eval.train_split", "must not be empty")
+		}
+		if e.TestSplit == "" {
+			k.fail("eval.test_split", "must not be empty")
+		}
+	}
+	k.nonNegative("eval.limit_train", e.LimitTrain)
+	k.nonNegative("eval.limit_test", e.LimitTest)
+
+	// augment
+	a := c.Augment
+	k.interval("augment.crop_scale", a.CropScale, 1)
+	k.interval("augment.crop_ratio", a.CropRatio, 0)
+	k.between("augment.jitter_prob", a.JitterProb, 0, 1)
+	k.nonNegativeFloat("augment.brightness", a.Brightness)
+	k.nonNegativeFloat("augment.contrast", a.Contrast)
+	k.nonNegativeFloat("augment.saturation", a.Saturation)
+	k.between("augment.hue", a.Hue, 0, 0.5)
+	k.between("augment.grayscale_prob", a.GrayscaleProb, 0, 1)
+	k.between("augment.blur_prob", a.BlurProb, 0, 1)
+	k.interval("augment.blur_sigma", a.BlurSigma, 0)
+	k.between("augment.flip_prob", a.FlipProb, 0, 1)
+
+	// model
+	m := c.Model
+	k.oneOf("model.arch", m.Arch, Archs)
+	k.oneOf("model.stem", m.Stem, Stems)
+	k.positive("model.width", m.Width)
+	k.positive("model.proj_dim", m.ProjDim)
+	k.positive("model.proj_hidden", m.ProjHidden)
+	if m.ProjLayers != 2 && m.ProjLayers != 3 {
+		k.fail("model.proj_layers", "must be 2 or 3, got %d", m.ProjLayers)
+	}
+	k.positive("model.pred_hidden", m.PredHidden)
+	k.positiveFloat("model.bn_eps", m.BNEps)
+	if !(m.BNMomentum > 0 && m.BNMomentum <= 1) {
+		k.fail("model.bn_momentum", "must be in (0, 1], got %v", m.BNMomentum)
+	}
+
+	// optim
+	o := c.Optim
+	k.positive("optim.batch_size", o.BatchSize)
+	k.positive("optim.epochs", o.Epochs)
+	k.positiveFloat("optim.base_lr", o.BaseLR)
+	k.momentum("optim.momentum", o.Momentum)
+	k.nonNegativeFloat("optim.weight_decay", o.WeightDecay)
+	k.nonNegative("optim.warmup_epochs", o.WarmupEpochs)
+	if o.WarmupEpochs > o.Epochs && o.Epochs > 0 {
+		k.fail("optim.warmup_epochs", "must be <= optim.epochs (%d), got %d", o.Epochs, o.WarmupEpochs)
+	}
+	if n := len(c.Runtime.Devices); n > 1 && o.BatchSize > 0 && o.BatchSize%n != 0 {
+		k.fail("optim.batch_size", "must be divisible by the %d runtime.devices, got %d", n, o.BatchSize)
+	}
+
+	// train
+	t := c.Train
+	k.nonNegative("train.max_steps", t.MaxSteps)
+	k.positive("train.log_every", t.LogEvery)
+	k.nonNegative("train.checkpoint_every", t.CheckpointEvery)
+	if t.KeepCheckpoints < 1 {
+		k.fail("train.keep_checkpoints", "must be >= 1, got %d", t.KeepCheckpoints)
+	}
+	k.nonNegative("train.knn_every", t.KNNEvery)
+	k.positive("train.knn_k", t.KNNK)
+	if t.KNNEvery > 0 && e.LimitTrain > 0 && t.KNNK > e.LimitTrain {
+		k.fail("train.knn_k", "must be <= eval.limit_train (%d), got %d", e.LimitTrain, t.KNNK)
+	}
+	k.positiveFloat("train.knn_temperature", t.KNNTemperature)
+
+	// linear
+	l := c.Linear
+	k.positive("linear.epochs", l.Epochs)
+	k.positive("linear.batch_size", l.BatchSize)
+	k.positiveFloat("linear.base_lr", l.BaseLR)
+	k.momentum("linear.momentum", l.Momentum)
+	k.nonNegativeFloat("linear.weight_decay", l.WeightDecay)
+	if l.CachedFeatures && l.Augment {
+		k.fail("linear.cached_features", "cached features are computed once without augmentation; set linear.augment to false")
+	}
+
+	// runtime
+	r := c.Runtime
+	k.nonNegative("runtime.intra_op_threads", r.IntraOpThreads)
+	k.nonNegative("runtime.inter_op_threads", r.InterOpThreads)
+	for i, dev := range r.Devices {
+		switch {
+		case strings.TrimSpace(dev) == "":
+			k.fail("runtime.devices", "entry %d is empty", i)
+		case slices.Index(r.Devices, dev) < i:
+			k.fail("runtime.devices", "%q is listed twice", dev)
+		}
+	}
+	if strings.ContainsAny(r.Target, " \t\n") {
+		k.fail("runtime.target", "must not contain spaces, got %q", r.Target)
+	}
+
+	return errors.Join(k.errs...)
+}

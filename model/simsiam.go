@@ -1,0 +1,71 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+// SimSiam holds the variables of the three parts of the network.
+type SimSiam struct {
+	Cfg       configs.Model
+	Backbone  *ResNet
+	Projector *MLP
+	Predictor *MLP
+}
+
+// New creates the network's variables in g: encoder/... (the backbone),
+// projector/... and predictor/.... inCh is the image channel count and seed
+// the run seed from which every initial value is derived.
+func New(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64) (*SimSiam, error) {
+	bn := BNOpts{Eps: float32(cfg.BNEps), Momentum: float32(cfg.BNMomentum)}
+	root := g.Root()
+	bb, err := NewResNet(root.Child("encoder"), cfg.Arch, cfg.Stem, inCh, int64(cfg.Width), cfg.ZeroInitResidual, bn, seed)
+	if err != nil {
+		return nil, err
+	}
+	proj, err := NewProjector(root.Child("projector"), bb.FeatureDim, int64(cfg.ProjHidden), int64(cfg.ProjDim), cfg.ProjLayers, bn, seed)
+	if err != nil {
+		return nil, err
+	}
+	pred := NewPredictor(root.Child("predictor"), int64(cfg.ProjDim), int64(cfg.PredHidden), bn, seed)
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("building the network: %w", err)
+	}
+	return &SimSiam{Cfg: cfg, Backbone: bb, Projector: proj, Predictor: pred}, nil
+}
+
+// View is the network's outputs for one view of the batch.
+type View struct {
+	H, Z, P Output // backbone features, projection, prediction
+}
+
+// Forward runs backbone, projector and predictor on x in scope s.
+func (n *SimSiam) Forward(s *tfgraph.Scope, x Output, mode tfgraph.Mode) View {
+	h := n.Backbone.Apply(s.Child("encoder"), x, mode)
+	z := s.Identity("z", n.Projector.Apply(s.Child("projector"), h, mode))
+	p := s.Identity("p", n.Predictor.Apply(s.Child("predictor"), z, mode))
+	return View{H: h, Z: z, P: p}
+}
+
+// TowerOutputs are what one tower computes on its slice of the batch.
+type TowerOutputs struct {
+	V1, V2 View
+	Loss   Output // symmetric negative cosine
+	ZStd   Output // collapse monitor on z1
+}
+
+// Tower runs both views through the network (each view separately, so BN
+// statistics are per view as in the paper) and builds the loss, in scope s
+// on the scope's device.
+func (n *SimSiam) Tower(s *tfgraph.Scope, x1, x2 Output) TowerOutputs {
+	v1 := n.Forward(s.Child("view1"), x1, tfgraph.Training)
+	v2 := n.Forward(s.Child("view2"), x2, tfgraph.Training)
+	loss := SymmetricLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, n.Cfg.StopGradient)
+	std := CollapseStd(s.Child("monitor"), v1.Z, int64(n.Cfg.ProjDim))
+	return TowerOutputs{V1: v1, V2: v2, Loss: loss, ZStd: std}
+}
+
+// IsPredictor reports whether a variable key belongs to the predictor.
+func IsPredictor(key string) bool { return len(key) >= 10 && key[:10] == "predictor/" }

@@ -1,0 +1,211 @@
+// Package train builds SimSiam's training step as one TensorFlow graph and
+// runs the pretraining loop: data, augmentation, step, checkpoints, logs.
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+// Output is a symbolic tensor.
+type Output = tfgraph.Output
+
+// ViewsFn produces the two augmented views (float32 NHWC) of the batch for
+// the towers. The default feeds them through placeholders.
+type ViewsFn func(s *tfgraph.Scope) (x1, x2 Output)
+
+// StepOptions are what the step needs besides the config.
+type StepOptions struct {
+	// StepsPerEpoch and TotalSteps size the learning-rate schedule.
+	StepsPerEpoch, TotalSteps int64
+	// Views builds the inputs; nil means placeholders input/view1, input/view2.
+	Views ViewsFn
+	// InChannels is the image channel count fed to the backbone.
+	InChannels int64
+}
+
+// Step is the training graph: one Session.Run of Train does a whole SimSiam
+// step — both views through the network, the symmetric loss, gradients,
+// SGD-with-momentum updates, BN moving averages and the step counter.
+type Step struct {
+	Graph *tfgraph.Graph
+	Net   *model.SimSiam
+	// X1 and X2 are the view placeholders when StepOptions.Views is nil.
+	X1, X2 Output
+	Towers []model.TowerOutputs
+	Loss   Output // mean of the towers' losses
+	ZStd   Output // collapse monitor (tower 0)
+	LR     Output // current learning rate of the encoder and projector
+	// GlobalStep counts finished steps (int64); read before the update.
+	GlobalStep *tfgraph.Variable
+	Epoch      *tfgraph.Variable // set by the loop, saved in checkpoints
+	Trainable  []*tfgraph.Variable
+	Grads      []Output
+	Opt        *tfgraph.Momentum
+	Train      *tfgraph.Operation
+	Init       *tfgraph.Operation
+	Saver      *tfgraph.Saver
+}
+
+// BuildStep builds the training graph for cfg.
+func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
+	if o.TotalSteps <= 0 || o.StepsPerEpoch <= 0 {
+		return nil, fmt.Errorf("training step: total steps %d and steps per epoch %d must be positive", o.TotalSteps, o.StepsPerEpoch)
+	}
+	if o.InChannels == 0 {
+		o.InChannels = int64(cfg.Data.Channels)
+	}
+	g := tfgraph.NewGraph()
+	root := g.Root()
+	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	st := &Step{Graph: g, Net: net}
+	st.GlobalStep = root.Var("global_step", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
+	st.Epoch = root.Var("epoch", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
+
+	var x1, x2 Output
+	if o.Views != nil {
+		x1, x2 = o.Views(root.Child("input"))
+	} else {
+		size := int64(cfg.Data.ImageSize)
+		in := root.Child("input")
+		st.X1 = in.Placeholder("view1", tfgraph.Float, []int64{-1, size, size, o.InChannels})
+		st.X2 = in.Placeholder("view2", tfgraph.Float, []int64{-1, size, size, o.InChannels})
+		x1, x2 = st.X1, st.X2
+	}
+
+	// Towers: one per device, each on its slice of the batch.
+	devices := cfg.Runtime.Devices
+	if len(devices) == 0 {
+		devices = []string{""}
+	}
+	x1s, x2s := []Output{x1}, []Output{x2}
+	if len(devices) > 1 {
+		x1s = root.Child("input").Split(0, len(devices), x1)
+		x2s = root.Child("input").Split(0, len(devices), x2)
+	}
+	var losses []Output
+	for i, dev := range devices {
+		t := net.Tower(root.Child(fmt.Sprintf("tower%d", i)).WithDevice(dev), x1s[i], x2s[i])
+		st.Towers = append(st.Towers, t)
+		losses = append(losses, t.Loss)
+	}
+	ls := root.Child("loss")
+	st.Loss = losses[0]
+	if len(losses) > 1 {
+		st.Loss = ls.Mul(ls.Concat(0, reshape1(ls, losses)...), ls.Const("n", float32(1)/float32(len(losses))))
+		st.Loss = ls.Sum(st.Loss, false, 0)
+	}
+	st.Loss = ls.Identity("total", st.Loss)
+	st.ZStd = st.Towers[0].ZStd
+
+	st.Trainable = g.Trainable()
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	st.Grads, err = g.Gradients("gradients", st.Loss, st.Trainable)
+	if err != nil {
+		return nil, err
+	}
+
+	sched := root.Child("lr")
+	baseLR := cfg.LR()
+	st.LR = sched.Identity("lr", Schedule(sched, st.GlobalStep.Read(), baseLR, int64(cfg.Optim.WarmupEpochs)*o.StepsPerEpoch, o.TotalSteps))
+	fixed := sched.Const("fixed", float32(baseLR))
+	lrFor := func(v *tfgraph.Variable) Output {
+		if cfg.Optim.FixPredLR && model.IsPredictor(v.Key) {
+			return fixed
+		}
+		return st.LR
+	}
+	gradOps := make([]*tfgraph.Operation, len(st.Grads))
+	for i, gr := range st.Grads {
+		gradOps[i] = gr.Op
+	}
+	after := root.WithControl(gradOps...)
+	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
+	apply := st.Opt.Apply(after.Child("optimizer"), st.Trainable, st.Grads, lrFor)
+	updates := g.FlushState(after.Child("bn_updates"))
+	done := root.Group("updates", append(updates, apply)...)
+	inc := st.GlobalStep.AssignAddOp(root.WithControl(done), "increment_step", root.Const("one", int64(1)))
+	st.Train = root.Group("train_step", inc)
+	st.Init = g.InitOp("init")
+	st.Saver = tfgraph.NewSaver(g, "save", g.Variables())
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func reshape1(s *tfgraph.Scope, xs []Output) []Output {
+	out := make([]Output, len(xs))
+	for i, x := range xs {
+		out[i] = s.Reshape(x, 1)
+	}
+	return out
+}
+
+// Schedule is the learning rate at step (an int64 scalar): linear warm-up
+// over warmup steps, then cosine decay from base to 0 at total steps.
+func Schedule(s *tfgraph.Scope, step Output, base float64, warmup, total int64) Output {
+	t := s.Cast(step, tfgraph.Float)
+	b := s.Const("base", float32(base))
+	w := s.Const("warmup", float32(warmup))
+	decay := float32(total - warmup)
+	if decay < 1 {
+		decay = 1
+	}
+	progress := s.Div(s.Maximum(s.Sub(t, w), s.Const("zero", float32(0))), s.Const("decay_steps", decay))
+	progress = s.Minimum(progress, s.Const("one", float32(1)))
+	cosine := s.Mul(b, s.Mul(s.Const("half", float32(0.5)), s.Add(s.Const("one", float32(1)), s.Cos(s.Mul(progress, s.Const("pi", float32(math.Pi)))))))
+	if warmup <= 0 {
+		return cosine
+	}
+	ramp := s.Mul(b, s.Div(s.Add(t, s.Const("one", float32(1))), w))
+	return s.Select(s.Less(t, w), ramp, cosine)
+}
+
+// Stats are what one step reports.
+type Stats struct {
+	Loss, ZStd, LR float32
+	Step           int64 // the step number just done (0-based)
+}
+
+// Session is a running training graph.
+type Session struct {
+	*tfgraph.Session
+	Step *Step
+}
+
+// NewSession starts a session for st and runs the initialiser.
+func NewSession(st *Step, opts tfgraph.SessionOptions) (*Session, error) {
+	s, err := tfgraph.NewSession(st.Graph, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Run(nil, nil, st.Init); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("initialising variables: %w", err)
+	}
+	return &Session{Session: s, Step: st}, nil
+}
+
+// Run does one training step on the given feeds.
+func (s *Session) Run1(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
+	st := s.Step
+	out, err := s.Run(feeds, []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read()}, st.Train)
+	if err != nil {
+		return Stats{}, fmt.Errorf("training step: %w", err)
+	}
+	r := Stats{Loss: out[0].Value().(float32), ZStd: out[1].Value().(float32), LR: out[2].Value().(float32), Step: out[3].Value().(int64)}
+	if math.IsNaN(float64(r.Loss)) || math.IsInf(float64(r.Loss), 0) {
+		return r, fmt.Errorf("step %d: loss is %v (lower optim.base_lr, or check the input data)", r.Step, r.Loss)
+	}
+	return r, nil
+}
