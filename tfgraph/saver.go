@@ -61,7 +61,9 @@ func NewSaver(g *Graph, name string, vars []*Variable) *Saver {
 }
 
 // NewTensorSaver builds a save op for arbitrary tensors (no restore).
-func NewTensorSaver(g *Graph, name string, entries []Entry) *Saver { return newSaveOps(g, name, entries) }
+func NewTensorSaver(g *Graph, name string, entries []Entry) *Saver {
+	return newSaveOps(g, name, entries)
+}
 
 func newSaveOps(g *Graph, name string, entries []Entry) *Saver {
 	s := g.Root().Child(name)

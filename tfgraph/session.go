@@ -106,4 +106,3 @@ func FloatScalar(t *Tensor) (float32, error) {
 	}
 	return v, nil
 }
-
