@@ -1,0 +1,272 @@
+package data
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // register the JPEG decoder for image.Decode
+	_ "image/png"  // register the PNG decoder for image.Decode
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// Limits for ReadFolder: the output side, a single image file and the
+// decoded pixel count (which guards against decompression bombs).
+const (
+	maxFolderSize      = 4096
+	maxImageFileBytes  = 256 << 20
+	maxDecodedPixels   = 1 << 27
+	folderImageExtList = ".jpg, .jpeg, .png"
+)
+
+// ReadFolder reads a folder of JPEG and PNG files, resizing every image to
+// size x size RGB: the shorter side is resampled to size with a bilinear
+// filter and the centre is cropped. Pixel data of grey, paletted, 16-bit or
+// CMYK files is converted to 8-bit RGB; alpha is dropped.
+//
+// With labelled set, every sub-folder of root is a class: classes are
+// sorted by name, ClassNames[l] is the folder name of label l, and the
+// images of a class are the .jpg/.jpeg/.png files anywhere below its folder.
+// Files directly in root are ignored. Without labelled, every image file
+// below root (flat or nested) is read and Labels is nil. File extensions are
+// matched case-insensitively; names starting with '.' are skipped. Images
+// are ordered by class, then by path.
+//
+// A class folder (or an unlabeled root) without images, an unreadable or
+// corrupt image and an image larger than 2^27 pixels are errors naming the
+// folder or file.
+func ReadFolder(root string, size int, labelled bool) (*Images, error) {
+	if size <= 0 || size > maxFolderSize {
+		return nil, fmt.Errorf("data: %s: image size %d, expected 1..%d", root, size, maxFolderSize)
+	}
+	var files []string
+	var labels []int32
+	var classNames []string
+	if labelled {
+		entries, err := os.ReadDir(root) // sorted by name
+		if err != nil {
+			return nil, fmt.Errorf("data: image folder: %w", err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") || !isDirEntryDir(root, e) {
+				continue
+			}
+			classNames = append(classNames, e.Name())
+		}
+		if len(classNames) == 0 {
+			return nil, fmt.Errorf("data: %s: no class sub-folders, expected root/<class>/<image> for a labelled folder", root)
+		}
+		for ci, name := range classNames {
+			dir := filepath.Join(root, name)
+			imgs, err := listImages(dir)
+			if err != nil {
+				return nil, err
+			}
+			if len(imgs) == 0 {
+				return nil, fmt.Errorf("data: class folder %s contains no images (%s)", dir, folderImageExtList)
+			}
+			for range imgs {
+				labels = append(labels, int32(ci))
+			}
+			files = append(files, imgs...)
+		}
+	} else {
+		var err error
+		if files, err = listImages(root); err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("data: folder %s contains no images (%s)", root, folderImageExtList)
+		}
+	}
+
+	sz := size * size * 3
+	if len(files) > math.MaxInt/sz {
+		return nil, fmt.Errorf("data: %s: too many images", root)
+	}
+	s := &Images{N: len(files), H: size, W: size, C: 3, Source: root}
+	s.Pix = make([]byte, len(files)*sz)
+	if labelled {
+		s.Labels, s.NumClasses, s.ClassNames = labels, len(classNames), classNames
+	}
+	if err := decodeAll(files, size, s.Pix); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// isDirEntryDir reports whether e is a directory, following a symlink.
+func isDirEntryDir(parent string, e fs.DirEntry) bool {
+	if e.IsDir() {
+		return true
+	}
+	if e.Type()&fs.ModeSymlink != 0 {
+		st, err := os.Stat(filepath.Join(parent, e.Name()))
+		return err == nil && st.IsDir()
+	}
+	return false
+}
+
+// listImages returns the image files below dir in lexical order.
+func listImages(dir string) ([]string, error) {
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if path != dir && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(d.Name())) {
+		case ".jpg", ".jpeg", ".png":
+			out = append(out, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("data: listing images: %w", err)
+	}
+	return out, nil
+}
+
+// decodeAll decodes files[i] into pix[i*size*size*3:] on GOMAXPROCS
+// workers and returns the error of the lowest-numbered failing file.
+func decodeAll(files []string, size int, pix []byte) error {
+	sz := size * size * 3
+	errs := make([]error, len(files))
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for !failed.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				if err := loadImage(files[i], size, pix[i*sz:(i+1)*sz]); err != nil {
+					errs[i] = err
+					failed.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstNonNil(errs)
+}
+
+func firstNonNil(errs []error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// loadImage reads and decodes one image file into dst (size*size*3 bytes).
+func loadImage(path string, size int, dst []byte) error {
+	b, err := readSmallFile(path, maxImageFileBytes)
+	if err != nil {
+		return err
+	}
+	return decodeImage(b, path, size, dst)
+}
+
+// decodeImage decodes a JPEG or PNG held in b and writes it, resized and
+// centre-cropped to size x size RGB, to dst. name is used in messages.
+func decodeImage(b []byte, name string, size int, dst []byte) error {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return formatErr(name, -1, "not a readable JPEG or PNG image: %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxDecodedPixels {
+		return formatErr(name, -1, "image is %dx%d pixels, expected a positive size of at most %d pixels",
+			cfg.Width, cfg.Height, maxDecodedPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(b))
+	if err != nil {
+		return formatErr(name, -1, "not a readable JPEG or PNG image: %v", err)
+	}
+	rgb, w, h := toRGB8(img)
+	if w <= 0 || h <= 0 {
+		return formatErr(name, -1, "decoded image is empty (%dx%d)", w, h)
+	}
+	resizeShortCrop(dst, rgb, w, h, size)
+	return nil
+}
+
+// toRGB8 converts any image to packed 8-bit RGB (alpha dropped, colours not
+// premultiplied), with fast paths for the types the JPEG and PNG decoders
+// return most often.
+func toRGB8(img image.Image) ([]byte, int, int) {
+	r := img.Bounds()
+	w, h := r.Dx(), r.Dy()
+	if w <= 0 || h <= 0 {
+		return nil, 0, 0
+	}
+	out := make([]byte, w*h*3)
+	o := 0
+	switch m := img.(type) {
+	case *image.YCbCr:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				yi, ci := m.YOffset(x, y), m.COffset(x, y)
+				out[o], out[o+1], out[o+2] = color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+				o += 3
+			}
+		}
+	case *image.Gray:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := m.Pix[m.PixOffset(r.Min.X, y):]
+			for x := 0; x < w; x++ {
+				v := row[x]
+				out[o], out[o+1], out[o+2] = v, v, v
+				o += 3
+			}
+		}
+	case *image.NRGBA:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := m.Pix[m.PixOffset(r.Min.X, y):]
+			for x := 0; x < w; x++ {
+				out[o], out[o+1], out[o+2] = row[4*x], row[4*x+1], row[4*x+2]
+				o += 3
+			}
+		}
+	default:
+		opaque := false
+		if rgba, ok := m.(*image.RGBA); ok && rgba.Opaque() {
+			opaque = true
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				row := rgba.Pix[rgba.PixOffset(r.Min.X, y):]
+				for x := 0; x < w; x++ {
+					out[o], out[o+1], out[o+2] = row[4*x], row[4*x+1], row[4*x+2]
+					o += 3
+				}
+			}
+		}
+		if !opaque {
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				for x := r.Min.X; x < r.Max.X; x++ {
+					c := color.NRGBAModel.Convert(img.At(x, y)).(color.NRGBA)
+					out[o], out[o+1], out[o+2] = c.R, c.G, c.B
+					o += 3
+				}
+			}
+		}
+	}
+	return out, w, h
+}
