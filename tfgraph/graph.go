@@ -24,6 +24,9 @@ type Tensor = tf.Tensor
 // Operation is a node of the graph.
 type Operation = tf.Operation
 
+// Input is anything usable as an op input (an Output or an OutputList).
+type Input = tf.Input
+
 // DataType is a TensorFlow element type.
 type DataType = tf.DataType
 

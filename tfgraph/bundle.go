@@ -1,0 +1,423 @@
+package tfgraph
+
+// Reading a checkpoint's table of contents without TensorFlow.
+//
+// A V2 checkpoint PREFIX consists of PREFIX.index and one or more
+// PREFIX.data-NNNNN-of-MMMMM shards. The index is an immutable sorted table
+// in LevelDB's format (TensorFlow's tsl/lib/io/table):
+//
+//	[data block 0][trailer] ... [data block n][trailer]
+//	[meta-index block][trailer] [index block][trailer] [footer]
+//
+// Every block is a run of prefix-compressed entries
+// (varint shared, varint unshared, varint value length, key suffix, value)
+// followed by an array of uint32 restart offsets and their uint32 count. A
+// block's 5-byte trailer is its compression type (0 none, 1 snappy) and the
+// masked CRC-32C of the stored block and the type byte. The 48-byte footer
+// holds the BlockHandles (varint offset, varint size) of the meta-index and
+// index blocks, zero padding, and the magic number 0xdb4775248b80fb57 (little
+// endian). The index block maps a separator key to the handle of each data
+// block.
+//
+// In the data blocks, the empty key holds a BundleHeaderProto and every
+// other key a tensor name whose value is a BundleEntryProto (dtype, shape,
+// shard, offset, size, crc). Keys that start with a NUL byte are the
+// per-slice entries of partitioned variables; they are skipped, the full
+// tensor's entry describes it.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// TensorSpec is a checkpointed tensor's element type and shape.
+type TensorSpec struct {
+	DType DataType
+	Dims  []int64
+}
+
+// String renders the spec as "float32 [3 3 3 64]".
+func (t TensorSpec) String() string { return DTypeName(t.DType) + " " + formatDims(t.Dims) }
+
+const (
+	tableMagic        = 0xdb4775248b80fb57
+	tableFooterLen    = 48
+	blockTrailerLen   = 5
+	maxIndexFileBytes = 1 << 30
+	// maxBlockBytes bounds one (decompressed) block; TF writes blocks of a
+	// few KiB, far below this.
+	maxBlockBytes = 1 << 28
+)
+
+// ReadCheckpointIndex lists the tensors of the checkpoint at prefix (the
+// path without ".index") from PREFIX.index alone, in pure Go: no TensorFlow
+// call, no data shard read. The result maps tensor names to their dtype and
+// shape. Malformed files give an error naming the file, never a panic.
+func ReadCheckpointIndex(prefix string) (map[string]TensorSpec, error) {
+	path := prefix + ".index"
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	if st.Size() > maxIndexFileBytes {
+		return nil, fmt.Errorf("checkpoint %s: %s is %d bytes, more than an index file can plausibly be", prefix, path, st.Size())
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	specs, _, err := parseCheckpointIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %s: %w", prefix, path, err)
+	}
+	return specs, nil
+}
+
+// errIndex marks a malformed index file.
+var errIndex = errors.New("not a valid TensorFlow checkpoint index")
+
+func indexErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errIndex, fmt.Sprintf(format, args...))
+}
+
+// parseCheckpointIndex decodes the bytes of an index file and returns the
+// tensors and the bundle header.
+func parseCheckpointIndex(b []byte) (map[string]TensorSpec, *pb.BundleHeaderProto, error) {
+	var header *pb.BundleHeaderProto
+	specs := map[string]TensorSpec{}
+	err := scanTable(b, func(key, value []byte) error {
+		if len(key) == 0 {
+			h := &pb.BundleHeaderProto{}
+			if err := proto.Unmarshal(value, h); err != nil {
+				return indexErr("bundle header: %v", err)
+			}
+			header = h
+			return nil
+		}
+		if key[0] == 0 {
+			return nil // a slice of a partitioned tensor
+		}
+		e := &pb.BundleEntryProto{}
+		if err := proto.Unmarshal(value, e); err != nil {
+			return indexErr("entry %q: %v", key, err)
+		}
+		sh := e.GetShape()
+		if sh.GetUnknownRank() {
+			return indexErr("entry %q has an unknown rank", key)
+		}
+		dims := make([]int64, len(sh.GetDim()))
+		for i, d := range sh.GetDim() {
+			if d.GetSize() < 0 {
+				return indexErr("entry %q has dimension %d of size %d", key, i, d.GetSize())
+			}
+			dims[i] = d.GetSize()
+		}
+		specs[string(key)] = TensorSpec{DType: DataType(e.GetDtype()), Dims: dims}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if header == nil {
+		return nil, nil, indexErr("no bundle header (the entry with the empty key)")
+	}
+	if header.GetNumShards() < 1 {
+		return nil, nil, indexErr("bundle header says %d data shards", header.GetNumShards())
+	}
+	if header.GetEndianness() != pb.BundleHeaderProto_LITTLE {
+		return nil, nil, indexErr("big-endian checkpoints are not supported")
+	}
+	return specs, header, nil
+}
+
+// blockHandle locates a block in the file.
+type blockHandle struct{ offset, size uint64 }
+
+// readHandle decodes a BlockHandle and returns the remaining bytes.
+func readHandle(b []byte) (blockHandle, []byte, error) {
+	off, n := binary.Uvarint(b)
+	if n <= 0 {
+		return blockHandle{}, nil, indexErr("bad block handle")
+	}
+	b = b[n:]
+	size, n := binary.Uvarint(b)
+	if n <= 0 {
+		return blockHandle{}, nil, indexErr("bad block handle")
+	}
+	return blockHandle{off, size}, b[n:], nil
+}
+
+// scanTable calls fn for every key/value of the table in file order.
+func scanTable(file []byte, fn func(key, value []byte) error) error {
+	if len(file) < tableFooterLen {
+		return indexErr("%d bytes, shorter than the %d-byte table footer (truncated file?)", len(file), tableFooterLen)
+	}
+	footer := file[len(file)-tableFooterLen:]
+	if m := binary.LittleEndian.Uint64(footer[tableFooterLen-8:]); m != tableMagic {
+		return indexErr("bad magic number %#x at the end of the file (truncated or not an index file?)", m)
+	}
+	metaHandle, rest, err := readHandle(footer)
+	if err != nil {
+		return err
+	}
+	indexHandle, _, err := readHandle(rest)
+	if err != nil {
+		return err
+	}
+	body := file[:len(file)-tableFooterLen]
+	// The meta-index block is empty in TensorFlow's tables; reading it
+	// checks its checksum, so every byte before the footer is verified.
+	if _, err := readBlock(body, metaHandle); err != nil {
+		return fmt.Errorf("meta-index block: %w", err)
+	}
+	index, err := readBlock(body, indexHandle)
+	if err != nil {
+		return fmt.Errorf("index block: %w", err)
+	}
+	return scanBlock(index, func(_, v []byte) error {
+		h, _, err := readHandle(v)
+		if err != nil {
+			return err
+		}
+		data, err := readBlock(body, h)
+		if err != nil {
+			return fmt.Errorf("data block at %d: %w", h.offset, err)
+		}
+		return scanBlock(data, fn)
+	})
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// unmaskCRC undoes LevelDB's CRC masking.
+func unmaskCRC(m uint32) uint32 {
+	r := m - 0xa282ead8
+	return r>>17 | r<<15
+}
+
+// readBlock returns the contents of the block at h (decompressed), after
+// checking its trailer's checksum.
+func readBlock(file []byte, h blockHandle) ([]byte, error) {
+	n := uint64(len(file))
+	if h.offset > n || h.size > n || h.size+blockTrailerLen > n-h.offset {
+		return nil, indexErr("block [%d, +%d) lies outside the %d-byte file (truncated file?)", h.offset, h.size, n)
+	}
+	raw := file[h.offset : h.offset+h.size]
+	trailer := file[h.offset+h.size : h.offset+h.size+blockTrailerLen]
+	want := unmaskCRC(binary.LittleEndian.Uint32(trailer[1:]))
+	crc := crc32.Update(crc32.Checksum(raw, castagnoli), castagnoli, trailer[:1])
+	if crc != want {
+		return nil, indexErr("block at %d fails its checksum (corrupt file)", h.offset)
+	}
+	switch trailer[0] {
+	case 0:
+		return raw, nil
+	case 1:
+		out, err := snappyDecode(raw)
+		if err != nil {
+			return nil, indexErr("block at %d: %v", h.offset, err)
+		}
+		return out, nil
+	}
+	return nil, indexErr("block at %d has unknown compression type %d", h.offset, trailer[0])
+}
+
+// scanBlock calls fn for every entry of a block, with the full key.
+func scanBlock(block []byte, fn func(key, value []byte) error) error {
+	if len(block) < 4 {
+		return indexErr("block of %d bytes is too short", len(block))
+	}
+	restarts := uint64(binary.LittleEndian.Uint32(block[len(block)-4:]))
+	if restarts == 0 || restarts > uint64(len(block)-4)/4 {
+		return indexErr("block claims %d restart points in %d bytes", restarts, len(block))
+	}
+	data := block[:uint64(len(block))-4-4*restarts]
+	var key []byte
+	for len(data) > 0 {
+		var v [3]uint64
+		for i := range v {
+			x, n := binary.Uvarint(data)
+			if n <= 0 {
+				return indexErr("bad entry header in block")
+			}
+			v[i], data = x, data[n:]
+		}
+		shared, unshared, vlen := v[0], v[1], v[2]
+		if shared > uint64(len(key)) || unshared > uint64(len(data)) || vlen > uint64(len(data))-unshared {
+			return indexErr("entry overruns its block")
+		}
+		key = append(key[:shared:shared], data[:unshared]...)
+		value := data[unshared : unshared+vlen]
+		data = data[unshared+vlen:]
+		if err := fn(key, value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// snappyDecode decodes one Snappy block (the raw format, no framing): a
+// varint uncompressed length, then literals and back-references.
+func snappyDecode(src []byte) ([]byte, error) {
+	dlen, n := binary.Uvarint(src)
+	if n <= 0 {
+		return nil, errors.New("snappy: bad length")
+	}
+	// A 3-byte copy yields at most 64 bytes, so valid input cannot expand
+	// more than about 22-fold; refusing more keeps garbage from allocating.
+	if dlen > maxBlockBytes || dlen > 32*uint64(len(src))+64 {
+		return nil, fmt.Errorf("snappy: implausible length %d for %d input bytes", dlen, len(src))
+	}
+	src = src[n:]
+	dst := make([]byte, 0, dlen)
+	for len(src) > 0 {
+		tag := src[0]
+		var length, offset uint64
+		switch tag & 3 {
+		case 0: // literal
+			length = uint64(tag>>2) + 1
+			src = src[1:]
+			if length > 60 {
+				k := int(length - 60) // 1..4 length bytes follow
+				if len(src) < k {
+					return nil, errors.New("snappy: truncated literal length")
+				}
+				var l uint64
+				for i := k - 1; i >= 0; i-- {
+					l = l<<8 | uint64(src[i])
+				}
+				length, src = l+1, src[k:]
+			}
+			if length > uint64(len(src)) || length > dlen-uint64(len(dst)) {
+				return nil, errors.New("snappy: literal overruns")
+			}
+			dst = append(dst, src[:length]...)
+			src = src[length:]
+			continue
+		case 1:
+			if len(src) < 2 {
+				return nil, errors.New("snappy: truncated copy")
+			}
+			length = 4 + uint64(tag>>2&7)
+			offset = uint64(tag>>5)<<8 | uint64(src[1])
+			src = src[2:]
+		case 2:
+			if len(src) < 3 {
+				return nil, errors.New("snappy: truncated copy")
+			}
+			length = 1 + uint64(tag>>2)
+			offset = uint64(binary.LittleEndian.Uint16(src[1:]))
+			src = src[3:]
+		case 3:
+			if len(src) < 5 {
+				return nil, errors.New("snappy: truncated copy")
+			}
+			length = 1 + uint64(tag>>2)
+			offset = uint64(binary.LittleEndian.Uint32(src[1:]))
+			src = src[5:]
+		}
+		if offset == 0 || offset > uint64(len(dst)) || length > dlen-uint64(len(dst)) {
+			return nil, errors.New("snappy: bad copy")
+		}
+		start := uint64(len(dst)) - offset
+		for i := uint64(0); i < length; i++ { // may overlap its own output
+			dst = append(dst, dst[start+i])
+		}
+	}
+	if uint64(len(dst)) != dlen {
+		return nil, fmt.Errorf("snappy: decoded %d bytes, header says %d", len(dst), dlen)
+	}
+	return dst, nil
+}
+
+// IncompatibleError says why a checkpoint cannot be restored into a set of
+// variables. Problems holds one line per variable, sorted by name.
+type IncompatibleError struct {
+	Prefix   string
+	Problems []string
+}
+
+func (e *IncompatibleError) Error() string {
+	return fmt.Sprintf("checkpoint %s does not fit the model (%d problems):\n  %s",
+		e.Prefix, len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// CheckCompatible checks, from the index alone, that the checkpoint at
+// prefix holds every variable of vars with the same dtype and shape. The
+// error is an *IncompatibleError listing every missing variable and every
+// mismatch by name, e.g.
+// "encoder/conv1/kernel: checkpoint has [3 3 3 16], model wants [3 3 3 64]".
+// Extra tensors in the checkpoint (optimizer slots, counters) are fine.
+func CheckCompatible(prefix string, vars []*Variable) error {
+	specs, err := ReadCheckpointIndex(prefix)
+	if err != nil {
+		return err
+	}
+	var probs []string
+	for _, v := range vars {
+		sp, ok := specs[v.Key]
+		switch {
+		case !ok:
+			probs = append(probs, fmt.Sprintf("%s: missing from the checkpoint (model wants %s %s)", v.Key, DTypeName(v.DType), formatDims(v.Dims)))
+		case sp.DType != v.DType:
+			probs = append(probs, fmt.Sprintf("%s: checkpoint has %s, model wants %s", v.Key, sp, TensorSpec{v.DType, v.Dims}))
+		case !equalDims(sp.Dims, v.Dims):
+			probs = append(probs, fmt.Sprintf("%s: checkpoint has %s, model wants %s", v.Key, formatDims(sp.Dims), formatDims(v.Dims)))
+		}
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	sort.Strings(probs)
+	return &IncompatibleError{Prefix: prefix, Problems: probs}
+}
+
+func equalDims(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func formatDims(d []int64) string { return fmt.Sprint(d) }
+
+// DTypeName names a dtype as NumPy does ("float32", "int64", "uint8"), or
+// "dtype(N)" for types without a short name.
+func DTypeName(dt DataType) string {
+	switch dt {
+	case Float:
+		return "float32"
+	case Double:
+		return "float64"
+	case Int32:
+		return "int32"
+	case Int64:
+		return "int64"
+	case Uint8:
+		return "uint8"
+	case String:
+		return "string"
+	case Bool:
+		return "bool"
+	}
+	return fmt.Sprintf("dtype(%d)", int(dt))
+}

@@ -1,0 +1,111 @@
+package tfgraph
+
+// #cgo LDFLAGS: -ltensorflow
+// #include <stdlib.h>
+// #include "tensorflow/c/c_api.h"
+import "C"
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
+	"google.golang.org/protobuf/proto"
+)
+
+// Cluster maps a job name to the host:port of each of its tasks, as
+// TensorFlow's ClusterSpec (and the "cluster" field of TF_CONFIG) does.
+type Cluster map[string][]string
+
+// TFConfig is TensorFlow's TF_CONFIG environment convention:
+// {"cluster": {"worker": ["h0:2222", "h1:2222"]}, "task": {"type": "worker", "index": 0}}.
+type TFConfig struct {
+	Cluster Cluster `json:"cluster"`
+	Task    struct {
+		Type  string `json:"type"`
+		Index int    `json:"index"`
+	} `json:"task"`
+}
+
+// ParseTFConfig reads a TF_CONFIG value; an empty string gives nil, nil.
+func ParseTFConfig(s string) (*TFConfig, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var c TFConfig
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("TF_CONFIG: %w", err)
+	}
+	if len(c.Cluster[c.Task.Type]) <= c.Task.Index || c.Task.Index < 0 {
+		return nil, fmt.Errorf("TF_CONFIG: task %s:%d is not in the cluster %v", c.Task.Type, c.Task.Index, c.Cluster)
+	}
+	return &c, nil
+}
+
+// TFConfigFromEnv parses the TF_CONFIG environment variable (nil if unset).
+func TFConfigFromEnv() (*TFConfig, error) { return ParseTFConfig(os.Getenv("TF_CONFIG")) }
+
+// Server is an in-process TensorFlow gRPC server (TF's distributed runtime):
+// sessions anywhere can target it, and graphs can place ops on its devices
+// ("/job:worker/task:1/device:CPU:0"). A server runs until the process
+// exits: TensorFlow does not implement a clean shutdown of gRPC servers.
+type Server struct {
+	c *C.TF_Server
+}
+
+// NewServer creates and starts the server for task index of job in cluster.
+func NewServer(cluster Cluster, job string, index int) (*Server, error) {
+	cd := &pb.ClusterDef{}
+	jobs := make([]string, 0, len(cluster))
+	for j := range cluster {
+		jobs = append(jobs, j)
+	}
+	sort.Strings(jobs)
+	for _, j := range jobs {
+		tasks := map[int32]string{}
+		for i, addr := range cluster[j] {
+			tasks[int32(i)] = addr
+		}
+		cd.Job = append(cd.Job, &pb.JobDef{Name: j, Tasks: tasks})
+	}
+	def := &pb.ServerDef{Cluster: cd, JobName: job, TaskIndex: int32(index), Protocol: "grpc"}
+	b, err := proto.Marshal(def)
+	if err != nil {
+		return nil, err
+	}
+	st := C.TF_NewStatus()
+	defer C.TF_DeleteStatus(st)
+	cb := C.CBytes(b)
+	defer C.free(cb)
+	srv := C.TF_NewServer(cb, C.size_t(len(b)), st)
+	if C.TF_GetCode(st) != C.TF_OK {
+		return nil, fmt.Errorf("TF server %s:%d: %s", job, index, C.GoString(C.TF_Message(st)))
+	}
+	// No finalizer: TensorFlow cannot shut a gRPC server down cleanly
+	// (TF_DeleteServer aborts the process), so servers live until exit.
+	s := &Server{c: srv}
+	C.TF_ServerStart(srv, st)
+	if C.TF_GetCode(st) != C.TF_OK {
+		return nil, fmt.Errorf("starting TF server %s:%d: %s", job, index, C.GoString(C.TF_Message(st)))
+	}
+	return s, nil
+}
+
+// Target is the session target of the server ("grpc://localhost:2222").
+func (s *Server) Target() string { return C.GoString(C.TF_ServerTarget(s.c)) }
+
+// Join blocks until the server stops.
+func (s *Server) Join() error {
+	st := C.TF_NewStatus()
+	defer C.TF_DeleteStatus(st)
+	C.TF_ServerJoin(s.c, st)
+	if C.TF_GetCode(st) != C.TF_OK {
+		return fmt.Errorf("TF server: %s", C.GoString(C.TF_Message(st)))
+	}
+	return nil
+}
