@@ -98,7 +98,7 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool) e
 	}
 	losses := []float32{}
 	for i := 0; i < steps; i++ {
-		s, err := sess.Run1(feeds)
+		s, err := sess.TrainStep(feeds)
 		if err != nil {
 			return err
 		}

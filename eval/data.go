@@ -1,0 +1,144 @@
+package eval
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+// FeatureBatch is the number of images per Session.Run when features are
+// extracted for the kNN monitor and the linear evaluation.
+const FeatureBatch = 256
+
+// OpenEvalData reads the labelled train split (kNN memory bank, linear
+// training set) and test split named by cfg.Eval, limited by
+// eval.limit_train and eval.limit_test, with data.channels channels (grey
+// images are repeated to RGB when the network wants 3 channels).
+func OpenEvalData(cfg *configs.Config) (train, test *data.Images, err error) {
+	open := func(split string, limit int) (*data.Images, error) {
+		ds, err := data.Open(cfg.Eval.Format, cfg.Eval.Dir, split, cfg.Data.ImageSize, limit)
+		if err != nil {
+			return nil, fmt.Errorf("eval split %q: %w", split, err)
+		}
+		if err := checkLabelled(ds, split); err != nil {
+			return nil, err
+		}
+		return matchChannels(ds, cfg.Data.Channels)
+	}
+	if train, err = open(cfg.Eval.TrainSplit, cfg.Eval.LimitTrain); err != nil {
+		return nil, nil, err
+	}
+	if test, err = open(cfg.Eval.TestSplit, cfg.Eval.LimitTest); err != nil {
+		return nil, nil, err
+	}
+	if _, err := numClasses(train, test); err != nil {
+		return nil, nil, err
+	}
+	return train, test, nil
+}
+
+// checkLabelled reports an empty or unlabelled split, or one whose labels do
+// not match its images.
+func checkLabelled(ds *data.Images, what string) error {
+	switch {
+	case ds == nil || ds.N == 0:
+		return fmt.Errorf("eval %s: no images", what)
+	case ds.Labels == nil:
+		return fmt.Errorf("eval %s: %s has no labels (kNN and linear evaluation need a labelled set)", what, ds.Source)
+	}
+	return ds.Validate()
+}
+
+// numClasses is the number of classes of the two labelled splits: the
+// larger of their counts (idx files count max label + 1, so a split may miss
+// the last class). Splits that name their classes must name them alike.
+func numClasses(train, test *data.Images) (int, error) {
+	if train.ClassNames != nil && test.ClassNames != nil && !slices.Equal(train.ClassNames, test.ClassNames) {
+		return 0, fmt.Errorf("eval: the train split (%s) and the test split (%s) have different classes: %v vs %v",
+			train.Source, test.Source, train.ClassNames, test.ClassNames)
+	}
+	n := max(train.NumClasses, test.NumClasses)
+	if n < 2 {
+		return 0, fmt.Errorf("eval: %s has %d class(es), need at least 2", train.Source, n)
+	}
+	return n, nil
+}
+
+// matchChannels repeats grey images to RGB when the network wants three
+// channels. (train.MatchChannels does the same; it is not imported so that
+// the trainer can import this package for its kNN monitor.)
+func matchChannels(ds *data.Images, channels int) (*data.Images, error) {
+	switch {
+	case ds.C == channels:
+		return ds, nil
+	case ds.C == 1 && channels == 3:
+		return ds.ToRGB(), nil
+	}
+	return nil, fmt.Errorf("%s has %d channels but data.channels is %d", ds.Source, ds.C, channels)
+}
+
+// PixelFeatures flattens every image of imgs to a float32 row of H*W*C
+// values in [0, 1] (pixel/255), row-major in image order: the raw-pixel
+// baseline's features for KNN.
+func PixelFeatures(imgs *data.Images) []float32 {
+	out := make([]float32, len(imgs.Pix))
+	for i, p := range imgs.Pix {
+		out[i] = float32(p) / 255
+	}
+	return out
+}
+
+// sessionOptions maps the runtime section of the config to a session
+// (train.SessionOptions, without the import).
+func sessionOptions(r configs.Runtime) tfgraph.SessionOptions {
+	return tfgraph.SessionOptions{
+		Target: r.Target, IntraOpThreads: int32(r.IntraOpThreads), InterOpThreads: int32(r.InterOpThreads),
+		XLA: r.XLA, AllowSoftPlacement: true,
+	}
+}
+
+// floatTensor makes a float32 tensor of the given shape from flat values.
+func floatTensor(v []float32, dims ...int64) (*tfgraph.Tensor, error) {
+	t, err := tfgraph.NewTensor(v)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Reshape(dims); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// imageTensor makes a uint8 [n, h, w, c] tensor from NHWC bytes.
+func imageTensor(pix []byte, n, h, w, c int) (*tfgraph.Tensor, error) {
+	t, err := tfgraph.NewTensor(pix)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Reshape([]int64{int64(n), int64(h), int64(w), int64(c)}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// rows copies a [n, d] float32 tensor into dst (len n*d).
+func rows(t *tfgraph.Tensor, dst []float32) error {
+	m, ok := t.Value().([][]float32)
+	if !ok {
+		return fmt.Errorf("want a float32 matrix, got %T", t.Value())
+	}
+	o := 0
+	for _, r := range m {
+		if o+len(r) > len(dst) {
+			return fmt.Errorf("result has more than %d values", len(dst))
+		}
+		o += copy(dst[o:], r)
+	}
+	if o != len(dst) {
+		return fmt.Errorf("result has %d values, want %d", o, len(dst))
+	}
+	return nil
+}

@@ -1,0 +1,321 @@
+// Package eval measures how good a SimSiam representation is: it extracts
+// frozen backbone features (Encoder), runs the weighted kNN monitor of
+// InstDisc / SimSiam's CIFAR experiments (KNN, RunKNN) and trains and
+// scores a linear classifier on the frozen backbone (LinearEval). Everything
+// heavy runs in TensorFlow graphs; only the encoder's variables are read from
+// training checkpoints, so projector, predictor and optimiser state may be
+// present or not.
+package eval
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/simsiam-go/simsiam/augment"
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+// EncoderScope is the variable scope of the backbone in every SimSiam
+// checkpoint.
+const EncoderScope = "encoder"
+
+// probeKey is a variable every backbone has; its absence from a checkpoint
+// means the checkpoint holds no encoder at all.
+const probeKey = EncoderScope + "/conv1/kernel"
+
+// Encoder is the frozen backbone in inference mode (BatchNorm with its
+// moving statistics): uint8 NHWC images → augment.Eval (resize, normalise)
+// → pooled features [N, Dim].
+type Encoder struct {
+	Graph    *tfgraph.Graph
+	Backbone *model.ResNet
+	// Dim is the feature dimension (Backbone.FeatureDim).
+	Dim int
+	// Channels is the channel count the Images placeholder takes.
+	Channels int
+	// Images is the uint8 [N, H, W, Channels] input placeholder.
+	Images tfgraph.Output
+	// Out is the float32 [N, Dim] feature output.
+	Out tfgraph.Output
+	// Vars are the encoder/ variables (weights and BatchNorm statistics).
+	Vars []*tfgraph.Variable
+
+	sess    *tfgraph.Session
+	ownSess bool
+	restore *encoderRestore
+}
+
+// NewEncoder builds the backbone cfg describes in a graph of its own, starts
+// a session and loads the encoder/ variables from the checkpoint prefix
+// (see ResolveCheckpoint for what checkpoint may name). An empty checkpoint
+// keeps the random initialisation drawn from cfg.Seed, the random-init
+// baseline. Close the Encoder when done.
+func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
+	g := tfgraph.NewGraph()
+	e, err := AddEncoder(g, cfg)
+	if err != nil {
+		return nil, err
+	}
+	init := g.InitOp("init")
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	sess, err := tfgraph.NewSession(g, sessionOptions(cfg.Runtime))
+	if err != nil {
+		return nil, err
+	}
+	e.sess, e.ownSess = sess, true
+	if _, err := sess.Run(nil, nil, init); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("initialising the encoder: %w", err)
+	}
+	if checkpoint != "" {
+		if err := e.Restore(checkpoint); err != nil {
+			e.Close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// AddEncoder creates the backbone's variables under encoder/ in g (initial
+// values from cfg.Seed, as model.New draws them), the inference path and the
+// ops that restore the encoder from a checkpoint. Run g's initialiser, then
+// Attach a session (and Restore) before Features.
+func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
+	bn := model.BNOpts{Eps: float32(cfg.Model.BNEps), Momentum: float32(cfg.Model.BNMomentum)}
+	bb, err := model.NewResNet(g.Root().Child(EncoderScope), cfg.Model.Arch, cfg.Model.Stem, int64(cfg.Data.Channels),
+		int64(cfg.Model.Width), cfg.Model.ZeroInitResidual, bn, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	e := NewEncoderOn(g, bb, cfg.Data)
+	e.restore = addEncoderRestore(g, e.Vars, bb)
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("building the encoder: %w", err)
+	}
+	return e, nil
+}
+
+// NewEncoderOn adds an inference path over an existing backbone bb of g (for
+// example the training graph's st.Net.Backbone, for a kNN monitor that reads
+// the live weights). It adds no variables and no restore ops; Attach the
+// session that runs g before Features.
+func NewEncoderOn(g *tfgraph.Graph, bb *model.ResNet, d configs.Data) *Encoder {
+	s := g.Root().Child("features")
+	e := &Encoder{Graph: g, Backbone: bb, Dim: int(bb.FeatureDim), Channels: d.Channels}
+	e.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(d.Channels)})
+	x := augment.Eval(s, e.Images, d)
+	e.Out = s.Identity("output", bb.Apply(s.Child(EncoderScope), x, tfgraph.Inference))
+	for _, v := range g.Variables() {
+		if strings.HasPrefix(v.Key, EncoderScope+"/") {
+			e.Vars = append(e.Vars, v)
+		}
+	}
+	return e
+}
+
+// Attach sets the session Features runs in (one running e.Graph).
+func (e *Encoder) Attach(sess *tfgraph.Session) { e.sess = sess }
+
+// Session is the attached session, or nil.
+func (e *Encoder) Session() *tfgraph.Session { return e.sess }
+
+// Close releases the session when NewEncoder started it.
+func (e *Encoder) Close() error {
+	if e.ownSess && e.sess != nil {
+		err := e.sess.Close()
+		e.sess = nil
+		return err
+	}
+	return nil
+}
+
+// Features maps every image of imgs to its feature row: N*Dim float32
+// values, image i at [i*Dim, (i+1)*Dim). Images go batch at a time through
+// the graph; grey images are repeated to RGB when the encoder takes 3
+// channels.
+func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
+	if e.sess == nil {
+		return nil, errors.New("encoder: no session (use NewEncoder, or Attach one)")
+	}
+	if imgs == nil || imgs.N == 0 {
+		return nil, errors.New("encoder: no images to extract features from")
+	}
+	if batch <= 0 {
+		return nil, fmt.Errorf("encoder: batch %d, want > 0", batch)
+	}
+	imgs, err := matchChannels(imgs, e.Channels)
+	if err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
+	}
+	out := make([]float32, imgs.N*e.Dim)
+	sz := imgs.ImageSize()
+	for i := 0; i < imgs.N; i += batch {
+		n := min(batch, imgs.N-i)
+		t, err := imageTensor(imgs.Pix[i*sz:(i+n)*sz], n, imgs.H, imgs.W, imgs.C)
+		if err != nil {
+			return nil, err
+		}
+		res, err := e.sess.Run(map[tfgraph.Output]*tfgraph.Tensor{e.Images: t}, []tfgraph.Output{e.Out})
+		if err != nil {
+			return nil, fmt.Errorf("encoder: images %d..%d of %s: %w", i, i+n-1, imgs.Source, err)
+		}
+		if err := rows(res[0], out[i*e.Dim:(i+n)*e.Dim]); err != nil {
+			return nil, fmt.Errorf("encoder: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// Restore loads the encoder/ variables from a checkpoint (see
+// ResolveCheckpoint). Other keys in the checkpoint (projector, predictor,
+// optimiser slots, classifier) are ignored. Before anything is assigned it
+// checks that every encoder variable is present with the shape this config
+// builds, so a checkpoint of another model is a clear error rather than a
+// silently reshaped variable.
+func (e *Encoder) Restore(checkpoint string) error {
+	if e.restore == nil {
+		return errors.New("encoder: built without restore ops (use AddEncoder)")
+	}
+	if e.sess == nil {
+		return errors.New("encoder: no session")
+	}
+	prefix, err := ResolveCheckpoint(checkpoint)
+	if err != nil {
+		return err
+	}
+	return e.restore.run(e.sess, prefix)
+}
+
+// encoderRestore holds a Saver over the encoder's variables and the ops
+// that check a checkpoint before restoring it.
+type encoderRestore struct {
+	vars   []*tfgraph.Variable
+	saver  *tfgraph.Saver
+	shapes []tfgraph.Output // shape of each variable's tensor in the checkpoint
+	probe  tfgraph.Output   // reads probeKey only
+	// extra reads, per stage, the first block beyond the ones this backbone
+	// has: present in the checkpoint means a deeper backbone (resnet34's
+	// weights include all of resnet18's, with the same shapes).
+	extra    []tfgraph.Output
+	extraKey []string
+}
+
+func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, bb *model.ResNet) *encoderRestore {
+	r := &encoderRestore{vars: vars, saver: tfgraph.NewSaver(g, "restore_encoder", vars)}
+	if g.Err() != nil || len(vars) == 0 {
+		return r
+	}
+	s := g.Root().Child("restore_encoder").Child("check")
+	names := make([]string, len(vars))
+	dts := make([]tfgraph.DataType, len(vars))
+	for i, v := range vars {
+		names[i], dts[i] = v.Key, v.DType
+	}
+	read := func(name string, keys []string, dts []tfgraph.DataType) *tfgraph.Operation {
+		return s.Op("RestoreV2", name, []tfgraph.Input{r.saver.Prefix, s.Const("names", keys),
+			s.Const("slices", make([]string, len(keys)))}, map[string]any{"dtypes": dts})
+	}
+	if op := read("RestoreV2", names, dts); op != nil {
+		for i := range vars {
+			r.shapes = append(r.shapes, s.Shape(op.Output(i)))
+		}
+	}
+	if op := read("probe", []string{probeKey}, []tfgraph.DataType{tfgraph.Float}); op != nil {
+		r.probe = s.Shape(op.Output(0))
+	}
+	for li, layer := range bb.Layers {
+		key := fmt.Sprintf("%s/layer%d/%d/conv1/kernel", EncoderScope, li+1, len(layer))
+		if op := read("extra", []string{key}, []tfgraph.DataType{tfgraph.Float}); op != nil {
+			r.extra = append(r.extra, s.Shape(op.Output(0)))
+			r.extraKey = append(r.extraKey, key)
+		}
+	}
+	return r
+}
+
+func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
+	pt, err := tfgraph.NewTensor(prefix)
+	if err != nil {
+		return err
+	}
+	feeds := map[tfgraph.Output]*tfgraph.Tensor{r.saver.Prefix: pt}
+	out, err := sess.Run(feeds, r.shapes)
+	if err != nil {
+		if _, perr := sess.Run(feeds, []tfgraph.Output{r.probe}); perr != nil {
+			if strings.Contains(perr.Error(), "not found") {
+				return fmt.Errorf("checkpoint %s has no %s/ variables: is it a SimSiam checkpoint?", prefix, EncoderScope)
+			}
+			return fmt.Errorf("reading checkpoint %s: %w", prefix, perr)
+		}
+		return fmt.Errorf("checkpoint %s does not hold the encoder this config builds (check model.arch, model.stem, model.width and data.channels): %w", prefix, err)
+	}
+	for i, v := range r.vars {
+		got, ok := out[i].Value().([]int32)
+		if !ok || !sameDims(got, v.Dims) {
+			return fmt.Errorf("checkpoint %s: %s has shape %v but this config builds %v (check model.arch, model.stem, model.width and data.channels)",
+				prefix, v.Key, out[i].Value(), v.Dims)
+		}
+	}
+	for i, x := range r.extra {
+		if _, err := sess.Run(feeds, []tfgraph.Output{x}); err == nil {
+			return fmt.Errorf("checkpoint %s holds %s, a block this config's backbone does not have: it is a deeper backbone (check model.arch)", prefix, r.extraKey[i])
+		}
+	}
+	return r.saver.RestoreFrom(sess, prefix)
+}
+
+func sameDims(a []int32, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if int64(a[i]) != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+var ckptIndex = regexp.MustCompile(`^ckpt-(\d+)\.index$`)
+
+// ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:
+// a prefix (PREFIX.index exists) is returned as is; a directory yields its
+// newest ckpt-STEP checkpoint, looking in DIR/checkpoints too, so a run's
+// output_dir works.
+func ResolveCheckpoint(path string) (string, error) {
+	if _, err := os.Stat(path + ".index"); err == nil {
+		return path, nil
+	}
+	st, err := os.Stat(path)
+	if err != nil || !st.IsDir() {
+		return "", fmt.Errorf("checkpoint %s: no %s.index (give a checkpoint prefix such as runs/x/checkpoints/ckpt-1000, or a directory)", path, filepath.Base(path))
+	}
+	for _, dir := range []string{path, filepath.Join(path, "checkpoints")} {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		best := int64(-1)
+		for _, e := range ents {
+			if m := ckptIndex.FindStringSubmatch(e.Name()); m != nil {
+				if step, err := strconv.ParseInt(m[1], 10, 64); err == nil && step > best {
+					best = step
+				}
+			}
+		}
+		if best >= 0 {
+			return filepath.Join(dir, fmt.Sprintf("ckpt-%d", best)), nil
+		}
+	}
+	return "", fmt.Errorf("checkpoint %s: a directory without ckpt-STEP.index files (nor in %s/checkpoints)", path, path)
+}
