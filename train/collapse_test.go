@@ -53,7 +53,7 @@ func trainNoisyViews(t *testing.T, stopGradient bool, steps int) Stats {
 	var last, avg Stats
 	for i := 0; i < steps; i++ {
 		idx := r.Perm(pool)[:n]
-		last, err = sess.Run1(map[Output]*tfgraph.Tensor{st.X1: view(idx), st.X2: view(idx)})
+		last, err = sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: view(idx), st.X2: view(idx)})
 		if err != nil {
 			t.Fatal(err)
 		}

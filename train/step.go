@@ -42,7 +42,7 @@ type Step struct {
 	LR     Output // current learning rate of the encoder and projector
 	// GlobalStep counts finished steps (int64); read before the update.
 	GlobalStep *tfgraph.Variable
-	Epoch      *tfgraph.Variable // set by the loop, saved in checkpoints
+	Epoch      *tfgraph.Variable // epoch of the next step, saved in checkpoints
 	Trainable  []*tfgraph.Variable
 	Grads      []Output
 	Opt        *tfgraph.Momentum
@@ -134,7 +134,16 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	updates := g.FlushState(after.Child("bn_updates"))
 	done := root.Group("updates", append(updates, apply)...)
 	inc := st.GlobalStep.AssignAddOp(root.WithControl(done), "increment_step", root.Const("one", int64(1)))
-	st.Train = root.Group("train_step", inc)
+	// The epoch the next step belongs to, kept in checkpoints for people and
+	// tools (the loop itself derives the data position from global_step).
+	es := root.Child("epoch_update").WithControl(inc)
+	next := es.Add(st.GlobalStep.Read(), es.Const("one", int64(1)))
+	epoch := es.Op("FloorDiv", "", []tfgraph.Input{next, es.Const("steps_per_epoch", o.StepsPerEpoch)}, nil)
+	var setEpoch *tfgraph.Operation
+	if epoch != nil {
+		setEpoch = st.Epoch.AssignOp(es, "assign", epoch.Output(0))
+	}
+	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = g.InitOp("init")
 	st.Saver = tfgraph.NewSaver(g, "save", g.Variables())
 	if err := g.Err(); err != nil {
@@ -196,8 +205,8 @@ func NewSession(st *Step, opts tfgraph.SessionOptions) (*Session, error) {
 	return &Session{Session: s, Step: st}, nil
 }
 
-// Run does one training step on the given feeds.
-func (s *Session) Run1(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
+// TrainStep does one training step on the given feeds in one Session.Run.
+func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	st := s.Step
 	out, err := s.Run(feeds, []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read()}, st.Train)
 	if err != nil {

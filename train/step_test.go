@@ -59,7 +59,7 @@ func TestStepRunsAndCounts(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		a, _ := tfgraph.NewTensor(randomBatch(r, 8, 16, 3))
 		b, _ := tfgraph.NewTensor(randomBatch(r, 8, 16, 3))
-		stats, err := sess.Run1(map[Output]*tfgraph.Tensor{st.X1: a, st.X2: b})
+		stats, err := sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: a, st.X2: b})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,6 +99,12 @@ export CGO_CFLAGS="-I$PREFIX/include"
 export CGO_LDFLAGS="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib -Wl,-rpath,$TFDIR"
 export TF_CPP_MIN_LOG_LEVEL="\${TF_CPP_MIN_LOG_LEVEL:-2}"
 ENV
+  # The GPU wheel brings CUDA and cuDNN as pip packages (site-packages/nvidia/*/lib);
+  # libtensorflow loads them by name, so they go on the library path.
+  nvlibs="$(find "$(dirname "$TFDIR")/nvidia" -mindepth 2 -maxdepth 2 -type d -name lib 2>/dev/null | sort | paste -sd: -)"
+  if [[ -n "$nvlibs" ]]; then
+    printf 'export LD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\n' "$nvlibs" >> "$PREFIX/env.sh"
+  fi
   touch "$stamp"
   log "ready: TensorFlow $version C API from $capi"
 fi

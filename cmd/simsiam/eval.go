@@ -1,0 +1,286 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+
+	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/serve"
+)
+
+func pct(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f%%", 100*x)
+}
+
+func cmdKNN(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("knn", `Usage: simsiam knn --checkpoint CKPT [flags]
+
+Weighted kNN (k=train.knn_k, temperature train.knn_temperature) on the
+l2-normalised backbone features: eval.train_split is the memory bank,
+eval.test_split is classified. --checkpoint random measures the randomly
+initialised network, --pixels the raw pixels (baselines).
+
+Examples:
+  simsiam knn --checkpoint runs/fashion_mnist_demo/checkpoints
+  simsiam knn --checkpoint random
+  simsiam knn --pixels
+
+Flags:
+`, stderr)
+	var cf configFlags
+	cf.register(fs)
+	ckpt := fs.String("checkpoint", "", "checkpoint prefix or directory (newest ckpt-N), or \"random\"")
+	pixels := fs.Bool("pixels", false, "classify raw pixels instead of features")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load(true)
+	if err != nil {
+		return err
+	}
+	var top1, top5 float64
+	switch {
+	case *pixels:
+		bank, test, err := eval.OpenEvalData(cfg)
+		if err != nil {
+			return err
+		}
+		nc := max(bank.NumClasses, test.NumClasses)
+		top1, top5, err = eval.KNN(eval.PixelFeatures(bank), bank.Labels, bank.H*bank.W*bank.C,
+			eval.PixelFeatures(test), test.Labels, nc, cfg.Train.KNNK, cfg.Train.KNNTemperature)
+		if err != nil {
+			return err
+		}
+	case *ckpt == "":
+		return usageError{errors.New("knn: --checkpoint (or --pixels) is required")}
+	default:
+		path := *ckpt
+		if path == "random" {
+			path = ""
+		} else if path, err = eval.ResolveCheckpoint(path); err != nil {
+			return err
+		}
+		if top1, top5, err = eval.RunKNN(cfg, path); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "kNN top-1 %s top-5 %s (k=%d, T=%g)\n", pct(top1), pct(top5), cfg.Train.KNNK, cfg.Train.KNNTemperature)
+	return nil
+}
+
+func cmdLinearEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("linear-eval", `Usage: simsiam linear-eval --checkpoint CKPT [flags]
+
+Trains a linear classifier on the frozen backbone (inference-mode BN) with
+the linear.* settings, reports top-1/top-5 on eval.test_split and saves the
+classifier with the backbone as one SavedModel (signature "classify") in
+OUT/linear/saved_model.
+
+Examples:
+  simsiam linear-eval --checkpoint runs/fashion_mnist_demo/checkpoints
+  simsiam linear-eval --preset cifar10_linear --checkpoint runs/cifar10_resnet18/checkpoints
+
+Flags:
+`, stderr)
+	var cf configFlags
+	cf.register(fs)
+	ckpt := fs.String("checkpoint", "", "pretraining checkpoint prefix or directory, or \"random\"")
+	out := fs.String("out", "", "output directory (default: output_dir of the config)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load(true)
+	if err != nil {
+		return err
+	}
+	if *ckpt == "" {
+		return usageError{errors.New("linear-eval: --checkpoint is required (\"random\" for the random-init baseline)")}
+	}
+	path := *ckpt
+	if path == "random" {
+		path = ""
+	} else if path, err = eval.ResolveCheckpoint(path); err != nil {
+		return err
+	}
+	dir := *out
+	if dir == "" {
+		dir = cfg.OutputDir
+	}
+	res, err := eval.LinearEval(ctx, cfg, path, dir, stdout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "linear evaluation: top-1 %s top-5 %s (%d epochs, %s)\n", pct(res.Top1), pct(res.Top5), res.Epochs, res.Mode)
+	if res.Checkpoint != "" {
+		sm := filepath.Join(dir, "linear", "saved_model")
+		if err := export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "classifier SavedModel: %s\n", sm)
+	}
+	return nil
+}
+
+func cmdExport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("export", `Usage: simsiam export --checkpoint CKPT --out DIR [flags]
+
+Writes a SavedModel (tag "serve") with signatures serving_default
+(uint8 images -> embedding) and projection, from a training checkpoint.
+The config must describe the checkpoint's network (use the run's config.yaml).
+
+Example:
+  simsiam export --config runs/fashion_mnist_demo/config.yaml --checkpoint runs/fashion_mnist_demo/checkpoints --out /tmp/encoder
+
+Flags:
+`, stderr)
+	var cf configFlags
+	cf.register(fs)
+	ckpt := fs.String("checkpoint", "", "checkpoint prefix or directory")
+	out := fs.String("out", "", "SavedModel directory to write")
+	overwrite := fs.Bool("overwrite", false, "replace an existing SavedModel")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *ckpt == "" || *out == "" {
+		return usageError{errors.New("export: --checkpoint and --out are required")}
+	}
+	cfg, err := cf.load(false)
+	if err != nil {
+		return err
+	}
+	path, err := eval.ResolveCheckpoint(*ckpt)
+	if err != nil {
+		return err
+	}
+	if err := export.Export(cfg, path, *out, *overwrite); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "SavedModel written to %s\n", *out)
+	return nil
+}
+
+// loadImages reads --images: a data set in a known binary format is not
+// guessed; a directory is an image folder (recursively), a file one image.
+func loadImages(m *serve.Model, path string) ([]string, *data.Images, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	var paths []string
+	if st.IsDir() {
+		if paths, err = serve.ListImages(path); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		paths = []string{path}
+	}
+	imgs, err := m.ReadFiles(paths)
+	return paths, imgs, err
+}
+
+func cmdEmbed(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("embed", `Usage: simsiam embed --model DIR --images PATH --out FILE.npy
+
+Embeds images (a file, or a folder searched recursively for .png/.jpg) with
+a SavedModel's serving_default signature and writes a float32 [N, D] .npy
+(rows in the order of FILE.txt, written beside it).
+
+Example:
+  simsiam embed --model runs/fashion_mnist_demo/saved_model --images photos/ --out emb.npy
+
+Flags:
+`, stderr)
+	model := fs.String("model", "", "SavedModel directory")
+	images := fs.String("images", "", "image file or folder")
+	out := fs.String("out", "", "output .npy file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *model == "" || *images == "" || *out == "" {
+		return usageError{errors.New("embed: --model, --images and --out are required")}
+	}
+	m, err := serve.Load(*model)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	paths, imgs, err := loadImages(m, *images)
+	if err != nil {
+		return err
+	}
+	emb, err := m.EmbedImages(imgs)
+	if err != nil {
+		return err
+	}
+	if err := serve.WriteNPY(*out, emb); err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out+".txt", []byte(joinLines(paths)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d embeddings of dimension %d written to %s\n", len(emb), len(emb[0]), *out)
+	return nil
+}
+
+func cmdPredict(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("predict", `Usage: simsiam predict --model DIR --images PATH
+
+Classifies images with a SavedModel that has a "classify" signature (written
+by linear-eval) and prints one line per image: path, class, probability.
+
+Example:
+  simsiam predict --model runs/fashion_mnist_demo/linear/saved_model --images shirt.png
+
+Flags:
+`, stderr)
+	model := fs.String("model", "", "SavedModel directory with a classify signature")
+	images := fs.String("images", "", "image file or folder")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *model == "" || *images == "" {
+		return usageError{errors.New("predict: --model and --images are required")}
+	}
+	m, err := serve.Load(*model)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if !m.HasClassifier() {
+		return fmt.Errorf("%s has no classify signature (export one with simsiam linear-eval)", *model)
+	}
+	paths, imgs, err := loadImages(m, *images)
+	if err != nil {
+		return err
+	}
+	preds, err := m.PredictImages(imgs)
+	if err != nil {
+		return err
+	}
+	for i, p := range preds {
+		name := p.Name
+		if name == "" {
+			name = fmt.Sprint(p.Class)
+		}
+		fmt.Fprintf(stdout, "%s\t%s\t%.4f\n", paths[i], name, p.Probabilities[p.Class])
+	}
+	return nil
+}
+
+func joinLines(xs []string) string {
+	s := ""
+	for _, x := range xs {
+		s += x + "\n"
+	}
+	return s
+}

@@ -1,0 +1,295 @@
+// Command simsiam trains and serves SimSiam (Chen & He, 2020) on TensorFlow.
+//
+//	simsiam train [--config FILE | --preset NAME] [--set key=value ...] [--resume]
+//	simsiam knn | linear-eval | export | embed | predict [flags]
+//	simsiam config show|validate [--config FILE | --preset NAME] [--set key=value ...]
+//	simsiam version
+//
+// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/tfgraph"
+	"github.com/simsiam-go/simsiam/train"
+)
+
+// usageError marks errors that exit with status 2.
+type usageError struct{ error }
+
+func main() {
+	// TensorFlow's info and warning logs drown the progress output; keep
+	// errors only unless the user asks for more.
+	if _, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL"); !ok {
+		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, "simsiam:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "simsiam:", err)
+		os.Exit(1)
+	}
+}
+
+const topUsage = `simsiam trains SimSiam self-supervised encoders with TensorFlow.
+
+Usage:
+  simsiam train [flags]            pretrain (default config: the Fashion-MNIST demo)
+  simsiam knn [flags]              kNN accuracy of a checkpoint (or random init, or raw pixels)
+  simsiam linear-eval [flags]      linear classifier on the frozen backbone, top-1/top-5, SavedModel
+  simsiam export [flags]           SavedModel from a checkpoint
+  simsiam embed [flags]            embeddings of images as .npy
+  simsiam predict [flags]          classify images with a linear-eval SavedModel
+  simsiam config show|validate     print or check the effective config
+  simsiam config reference         every config key, its default and meaning (Markdown)
+  simsiam server                   run a TensorFlow gRPC worker for multi-machine training (TF_CONFIG)
+  simsiam version                  print versions and the devices TensorFlow sees
+
+Run "simsiam COMMAND --help" for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, topUsage)
+		return usageError{errors.New("no command given")}
+	}
+	switch args[0] {
+	case "train":
+		return cmdTrain(ctx, args[1:], stdout, stderr)
+	case "config":
+		return cmdConfig(args[1:], stdout, stderr)
+	case "version":
+		return cmdVersion(stdout)
+	case "server":
+		return cmdServer(args[1:], stdout, stderr)
+	case "knn":
+		return cmdKNN(args[1:], stdout, stderr)
+	case "linear-eval":
+		return cmdLinearEval(ctx, args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(args[1:], stdout, stderr)
+	case "embed":
+		return cmdEmbed(args[1:], stdout, stderr)
+	case "predict":
+		return cmdPredict(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, topUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, topUsage)
+	return usageError{fmt.Errorf("unknown command %q", args[0])}
+}
+
+// configFlags are the flags every command that reads a config shares.
+type configFlags struct {
+	file, preset string
+	sets         multiFlag
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (c *configFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.file, "config", "", "YAML config file")
+	fs.StringVar(&c.preset, "preset", "", "embedded preset: "+strings.Join(configs.Presets(), ", "))
+	fs.Var(&c.sets, "set", "override one key, e.g. --set optim.batch_size=64 (repeatable)")
+}
+
+func (c *configFlags) load(checkPaths bool) (*configs.Config, error) {
+	cfg, err := configs.Load(configs.LoadOptions{File: c.file, Preset: c.preset, Sets: c.sets, Env: configEnv(os.Environ()), CheckPaths: checkPaths})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return cfg, nil
+}
+
+func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("train", `Usage: simsiam train [flags]
+
+Pretrains SimSiam. Without --config or --preset it runs the CPU-sized demo on
+Fashion-MNIST. Output goes to output_dir: checkpoints/, config.yaml, metrics.jsonl.
+
+Examples:
+  simsiam train
+  simsiam train --preset cifar10_resnet18 --set data.dir=/data/cifar-10-batches-bin
+  simsiam train --config my.yaml --resume
+
+Flags:
+`, stderr)
+	var cf configFlags
+	cf.register(fs)
+	resume := fs.Bool("resume", false, "continue from the newest checkpoint in output_dir")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load(true)
+	if err != nil {
+		return err
+	}
+	// Multi-machine: with TF_CONFIG set and no explicit target, this process
+	// becomes its task's TF server and drives the session through it; the
+	// other tasks run "simsiam server". Towers go to runtime.devices.
+	if tc, err := tfgraph.TFConfigFromEnv(); err != nil {
+		return usageError{err}
+	} else if tc != nil && cfg.Runtime.Target == "" {
+		srv, err := tfgraph.NewServer(tc.Cluster, tc.Task.Type, tc.Task.Index)
+		if err != nil {
+			return err
+		}
+		cfg.Runtime.Target = srv.Target()
+		fmt.Fprintf(stdout, "simsiam: TF server %s:%d, session target %s\n", tc.Task.Type, tc.Task.Index, cfg.Runtime.Target)
+	}
+	fmt.Fprintf(stdout, "simsiam: %s %s/%s on %s (%s), batch %d, output %s\n", cfg.Model.Arch, cfg.Model.Stem, "stem",
+		cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, cfg.OutputDir)
+	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Log: stdout})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "done: step %d loss %.4f z_std %.3f, %.1f images/s, checkpoint %s\n", res.Steps, res.Loss, res.ZStd, res.ImagesPerSec, res.Checkpoint)
+	if res.SavedModel != "" {
+		fmt.Fprintf(stdout, "SavedModel: %s\n", res.SavedModel)
+	}
+	return nil
+}
+
+func cmdConfig(args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "reference" {
+		_, err := io.WriteString(stdout, configs.Reference())
+		return err
+	}
+	if len(args) == 0 || (args[0] != "show" && args[0] != "validate") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stdout, "Usage: simsiam config show|validate [--config FILE | --preset NAME] [--set key=value ...]")
+			return flag.ErrHelp
+		}
+		return usageError{errors.New("usage: simsiam config show|validate [flags]")}
+	}
+	fs := newFlags("config "+args[0], "Usage: simsiam config "+args[0]+" [flags]\n\nFlags:\n", stderr)
+	var cf configFlags
+	cf.register(fs)
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := cf.load(args[0] == "validate")
+	if err != nil {
+		return err
+	}
+	if args[0] == "validate" {
+		fmt.Fprintln(stdout, "config is valid")
+		return nil
+	}
+	y, err := cfg.YAML()
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(y)
+	return err
+}
+
+func cmdServer(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("server", `Usage: simsiam server [flags]
+
+Runs this machine's task of a TensorFlow cluster (TensorFlow's own gRPC
+runtime) until killed. The cluster and task come from TF_CONFIG, e.g.
+  TF_CONFIG='{"cluster":{"worker":["h0:2222","h1:2222"]},"task":{"type":"worker","index":1}}' simsiam server
+The chief (task 0) runs "simsiam train" with the same TF_CONFIG and
+runtime.devices naming the towers, e.g.
+  --set 'runtime.devices=[/job:worker/task:0/device:GPU:0,/job:worker/task:1/device:GPU:0]'
+
+Flags:
+`, stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	tc, err := tfgraph.TFConfigFromEnv()
+	if err != nil {
+		return usageError{err}
+	}
+	if tc == nil {
+		return usageError{errors.New("server: TF_CONFIG is not set")}
+	}
+	srv, err := tfgraph.NewServer(tc.Cluster, tc.Task.Type, tc.Task.Index)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "simsiam: TF server %s:%d serving at %s\n", tc.Task.Type, tc.Task.Index, srv.Target())
+	return srv.Join()
+}
+
+func cmdVersion(stdout io.Writer) error {
+	mod := "(devel)"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		mod = bi.Main.Version
+	}
+	fmt.Fprintf(stdout, "simsiam %s\nTensorFlow %s\n", mod, tfgraph.Version())
+	devs, err := tfgraph.LocalDevices()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "devices: %s\n", strings.Join(devs, ", "))
+	return nil
+}
+
+// reservedEnv are SIMSIAM_* variables that are not config keys: the
+// libtensorflow setup and the test suite use them.
+var reservedEnv = map[string]bool{
+	"SIMSIAM_CACHE": true, "SIMSIAM_PYTHON": true, "SIMSIAM_TF_PREFIX": true, "SIMSIAM_TF_VERSION": true,
+	"SIMSIAM_NO_REAL_DATA": true, "SIMSIAM_NO_PYTHON": true,
+}
+
+// configEnv drops the reserved variables; every other SIMSIAM_* variable
+// must name a config key (SIMSIAM_OPTIM_BATCH_SIZE=64).
+func configEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		if !reservedEnv[name] {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

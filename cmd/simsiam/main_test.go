@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/simsiam-go/simsiam/configs"
+)
+
+func TestVersionNamesTF218AndDevices(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if !strings.Contains(s, "TensorFlow 2.18") || !strings.Contains(s, "CPU:0") {
+		t.Errorf("version output lacks TF 2.18 or the CPU device:\n%s", s)
+	}
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"config", "show", "--set", "optim.batchsize=3"},
+		{"train", "--set", "optim.batch_size=abc"},
+		{"config"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), args, &out, &out)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: error %v, want a usage error (exit 2)", args, err)
+		}
+	}
+}
+
+func TestConfigShowSuggestsKey(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"config", "show", "--set", "optim.batchsize=3"}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "optim.batch_size") {
+		t.Errorf("error %v does not suggest optim.batch_size", err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"config", "show", "--set", "optim.batch_size=32"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "batch_size: 32") {
+		t.Errorf("config show does not reflect --set:\n%s", out.String())
+	}
+}
+
+// TestReadmeHasConfigReference keeps the README's config table equal to the
+// one generated from the config struct (run `bin/simsiam config reference`
+// and paste it between the markers to update).
+func TestReadmeHasConfigReference(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		t.Fatal("README.md lacks the config-reference markers")
+	}
+	if got, want := s[i+len(begin):j], configs.Reference(); got != want {
+		t.Error("README.md's config reference is out of date: run `bin/simsiam config reference` and paste it between the markers")
+	}
+}

@@ -1,0 +1,162 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simsiam-go/simsiam/configs"
+)
+
+// writeIDX writes n random h×w grey images as an IDX pair named like MNIST's
+// training files in dir.
+func writeIDX(t *testing.T, dir string, n, h, w int) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(5, 6))
+	var img bytes.Buffer
+	binary.Write(&img, binary.BigEndian, []uint32{0x803, uint32(n), uint32(h), uint32(w)})
+	for i := 0; i < n*h*w; i++ {
+		img.WriteByte(byte(r.IntN(256)))
+	}
+	var lab bytes.Buffer
+	binary.Write(&lab, binary.BigEndian, []uint32{0x801, uint32(n)})
+	for i := 0; i < n; i++ {
+		lab.WriteByte(byte(i % 10))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte"), img.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "train-labels-idx1-ubyte"), lab.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func loopConfig(t *testing.T, dataDir, out string) *configs.Config {
+	c := configs.Default()
+	c.OutputDir = out
+	c.Data.Format, c.Data.Dir, c.Data.Split = "idx", dataDir, "train"
+	c.Data.ImageSize, c.Data.Channels = 16, 1
+	c.Data.Mean, c.Data.Std = []float64{0.5}, []float64{0.25}
+	c.Augment.Saturation, c.Augment.Hue, c.Augment.GrayscaleProb, c.Augment.BlurProb = 0, 0, 0, 0
+	c.Model.Arch, c.Model.Stem, c.Model.Width = "resnet18", "cifar", 4
+	c.Model.ProjDim, c.Model.ProjHidden, c.Model.PredHidden = 16, 16, 8
+	c.Optim.BatchSize, c.Optim.Epochs, c.Optim.BaseLR = 16, 3, 0.5
+	c.Train.LogEvery, c.Train.CheckpointEvery, c.Train.KeepCheckpoints = 1, 2, 2
+	return &c
+}
+
+func readLosses(t *testing.T, path string) map[int]float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	out := map[int]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var rec struct {
+			Step int
+			Loss *float64
+		}
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Loss != nil {
+			out[rec.Step] = *rec.Loss
+		}
+	}
+	return out
+}
+
+// TestResumeGivesSameLosses stops a run after 4 of 12 steps and resumes it:
+// the losses must equal those of an uninterrupted run with the same seed,
+// since the data order, augmentation draws and every variable (momentum
+// slots included) come back from the checkpoint and the seed.
+func TestResumeGivesSameLosses(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 3 epochs
+	ctx := context.Background()
+
+	full := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "full"))
+	full.Eval.Format, full.Eval.Dir, full.Eval.TrainSplit, full.Eval.TestSplit = "idx", dataDir, "train", "train"
+	full.Train.KNNEvery, full.Train.KNNK = 3, 5
+	fres, err := Run(ctx, full, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The uninterrupted run also wrote TensorBoard events, a kNN record at
+	// epoch 3 and the SavedModel.
+	if ev, _ := filepath.Glob(filepath.Join(full.OutputDir, "logs", "events.out.tfevents.*")); len(ev) == 0 {
+		t.Error("no TensorBoard event file in logs/")
+	}
+	if _, err := os.Stat(filepath.Join(fres.SavedModel, "saved_model.pb")); err != nil {
+		t.Errorf("no SavedModel after training: %v", err)
+	}
+	if math.IsNaN(fres.KNNTop1) || fres.KNNTop1 < 0 || fres.KNNTop1 > 1 {
+		t.Errorf("kNN top-1 %v", fres.KNNTop1)
+	}
+	mj, _ := os.ReadFile(filepath.Join(full.OutputDir, "metrics.jsonl"))
+	if !strings.Contains(string(mj), `"knn_top1"`) {
+		t.Error("metrics.jsonl has no knn_top1 record")
+	}
+	part := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "part"))
+	// Stop after 5 steps without shortening the schedule (max_steps would).
+	stopAt := 5
+	res, err := Run(ctx, part, Options{StopAfter: int64(stopAt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != int64(stopAt) {
+		t.Fatalf("interrupted run stopped at %d, want %d", res.Steps, stopAt)
+	}
+	if _, err := Run(ctx, part, Options{}); err == nil || !strings.Contains(err.Error(), "--resume") {
+		t.Fatalf("restarting over existing checkpoints without --resume: err = %v", err)
+	}
+	res, err = Run(ctx, part, Options{Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 12 {
+		t.Fatalf("resumed run ended at step %d, want 12", res.Steps)
+	}
+	a := readLosses(t, filepath.Join(full.OutputDir, "metrics.jsonl"))
+	b := readLosses(t, filepath.Join(part.OutputDir, "metrics.jsonl"))
+	if len(a) != 12 {
+		t.Fatalf("full run logged %d steps", len(a))
+	}
+	worst := 0.0
+	for step, la := range a {
+		lb, ok := b[step]
+		if !ok {
+			t.Fatalf("resumed run did not log step %d", step)
+		}
+		worst = math.Max(worst, math.Abs(la-lb))
+	}
+	t.Logf("worst |loss difference| over 12 steps: %g", worst)
+	if worst > 1e-6 {
+		t.Errorf("resumed losses differ from the uninterrupted run by up to %g", worst)
+	}
+	// keep_checkpoints = 2: only the newest two remain, and the state file
+	// names the newest.
+	steps, err := Checkpoints{Dir: filepath.Join(part.OutputDir, "checkpoints")}.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 2 || steps[1] != 12 {
+		t.Errorf("checkpoints kept: %v, want the last two ending at 12", steps)
+	}
+	state, _ := os.ReadFile(filepath.Join(part.OutputDir, "checkpoints", "checkpoint"))
+	if !strings.HasPrefix(string(state), `model_checkpoint_path: "ckpt-12"`) {
+		t.Errorf("checkpoint state file:\n%s", state)
+	}
+}
+
