@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all setup build test test-go test-python fuzz demo bench vet fmt-check data clean
+.PHONY: all setup build test test-go test-python fuzz demo bench vet fmt-check data smoke clean
 
 all: build
 
@@ -37,6 +37,10 @@ test-python: build
 
 fuzz: setup
 	@$(TFENV) for t in $$(go test -list 'Fuzz.*' ./data/ | grep ^Fuzz); do go test ./data/ -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done
+
+# Every subcommand end to end on a tiny run (CI runs this).
+smoke: build data
+	@$(TFENV) tests/smoke.sh
 
 demo: build data
 	@./bin/simsiam train $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG),)

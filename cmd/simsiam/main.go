@@ -34,9 +34,11 @@ func main() {
 	if _, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL"); !ok {
 		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
 	}
+	flush := filterTFLogs()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	flush()
 	var ue usageError
 	switch {
 	case err == nil:
@@ -59,6 +61,7 @@ Usage:
   simsiam export [flags]           SavedModel from a checkpoint
   simsiam embed [flags]            embeddings of images as .npy
   simsiam predict [flags]          classify images with a linear-eval SavedModel
+  simsiam preview [flags]          PNG grid of images and their two augmented views
   simsiam config show|validate     print or check the effective config
   simsiam config reference         every config key, its default and meaning (Markdown)
   simsiam server                   run a TensorFlow gRPC worker for multi-machine training (TF_CONFIG)
@@ -91,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdEmbed(args[1:], stdout, stderr)
 	case "predict":
 		return cmdPredict(args[1:], stdout, stderr)
+	case "preview":
+		return cmdPreview(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return nil
@@ -198,6 +203,10 @@ Flags:
 
 func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "reference" {
+		fs := newFlags("config reference", "Usage: simsiam config reference\n\nPrints every config key, its type, default and meaning as a Markdown table.\n", stderr)
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
 		_, err := io.WriteString(stdout, configs.Reference())
 		return err
 	}

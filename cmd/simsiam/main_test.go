@@ -72,3 +72,17 @@ func TestReadmeHasConfigReference(t *testing.T) {
 		t.Error("README.md's config reference is out of date: run `bin/simsiam config reference` and paste it between the markers")
 	}
 }
+
+func TestCopyFilteredDropsTFNoiseOnly(t *testing.T) {
+	in := "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n" +
+		"I0000 00:00:1795790209.253467   15599 mlir_graph_optimization_pass.cc:401] MLIR V1 optimization pass is not enabled\n" +
+		"W0000 00:00:1795790209.552870   15599 op_level_cost_estimator.cc:699] Error in PredictCost()\n" +
+		"E0000 00:00:1795790209.552870   15599 session.cc:1] a real error\n" +
+		"simsiam: checkpoint missing\n"
+	var out bytes.Buffer
+	copyFiltered(&out, strings.NewReader(in))
+	want := "E0000 00:00:1795790209.552870   15599 session.cc:1] a real error\nsimsiam: checkpoint missing\n"
+	if out.String() != want {
+		t.Errorf("filtered:\n%q\nwant\n%q", out.String(), want)
+	}
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"os"
+	"regexp"
+	"syscall"
+	"time"
+)
+
+// tfNoise matches TensorFlow's info and warning log lines (absl format
+// "I0000 00:00:...", "W0000 ...") and absl's pre-initialisation banner.
+// TF 2.18 writes these through absl before InitializeLog, which
+// TF_CPP_MIN_LOG_LEVEL does not filter, and they tear the progress line.
+var tfNoise = regexp.MustCompile(`^([IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before absl::InitializeLog)`)
+
+// filterTFLogs routes file descriptor 2 through a pipe that drops TF's info
+// and warning lines; errors and everything else pass through unchanged. It
+// returns a function that flushes the filter (call it before exiting). With
+// TF_CPP_MIN_LOG_LEVEL set to 0 or 1 nothing is filtered.
+func filterTFLogs() func() {
+	if lvl := os.Getenv("TF_CPP_MIN_LOG_LEVEL"); lvl == "0" || lvl == "1" {
+		return func() {}
+	}
+	orig, err := syscall.Dup(2)
+	if err != nil {
+		return func() {}
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		syscall.Close(orig)
+		return func() {}
+	}
+	if err := syscall.Dup2(int(w.Fd()), 2); err != nil {
+		syscall.Close(orig)
+		r.Close()
+		w.Close()
+		return func() {}
+	}
+	out := os.NewFile(uintptr(orig), "stderr")
+	os.Stderr = out // Go's own messages bypass the filter
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		copyFiltered(out, r)
+	}()
+	return func() {
+		syscall.Dup2(orig, 2) // closes the pipe's last writer held by fd 2
+		w.Close()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// copyFiltered copies lines from r to w, dropping TF's noise.
+func copyFiltered(w io.Writer, r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	for {
+		line, err := br.ReadString('\n')
+		if len(line) > 0 && !tfNoise.MatchString(line) {
+			io.WriteString(w, line)
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# End-to-end smoke run of every simsiam subcommand the README shows, on a
+# tiny slice of the real Fashion-MNIST: train, resume, knn, linear-eval,
+# export, embed, predict, preview, config, version. Run by CI (make smoke).
+set -euo pipefail
+BIN="${BIN:-bin/simsiam}"
+OUT="$(mktemp -d)"
+trap 'rm -rf "$OUT"' EXIT
+tiny=(--set model.width=4 --set model.proj_dim=32 --set model.proj_hidden=32 --set model.pred_hidden=8
+      --set data.limit=512 --set eval.limit_train=512 --set eval.limit_test=256 --set optim.batch_size=64
+      --set optim.epochs=2 --set train.log_every=4 --set train.knn_every=1 --set train.knn_k=20
+      --set linear.epochs=2 --set "output_dir=$OUT/run")
+step() { printf '\n== simsiam %s\n' "$*"; }
+
+step version;        "$BIN" version
+step config show;    "$BIN" config show "${tiny[@]}" > "$OUT/shown.yaml"
+step config validate; "$BIN" config validate --config "$OUT/shown.yaml"
+step preview;        "$BIN" preview "${tiny[@]}" --n 3 --out "$OUT/grid.png"; test -s "$OUT/grid.png"
+step train;          "$BIN" train "${tiny[@]}" --set train.max_steps=0 --set optim.epochs=1
+step train --resume; "$BIN" train "${tiny[@]}" --resume
+test -f "$OUT/run/saved_model/saved_model.pb"
+ls "$OUT/run/logs" | grep -q events.out.tfevents
+step knn;            "$BIN" knn "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
+step knn random;     "$BIN" knn "${tiny[@]}" --checkpoint random
+step knn pixels;     "$BIN" knn "${tiny[@]}" --pixels
+step linear-eval;    "$BIN" linear-eval "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
+step export;         "$BIN" export --config "$OUT/run/config.yaml" --checkpoint "$OUT/run/checkpoints" --out "$OUT/exported"
+# A few real images as PNG files for embed/predict.
+mkdir -p "$OUT/imgs"
+"$BIN" preview "${tiny[@]}" --n 2 --out "$OUT/imgs/a.png" >/dev/null
+"$BIN" preview "${tiny[@]}" --n 1 --out "$OUT/imgs/b.png" >/dev/null
+step embed;          "$BIN" embed --model "$OUT/exported" --images "$OUT/imgs" --out "$OUT/emb.npy"
+test -s "$OUT/emb.npy"
+step predict;        "$BIN" predict --model "$OUT/run/linear/saved_model" --images "$OUT/imgs"
+echo; echo "smoke: all commands ran"
