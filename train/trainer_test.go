@@ -159,4 +159,3 @@ func TestResumeGivesSameLosses(t *testing.T) {
 		t.Errorf("checkpoint state file:\n%s", state)
 	}
 }
-
