@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all setup build test test-go test-python fuzz demo bench vet fmt-check data smoke clean
+.PHONY: all setup build test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
 
 all: build
 
@@ -47,6 +47,15 @@ demo: build data
 
 bench: build
 	@$(TFENV) go test -run XXX -bench . -benchtime 3x $(BENCH_ARGS) ./...
+
+# Go vs Python (Keras) comparison: writes bench/results.{json,md} and
+# docs/batch_scaling.png. bench-tiny is CI's check that the harness runs
+# (< 3 minutes); it writes under bench/.build so committed results stay.
+bench-tiny: setup
+	@bash bench/run.sh --tiny --out bench/.build/tiny
+
+bench-compare: setup
+	@bash bench/run.sh $(BENCH_COMPARE_ARGS)
 
 clean:
 	rm -rf bin runs

@@ -222,3 +222,16 @@ func readClassNames(path string, want int) []string {
 	}
 	return names
 }
+
+// WithChannels returns the set with c channels: itself when it has c
+// already, grey images repeated to RGB when c is 3 (a uint8 copy); colour
+// images cannot become grey here.
+func (s *Images) WithChannels(c int) (*Images, error) {
+	switch {
+	case s.C == c:
+		return s, nil
+	case s.C == 1 && c == 3:
+		return s.ToRGB(), nil
+	}
+	return nil, fmt.Errorf("%s has %d channels but the network wants %d (data.channels)", s.Source, s.C, c)
+}

@@ -26,7 +26,7 @@ func OpenEvalData(cfg *configs.Config) (train, test *data.Images, err error) {
 		if err := checkLabelled(ds, split); err != nil {
 			return nil, err
 		}
-		return matchChannels(ds, cfg.Data.Channels)
+		return ds.WithChannels(cfg.Data.Channels)
 	}
 	if train, err = open(cfg.Eval.TrainSplit, cfg.Eval.LimitTrain); err != nil {
 		return nil, nil, err
@@ -67,19 +67,6 @@ func numClasses(train, test *data.Images) (int, error) {
 	return n, nil
 }
 
-// matchChannels repeats grey images to RGB when the network wants three
-// channels. (train.MatchChannels does the same; it is not imported so that
-// the trainer can import this package for its kNN monitor.)
-func matchChannels(ds *data.Images, channels int) (*data.Images, error) {
-	switch {
-	case ds.C == channels:
-		return ds, nil
-	case ds.C == 1 && channels == 3:
-		return ds.ToRGB(), nil
-	}
-	return nil, fmt.Errorf("%s has %d channels but data.channels is %d", ds.Source, ds.C, channels)
-}
-
 // PixelFeatures flattens every image of imgs to a float32 row of H*W*C
 // values in [0, 1] (pixel/255), row-major in image order: the raw-pixel
 // baseline's features for KNN.
@@ -91,9 +78,9 @@ func PixelFeatures(imgs *data.Images) []float32 {
 	return out
 }
 
-// sessionOptions maps the runtime section of the config to a session
-// (train.SessionOptions, without the import).
-func sessionOptions(r configs.Runtime) tfgraph.SessionOptions {
+// SessionOptions maps the runtime section of the config to TensorFlow
+// session options (the trainer uses it too).
+func SessionOptions(r configs.Runtime) tfgraph.SessionOptions {
 	return tfgraph.SessionOptions{
 		Target: r.Target, IntraOpThreads: int32(r.IntraOpThreads), InterOpThreads: int32(r.InterOpThreads),
 		XLA: r.XLA, AllowSoftPlacement: true,

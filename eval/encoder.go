@@ -68,7 +68,7 @@ func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	sess, err := tfgraph.NewSession(g, sessionOptions(cfg.Runtime))
+	sess, err := tfgraph.NewSession(g, SessionOptions(cfg.Runtime))
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
 	if batch <= 0 {
 		return nil, fmt.Errorf("encoder: batch %d, want > 0", batch)
 	}
-	imgs, err := matchChannels(imgs, e.Channels)
+	imgs, err := imgs.WithChannels(e.Channels)
 	if err != nil {
 		return nil, fmt.Errorf("encoder: %w", err)
 	}

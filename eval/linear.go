@@ -110,7 +110,7 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 	if err != nil {
 		return nil, err
 	}
-	if trainSet, err = matchChannels(trainSet, cfg.Data.Channels); err != nil {
+	if trainSet, err = trainSet.WithChannels(cfg.Data.Channels); err != nil {
 		return nil, err
 	}
 	mode := ModeCached
@@ -122,7 +122,7 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 	if err != nil {
 		return nil, err
 	}
-	sess, err := tfgraph.NewSession(lg.g, sessionOptions(cfg.Runtime))
+	sess, err := tfgraph.NewSession(lg.g, SessionOptions(cfg.Runtime))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,8 @@ package tfgraph
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -40,6 +42,17 @@ func (o SessionOptions) ConfigProto() ([]byte, error) {
 	return proto.Marshal(c)
 }
 
+// enableXLAOnCPU adds --tf_xla_cpu_global_jit to TF_XLA_FLAGS: without it
+// TensorFlow's auto-clustering ignores global_jit_level for CPU devices and
+// compiles nothing. TF reads the flags when XLA is first used.
+func enableXLAOnCPU() {
+	const flag = "--tf_xla_cpu_global_jit"
+	cur := os.Getenv("TF_XLA_FLAGS")
+	if !strings.Contains(cur, flag) {
+		os.Setenv("TF_XLA_FLAGS", strings.TrimSpace(cur+" "+flag))
+	}
+}
+
 // Session runs a finished graph.
 type Session struct {
 	S     *tf.Session
@@ -54,6 +67,9 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 	cfg, err := o.ConfigProto()
 	if err != nil {
 		return nil, fmt.Errorf("session config: %w", err)
+	}
+	if o.XLA {
+		enableXLAOnCPU()
 	}
 	s, err := tf.NewSession(g.g, &tf.SessionOptions{Target: o.Target, Config: cfg})
 	if err != nil {

@@ -46,33 +46,13 @@ type Result struct {
 // summaryTags are the scalars written to TensorBoard.
 var summaryTags = []string{"loss", "lr", "z_std", "images_per_sec", "knn_top1", "knn_top5"}
 
-// SessionOptions maps the runtime section of the config to a session.
-func SessionOptions(r configs.Runtime) tfgraph.SessionOptions {
-	return tfgraph.SessionOptions{
-		Target: r.Target, IntraOpThreads: int32(r.IntraOpThreads), InterOpThreads: int32(r.InterOpThreads),
-		XLA: r.XLA, AllowSoftPlacement: true,
-	}
-}
-
 // OpenPretrainData opens the pretraining split with the configured channels.
 func OpenPretrainData(cfg *configs.Config) (*data.Images, error) {
 	ds, err := data.Open(cfg.Data.Format, cfg.Data.Dir, cfg.Data.Split, cfg.Data.ImageSize, cfg.Data.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("pretraining data: %w", err)
 	}
-	return MatchChannels(ds, cfg.Data.Channels)
-}
-
-// MatchChannels converts grey images to RGB when the network wants 3
-// channels; colour images fed to a 1-channel network are an error.
-func MatchChannels(ds *data.Images, channels int) (*data.Images, error) {
-	switch {
-	case ds.C == channels:
-		return ds, nil
-	case ds.C == 1 && channels == 3:
-		return ds.ToRGB(), nil
-	}
-	return nil, fmt.Errorf("%s has %d channels but data.channels is %d", ds.Source, ds.C, channels)
+	return ds.WithChannels(cfg.Data.Channels)
 }
 
 // Pipeline is a training step fed from uint8 batches: the augmentation runs
@@ -169,7 +149,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 	if err := p.Graph.Err(); err != nil {
 		return nil, err
 	}
-	sess, err := NewSession(p.Step, SessionOptions(cfg.Runtime))
+	sess, err := NewSession(p.Step, eval.SessionOptions(cfg.Runtime))
 	if err != nil {
 		return nil, err
 	}
