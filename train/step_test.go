@@ -1,7 +1,9 @@
 package train
 
 import (
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
@@ -70,5 +72,27 @@ func TestStepRunsAndCounts(t *testing.T) {
 			t.Errorf("loss %v outside [-1, 1]", stats.Loss)
 		}
 		t.Logf("%+v", stats)
+	}
+}
+
+func TestNaNLossIsAnError(t *testing.T) {
+	cfg := tinyConfig()
+	st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := NewSession(st, tfgraph.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	r := rand.New(rand.NewPCG(1, 2))
+	bad := randomBatch(r, 8, 16, 3)
+	bad[0][0][0][0] = float32(math.NaN())
+	a, _ := tfgraph.NewTensor(bad)
+	b, _ := tfgraph.NewTensor(randomBatch(r, 8, 16, 3))
+	_, err = sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: a, st.X2: b})
+	if err == nil || !strings.Contains(err.Error(), "step 0: loss is NaN") {
+		t.Fatalf("NaN input: err = %v", err)
 	}
 }

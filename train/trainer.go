@@ -163,6 +163,11 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 	defer sw.Close(sess.Session)
 	var start int64
 	if o.Resume && latest != "" {
+		// Names every missing variable and shape mismatch (a checkpoint of
+		// another architecture) instead of TensorFlow's first failure.
+		if err := tfgraph.CheckCompatible(latest, p.Graph.Variables()); err != nil {
+			return nil, fmt.Errorf("cannot resume from %s: %w", latest, err)
+		}
 		if err := p.Saver.RestoreFrom(sess.Session, latest); err != nil {
 			return nil, err
 		}

@@ -159,3 +159,31 @@ func TestResumeGivesSameLosses(t *testing.T) {
 		t.Errorf("checkpoint state file:\n%s", state)
 	}
 }
+
+// TestResumeOtherArchitectureNamesVariables resumes a run whose checkpoint
+// was written by a wider network: the error names a variable and both
+// shapes, and the existing checkpoint is left as it was.
+func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 32, 20, 20)
+	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	cfg.Optim.Epochs = 1
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(cfg.OutputDir, "checkpoints", "ckpt-2.index")
+	before, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Model.Width = 8
+	cfg.Optim.Epochs = 2
+	_, err = Run(context.Background(), cfg, Options{Resume: true})
+	if err == nil || !strings.Contains(err.Error(), "encoder/conv1/kernel: checkpoint has [3 3 1 4], model wants [3 3 1 8]") {
+		t.Fatalf("resuming with another width: %v", err)
+	}
+	after, _ := os.ReadFile(ckpt)
+	if !bytes.Equal(before, after) {
+		t.Error("the checkpoint changed")
+	}
+}
