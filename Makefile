@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: all setup build test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
+.PHONY: results all setup build test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
 
 all: build
 
@@ -42,8 +42,22 @@ fuzz: setup
 smoke: build data
 	@$(TFENV) tests/smoke.sh
 
+# Pretrain on Fashion-MNIST with the demo preset (kNN monitor after every
+# epoch), then linear evaluation of the frozen encoder.
+DEMO_OUT ?= runs/fashion_mnist_demo
 demo: build data
-	@./bin/simsiam train $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG),)
+	@rm -rf $(DEMO_OUT)
+	@./bin/simsiam train $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG),) --set output_dir=$(DEMO_OUT)
+	@./bin/simsiam linear-eval $(if $(DEMO_CONFIG),--config $(DEMO_CONFIG),) --set output_dir=$(DEMO_OUT) --checkpoint $(DEMO_OUT)/checkpoints
+
+# The README's results table: the demo's numbers next to the same network at
+# random init and raw pixels, measured the same way (run after make demo).
+results: build data
+	@./bin/simsiam knn --checkpoint $(DEMO_OUT)/checkpoints
+	@./bin/simsiam knn --checkpoint random
+	@./bin/simsiam knn --pixels
+	@./bin/simsiam linear-eval --checkpoint random --out /tmp/simsiam-random-linear
+	@./bin/simsiam linear-eval --pixels
 
 bench: build
 	@$(TFENV) go test -run XXX -bench . -benchtime 3x $(BENCH_ARGS) ./...

@@ -10,6 +10,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +20,7 @@ import (
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -47,6 +49,8 @@ type Encoder struct {
 	Out tfgraph.Output
 	// Vars are the encoder/ variables (weights and BatchNorm statistics).
 	Vars []*tfgraph.Variable
+	// Log, when set, receives a progress bar for feature extraction.
+	Log io.Writer
 
 	sess    *tfgraph.Session
 	ownSess bool
@@ -159,6 +163,8 @@ func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
 	}
 	out := make([]float32, imgs.N*e.Dim)
 	sz := imgs.ImageSize()
+	bar := progress.New(e.Log, "features "+filepath.Base(imgs.Source), int64(imgs.N), int64(imgs.N/4+1))
+	defer bar.Finish()
 	for i := 0; i < imgs.N; i += batch {
 		n := min(batch, imgs.N-i)
 		t, err := imageTensor(imgs.Pix[i*sz:(i+n)*sz], n, imgs.H, imgs.W, imgs.C)
@@ -172,6 +178,7 @@ func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
 		if err := rows(res[0], out[i*e.Dim:(i+n)*e.Dim]); err != nil {
 			return nil, fmt.Errorf("encoder: %w", err)
 		}
+		bar.Update(int64(i + n))
 	}
 	return out, nil
 }

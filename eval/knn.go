@@ -3,6 +3,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/simsiam-go/simsiam/configs"
@@ -194,7 +195,7 @@ func knnRank(bank []float32, bankLabels []int32, d int, test []float32, numClass
 // test split with the encoder of checkpoint ("" = random init) and returns
 // the kNN accuracies with train.knn_k neighbours and temperature
 // train.knn_temperature.
-func RunKNN(cfg *configs.Config, checkpoint string) (top1, top5 float64, err error) {
+func RunKNN(cfg *configs.Config, checkpoint string, log io.Writer) (top1, top5 float64, err error) {
 	trainSet, testSet, err := OpenEvalData(cfg)
 	if err != nil {
 		return 0, 0, err
@@ -204,6 +205,7 @@ func RunKNN(cfg *configs.Config, checkpoint string) (top1, top5 float64, err err
 		return 0, 0, err
 	}
 	defer enc.Close()
+	enc.Log = log
 	return enc.KNN(trainSet, testSet, cfg.Train.KNNK, cfg.Train.KNNTemperature)
 }
 

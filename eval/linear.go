@@ -86,6 +86,23 @@ func LinearEval(ctx context.Context, cfg *configs.Config, checkpoint string, out
 // classifier/* (with a "checkpoint" state file, so tf.train.latest_checkpoint
 // and ResolveCheckpoint find it). Progress goes to log, one line per epoch.
 func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string, trainSet, testSet *data.Images, out string, log io.Writer) (*LinearResult, error) {
+	return linearEval(ctx, cfg, checkpoint, false, trainSet, testSet, out, log)
+}
+
+// LinearEvalPixels trains the same linear classifier, with the same
+// settings, on raw pixels (value/255, flattened) instead of backbone
+// features: the raw-pixel baseline. Nothing is saved.
+func LinearEvalPixels(ctx context.Context, cfg *configs.Config, log io.Writer) (*LinearResult, error) {
+	trainSet, testSet, err := OpenEvalData(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := *cfg
+	c.Linear.Augment, c.Linear.CachedFeatures = false, true
+	return linearEval(ctx, &c, "", true, trainSet, testSet, "", log)
+}
+
+func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pixels bool, trainSet, testSet *data.Images, out string, log io.Writer) (*LinearResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -118,9 +135,22 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 		mode = ModeAugment
 	}
 
-	lg, err := buildLinear(cfg, classes, mode)
+	dim := 0
+	if pixels {
+		if testSet, err = testSet.WithChannels(cfg.Data.Channels); err != nil {
+			return nil, err
+		}
+		dim = trainSet.ImageSize()
+	}
+	lg, err := buildLinear(cfg, classes, mode, dim)
 	if err != nil {
 		return nil, err
+	}
+	features := func(ds *data.Images) ([]float32, error) { return lg.enc.Features(ds, FeatureBatch) }
+	d := lg.enc.Dim
+	if pixels {
+		features = func(ds *data.Images) ([]float32, error) { return PixelFeatures(ds), nil }
+		d = dim
 	}
 	sess, err := tfgraph.NewSession(lg.g, SessionOptions(cfg.Runtime))
 	if err != nil {
@@ -131,15 +161,20 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 		return nil, fmt.Errorf("initialising the linear evaluation: %w", err)
 	}
 	lg.enc.Attach(sess)
+	if log != io.Discard {
+		lg.enc.Log = log
+	}
 	src := "random init (seed " + fmt.Sprint(cfg.Seed) + ")"
-	if checkpoint != "" {
+	if pixels {
+		src = "raw pixels"
+	} else if checkpoint != "" {
 		if err := lg.enc.Restore(checkpoint); err != nil {
 			return nil, err
 		}
 		src = checkpoint
 	}
 	fmt.Fprintf(log, "linear eval (%s) of the encoder from %s: %d train / %d test images, %d classes, %d-d features\n",
-		mode, src, trainSet.N, testSet.N, classes, lg.enc.Dim)
+		mode, src, trainSet.N, testSet.N, classes, d)
 
 	// Train features: all of them for cached training, a subset for the
 	// standardisation statistics of augmented training.
@@ -148,12 +183,12 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 		statSet = spread(trainSet, StatsImages)
 	}
 	t0 := time.Now()
-	trainFeat, err := lg.enc.Features(statSet, FeatureBatch)
+	trainFeat, err := features(statSet)
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "extracted %d train features in %s\n", statSet.N, time.Since(t0).Round(time.Millisecond))
-	mean, inv := featureStats(trainFeat, lg.enc.Dim)
+	mean, inv := featureStats(trainFeat, d)
 	if err := lg.setStats(sess, mean, inv); err != nil {
 		return nil, err
 	}
@@ -166,7 +201,6 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 	total := int64(spe) * int64(l.Epochs)
 	base := cfg.LinearLR()
 	res := &LinearResult{Epochs: l.Epochs, Mode: mode, Classes: classes}
-	d := lg.enc.Dim
 	var (
 		featBuf  []float32
 		pixBuf   []byte
@@ -211,7 +245,7 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 		return nil, err
 	}
 
-	testFeat, err := lg.enc.Features(testSet, FeatureBatch)
+	testFeat, err := features(testSet)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +299,9 @@ type linearGraph struct {
 	saver              *tfgraph.Saver
 }
 
-func buildLinear(cfg *configs.Config, classes int, mode string) (*linearGraph, error) {
+// buildLinear builds the graph; dim > 0 overrides the feature dimension
+// (raw pixels), else the encoder's is used.
+func buildLinear(cfg *configs.Config, classes int, mode string, dim int) (*linearGraph, error) {
 	g := tfgraph.NewGraph()
 	enc, err := AddEncoder(g, cfg)
 	if err != nil {
@@ -275,6 +311,9 @@ func buildLinear(cfg *configs.Config, classes int, mode string) (*linearGraph, e
 	root := g.Root()
 	cs := root.Child(ClassifierScope)
 	d, k := int64(enc.Dim), int64(classes)
+	if dim > 0 {
+		d = int64(dim)
+	}
 	lg.kernel = cs.Var("kernel", []int64{d, k}, tfgraph.Normal(0.01), cfg.Seed)
 	lg.bias = cs.Var("bias", []int64{k}, tfgraph.Zeros(), 0)
 	head := &tfgraph.Dense{Kernel: lg.kernel, Bias: lg.bias}

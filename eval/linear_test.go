@@ -166,7 +166,7 @@ func TestFromDisk(t *testing.T) {
 	cfg.Eval.LimitTrain, cfg.Eval.LimitTest = 60, 0
 	saveTrainingLikeCheckpoint(t, cfg, filepath.Join(run, "checkpoints", "ckpt-3"))
 
-	top1, top5, err := RunKNN(cfg, run)
+	top1, top5, err := RunKNN(cfg, run, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,12 +194,22 @@ func TestFromDisk(t *testing.T) {
 	}
 	t.Logf("linear eval from disk: %+v", *res)
 
+	// The raw-pixel baseline trains the same classifier on pixels: the four
+	// grey-level classes are linearly separable in pixel space.
+	pres, err := LinearEvalPixels(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pres.Top1 < 0.9 || pres.Checkpoint != "" {
+		t.Errorf("raw-pixel linear eval: %+v", *pres)
+	}
+
 	// A label file that does not match the images is the reader's error.
 	bad := t.TempDir()
 	writeIDX(t, bad, "train", greyClasses(1, 20), 19)
 	writeIDX(t, bad, "t10k", greyClasses(2, 20), 20)
 	cfg.Eval.Dir = bad
-	if _, _, err := RunKNN(cfg, ""); err == nil || !strings.Contains(err.Error(), "labels") {
+	if _, _, err := RunKNN(cfg, "", nil); err == nil || !strings.Contains(err.Error(), "labels") {
 		t.Errorf("label count mismatch: err = %v", err)
 	}
 	cfg.Eval.Dir = filepath.Join(dir, "nowhere")
@@ -210,7 +220,7 @@ func TestFromDisk(t *testing.T) {
 
 func TestFoldMatchesStandardisedClassifier(t *testing.T) {
 	cfg := tinyConfig(1)
-	lg, err := buildLinear(cfg, 5, ModeCached)
+	lg, err := buildLinear(cfg, 5, ModeCached, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

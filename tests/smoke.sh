@@ -24,6 +24,7 @@ step knn;            "$BIN" knn "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
 step knn random;     "$BIN" knn "${tiny[@]}" --checkpoint random
 step knn pixels;     "$BIN" knn "${tiny[@]}" --pixels
 step linear-eval;    "$BIN" linear-eval "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
+step linear-eval --pixels; "$BIN" linear-eval "${tiny[@]}" --pixels
 step export;         "$BIN" export --config "$OUT/run/config.yaml" --checkpoint "$OUT/run/checkpoints" --out "$OUT/exported"
 # A few real images as PNG files for embed/predict.
 mkdir -p "$OUT/imgs"

@@ -72,7 +72,7 @@ Flags:
 		} else if path, err = eval.ResolveCheckpoint(path); err != nil {
 			return err
 		}
-		if top1, top5, err = eval.RunKNN(cfg, path); err != nil {
+		if top1, top5, err = eval.RunKNN(cfg, path, stderr); err != nil {
 			return err
 		}
 	}
@@ -88,9 +88,13 @@ the linear.* settings, reports top-1/top-5 on eval.test_split and saves the
 classifier with the backbone as one SavedModel (signature "classify") in
 OUT/linear/saved_model.
 
+--checkpoint random trains on the randomly initialised network and --pixels
+on raw pixels (the baselines; nothing is saved for --pixels).
+
 Examples:
   simsiam linear-eval --checkpoint runs/fashion_mnist_demo/checkpoints
   simsiam linear-eval --preset cifar10_linear --checkpoint runs/cifar10_resnet18/checkpoints
+  simsiam linear-eval --pixels
 
 Flags:
 `, stderr)
@@ -98,12 +102,21 @@ Flags:
 	cf.register(fs)
 	ckpt := fs.String("checkpoint", "", "pretraining checkpoint prefix or directory, or \"random\"")
 	out := fs.String("out", "", "output directory (default: output_dir of the config)")
+	pixels := fs.Bool("pixels", false, "train the classifier on raw pixels instead of features")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	cfg, err := cf.load(true)
 	if err != nil {
 		return err
+	}
+	if *pixels {
+		res, err := eval.LinearEvalPixels(ctx, cfg, stdout)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "linear evaluation on raw pixels: top-1 %s top-5 %s (%d epochs)\n", pct(res.Top1), pct(res.Top5), res.Epochs)
+		return nil
 	}
 	if *ckpt == "" {
 		return usageError{errors.New("linear-eval: --checkpoint is required (\"random\" for the random-init baseline)")}
