@@ -170,12 +170,12 @@ func TestPresetValues(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"demo data", demo.Data, Data{Format: "idx", Dir: "/usr/share/datasets/fashion-mnist", Split: "train", ImageSize: 32, Channels: 1,
+		{"demo data", demo.Data, Data{Format: "idx", Dir: "/usr/share/datasets/fashion-mnist", Split: "train", ImageSize: 28, Channels: 1,
 			Mean: []float64{0.2860}, Std: []float64{0.3530}, DropLast: true, Prefetch: 2, Limit: 0}},
 		{"demo eval dir", demo.Eval.Dir, demo.Data.Dir},
-		{"demo model", demo.Model, Model{Arch: "resnet18", Stem: "cifar", Width: 16, ProjDim: 256, ProjHidden: 256, ProjLayers: 3,
+		{"demo model", demo.Model, Model{Arch: "resnet18", Stem: "cifar", Width: 8, ProjDim: 256, ProjHidden: 256, ProjLayers: 3,
 			PredHidden: 64, StopGradient: true, ZeroInitResidual: true, BNEps: 1e-5, BNMomentum: 0.1}},
-		{"demo optim", demo.Optim, Optim{BatchSize: 128, Epochs: 2, BaseLR: 0.06, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true}},
+		{"demo optim", demo.Optim, Optim{BatchSize: 128, Epochs: 2, BaseLR: 0.2, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true}},
 		{"demo jitter", []float64{demo.Augment.Brightness, demo.Augment.Contrast, demo.Augment.Saturation, demo.Augment.Hue}, []float64{0.4, 0.4, 0, 0}},
 		{"demo grey", []float64{demo.Augment.BlurProb, demo.Augment.GrayscaleProb}, []float64{0, 0}},
 		{"demo train", []int{demo.Train.KNNEvery, demo.Train.CheckpointEvery}, []int{1, 200}},

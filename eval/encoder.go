@@ -163,7 +163,7 @@ func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
 	}
 	out := make([]float32, imgs.N*e.Dim)
 	sz := imgs.ImageSize()
-	bar := progress.New(e.Log, "features "+filepath.Base(imgs.Source), int64(imgs.N), int64(imgs.N/4+1))
+	bar := progress.New(e.Log, "features", int64(imgs.N), int64(imgs.N/4+1))
 	defer bar.Finish()
 	for i := 0; i < imgs.N; i += batch {
 		n := min(batch, imgs.N-i)
