@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -203,94 +204,51 @@ func (e *Encoder) Restore(checkpoint string) error {
 	return e.restore.run(e.sess, prefix)
 }
 
-// encoderRestore holds a Saver over the encoder's variables and the ops
-// that check a checkpoint before restoring it.
+// encoderRestore holds a Saver over the encoder's variables and what is
+// needed to check a checkpoint against them before restoring.
 type encoderRestore struct {
-	vars   []*tfgraph.Variable
-	saver  *tfgraph.Saver
-	shapes []tfgraph.Output // shape of each variable's tensor in the checkpoint
-	probe  tfgraph.Output   // reads probeKey only
-	// extra reads, per stage, the first block beyond the ones this backbone
-	// has: present in the checkpoint means a deeper backbone (resnet34's
-	// weights include all of resnet18's, with the same shapes).
-	extra    []tfgraph.Output
-	extraKey []string
+	vars  []*tfgraph.Variable
+	saver *tfgraph.Saver
+	// extraKeys name, per stage, the first block beyond the ones this
+	// backbone has: present in the checkpoint means a deeper backbone
+	// (resnet34's weights include all of resnet18's, with the same shapes).
+	extraKeys []string
 }
 
 func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, bb *model.ResNet) *encoderRestore {
 	r := &encoderRestore{vars: vars, saver: tfgraph.NewSaver(g, "restore_encoder", vars)}
-	if g.Err() != nil || len(vars) == 0 {
-		return r
-	}
-	s := g.Root().Child("restore_encoder").Child("check")
-	names := make([]string, len(vars))
-	dts := make([]tfgraph.DataType, len(vars))
-	for i, v := range vars {
-		names[i], dts[i] = v.Key, v.DType
-	}
-	read := func(name string, keys []string, dts []tfgraph.DataType) *tfgraph.Operation {
-		return s.Op("RestoreV2", name, []tfgraph.Input{r.saver.Prefix, s.Const("names", keys),
-			s.Const("slices", make([]string, len(keys)))}, map[string]any{"dtypes": dts})
-	}
-	if op := read("RestoreV2", names, dts); op != nil {
-		for i := range vars {
-			r.shapes = append(r.shapes, s.Shape(op.Output(i)))
-		}
-	}
-	if op := read("probe", []string{probeKey}, []tfgraph.DataType{tfgraph.Float}); op != nil {
-		r.probe = s.Shape(op.Output(0))
-	}
 	for li, layer := range bb.Layers {
-		key := fmt.Sprintf("%s/layer%d/%d/conv1/kernel", EncoderScope, li+1, len(layer))
-		if op := read("extra", []string{key}, []tfgraph.DataType{tfgraph.Float}); op != nil {
-			r.extra = append(r.extra, s.Shape(op.Output(0)))
-			r.extraKey = append(r.extraKey, key)
-		}
+		r.extraKeys = append(r.extraKeys, fmt.Sprintf("%s/layer%d/%d/conv1/kernel", EncoderScope, li+1, len(layer)))
 	}
 	return r
 }
 
+// run checks the checkpoint's index (names and shapes only, no tensor data)
+// against the encoder, then restores it.
 func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
-	pt, err := tfgraph.NewTensor(prefix)
+	specs, err := tfgraph.ReadCheckpointIndex(prefix)
 	if err != nil {
-		return err
+		return fmt.Errorf("reading checkpoint %s: %w", prefix, err)
 	}
-	feeds := map[tfgraph.Output]*tfgraph.Tensor{r.saver.Prefix: pt}
-	out, err := sess.Run(feeds, r.shapes)
-	if err != nil {
-		if _, perr := sess.Run(feeds, []tfgraph.Output{r.probe}); perr != nil {
-			if strings.Contains(perr.Error(), "not found") {
-				return fmt.Errorf("checkpoint %s has no %s/ variables: is it a SimSiam checkpoint?", prefix, EncoderScope)
-			}
-			return fmt.Errorf("reading checkpoint %s: %w", prefix, perr)
+	if _, ok := specs[probeKey]; !ok {
+		return fmt.Errorf("checkpoint %s has no %s/ variables: is it a SimSiam checkpoint?", prefix, EncoderScope)
+	}
+	for _, v := range r.vars {
+		sp, ok := specs[v.Key]
+		if !ok {
+			return fmt.Errorf("checkpoint %s does not hold the encoder this config builds (check model.arch, model.stem, model.width and data.channels): %s is missing", prefix, v.Key)
 		}
-		return fmt.Errorf("checkpoint %s does not hold the encoder this config builds (check model.arch, model.stem, model.width and data.channels): %w", prefix, err)
-	}
-	for i, v := range r.vars {
-		got, ok := out[i].Value().([]int32)
-		if !ok || !sameDims(got, v.Dims) {
+		if !slices.Equal(sp.Dims, v.Dims) {
 			return fmt.Errorf("checkpoint %s: %s has shape %v but this config builds %v (check model.arch, model.stem, model.width and data.channels)",
-				prefix, v.Key, out[i].Value(), v.Dims)
+				prefix, v.Key, sp.Dims, v.Dims)
 		}
 	}
-	for i, x := range r.extra {
-		if _, err := sess.Run(feeds, []tfgraph.Output{x}); err == nil {
-			return fmt.Errorf("checkpoint %s holds %s, a block this config's backbone does not have: it is a deeper backbone (check model.arch)", prefix, r.extraKey[i])
+	for _, key := range r.extraKeys {
+		if _, ok := specs[key]; ok {
+			return fmt.Errorf("checkpoint %s holds %s, a block this config's backbone does not have: it is a deeper backbone (check model.arch)", prefix, key)
 		}
 	}
 	return r.saver.RestoreFrom(sess, prefix)
-}
-
-func sameDims(a []int32, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if int64(a[i]) != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 var ckptIndex = regexp.MustCompile(`^ckpt-(\d+)\.index$`)
