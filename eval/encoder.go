@@ -13,9 +13,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
@@ -251,8 +249,6 @@ func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
 	return r.saver.RestoreFrom(sess, prefix)
 }
 
-var ckptIndex = regexp.MustCompile(`^ckpt-(\d+)\.index$`)
-
 // ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:
 // a prefix (PREFIX.index exists) is returned as is; a directory yields its
 // newest ckpt-STEP checkpoint, looking in DIR/checkpoints too, so a run's
@@ -266,20 +262,8 @@ func ResolveCheckpoint(path string) (string, error) {
 		return "", fmt.Errorf("checkpoint %s: no %s.index (give a checkpoint prefix such as runs/x/checkpoints/ckpt-1000, or a directory)", path, filepath.Base(path))
 	}
 	for _, dir := range []string{path, filepath.Join(path, "checkpoints")} {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		best := int64(-1)
-		for _, e := range ents {
-			if m := ckptIndex.FindStringSubmatch(e.Name()); m != nil {
-				if step, err := strconv.ParseInt(m[1], 10, 64); err == nil && step > best {
-					best = step
-				}
-			}
-		}
-		if best >= 0 {
-			return filepath.Join(dir, fmt.Sprintf("ckpt-%d", best)), nil
+		if latest, err := (tfgraph.Checkpoints{Dir: dir}).Latest(); err == nil && latest != "" {
+			return latest, nil
 		}
 	}
 	return "", fmt.Errorf("checkpoint %s: a directory without ckpt-STEP.index files (nor in %s/checkpoints)", path, path)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -257,14 +256,12 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	fmt.Fprintf(log, "linear eval: test top-1 %.2f%% top-5 %.2f%% (%d images)\n", 100*res.Top1, 100*res.Top5, testSet.N)
 
 	if out != "" {
-		dir := filepath.Join(out, "linear")
-		name := fmt.Sprintf("ckpt-%d", step)
-		prefix := filepath.Join(dir, name)
+		ckpts := tfgraph.Checkpoints{Dir: filepath.Join(out, "linear"), Keep: 1}
+		prefix := ckpts.Prefix(step)
 		if err := lg.saver.Save(sess, prefix); err != nil {
 			return nil, err
 		}
-		state := fmt.Sprintf("model_checkpoint_path: %q\nall_model_checkpoint_paths: %q\n", name, name)
-		if err := writeFileAtomic(filepath.Join(dir, "checkpoint"), []byte(state)); err != nil {
+		if err := ckpts.Commit(step); err != nil {
 			return nil, err
 		}
 		res.Checkpoint = prefix
@@ -565,28 +562,6 @@ func (lg *linearGraph) fold(sess *tfgraph.Session, mean, inv []float32) error {
 	}
 	if _, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{lg.kernelIn: kt, lg.biasIn: bt}, nil, lg.foldOp); err != nil {
 		return fmt.Errorf("linear eval: folding the standardisation into the classifier: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic writes data to path through a temporary file and a rename.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, werr)
 	}
 	return nil
 }

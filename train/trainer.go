@@ -120,7 +120,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 	if cfg.Train.MaxSteps > 0 && int64(cfg.Train.MaxSteps) < total {
 		total = int64(cfg.Train.MaxSteps)
 	}
-	ckpts := Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
+	ckpts := tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
 	latest, err := ckpts.Latest()
 	if err != nil {
 		return nil, err
@@ -185,7 +185,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(cfg.OutputDir, "config.yaml"), yml); err != nil {
+	if err := tfgraph.WriteFileAtomic(filepath.Join(cfg.OutputDir, "config.yaml"), yml); err != nil {
 		return nil, err
 	}
 	metrics, err := os.OpenFile(filepath.Join(cfg.OutputDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
 // writeIDX writes n random h×w grey images as an IDX pair named like MNIST's
@@ -147,7 +148,7 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	}
 	// keep_checkpoints = 2: only the newest two remain, and the state file
 	// names the newest.
-	steps, err := Checkpoints{Dir: filepath.Join(part.OutputDir, "checkpoints")}.List()
+	steps, err := tfgraph.Checkpoints{Dir: filepath.Join(part.OutputDir, "checkpoints")}.List()
 	if err != nil {
 		t.Fatal(err)
 	}
