@@ -87,15 +87,34 @@ func ReadFolder(root string, size int, labelled bool) (*Images, error) {
 		}
 	}
 
-	sz := size * size * 3
-	if len(files) > math.MaxInt/sz {
-		return nil, fmt.Errorf("data: %s: too many images", root)
+	s, err := readFiles(files, size, root)
+	if err != nil {
+		return nil, err
 	}
-	s := &Images{N: len(files), H: size, W: size, C: 3, Source: root}
-	s.Pix = make([]byte, len(files)*sz)
 	if labelled {
 		s.Labels, s.NumClasses, s.ClassNames = labels, len(classNames), classNames
 	}
+	return s, nil
+}
+
+// ReadFiles decodes JPEG and PNG files, in the given order, into an
+// unlabeled RGB set, each resized and centre-cropped to size x size as
+// ReadFolder does. An unreadable or corrupt file is an error naming it.
+func ReadFiles(paths []string, size int) (*Images, error) {
+	if size <= 0 || size > maxFolderSize {
+		return nil, fmt.Errorf("data: image size %d, expected 1..%d", size, maxFolderSize)
+	}
+	return readFiles(paths, size, fmt.Sprintf("%d files", len(paths)))
+}
+
+// readFiles decodes files into a new RGB set labelled source.
+func readFiles(files []string, size int, source string) (*Images, error) {
+	sz := size * size * 3
+	if len(files) > math.MaxInt/sz {
+		return nil, fmt.Errorf("data: %s: too many images", source)
+	}
+	s := &Images{N: len(files), H: size, W: size, C: 3, Source: source}
+	s.Pix = make([]byte, len(files)*sz)
 	if err := decodeAll(files, size, s.Pix); err != nil {
 		return nil, err
 	}

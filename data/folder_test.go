@@ -9,6 +9,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -260,4 +261,31 @@ func TestReadFolderErrors(t *testing.T) {
 	wantErr(t, err, "missing")
 	_, err = ReadFolder(filepath.Join(t.TempDir(), "missing2"), 8, false)
 	wantErr(t, err, "missing2")
+}
+
+// TestReadFilesKeepsOrder decodes files in the order given (not sorted) and
+// names a corrupt one in its error.
+func TestReadFilesKeepsOrder(t *testing.T) {
+	dir := t.TempDir()
+	colours := []color.NRGBA{{200, 10, 10, 255}, {10, 200, 10, 255}}
+	paths := []string{filepath.Join(dir, "z.png"), filepath.Join(dir, "a.png")}
+	for i, p := range paths {
+		if err := os.WriteFile(p, encodePNG(t, solidImage(6, 6, colours[i])), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := ReadFiles(paths, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.N != 2 || s.C != 3 || s.Image(0)[0] != 200 || s.Image(1)[1] != 200 {
+		t.Errorf("got %v, first pixels %v %v", s, s.Image(0)[:3], s.Image(1)[:3])
+	}
+	bad := filepath.Join(dir, "bad.png")
+	if err := os.WriteFile(bad, []byte("not a png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFiles([]string{paths[0], bad}, 4); err == nil || !strings.Contains(err.Error(), "bad.png") {
+		t.Errorf("corrupt file: err = %v", err)
+	}
 }

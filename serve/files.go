@@ -1,7 +1,6 @@
 package serve
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -27,7 +26,7 @@ func imageExt(name string) bool {
 }
 
 // ReadFiles decodes JPEG and PNG files, in the given order, with the data
-// package's folder reader: the shorter side is resized to the model's image
+// package's reader (data.ReadFiles): the shorter side is resized to the model's image
 // size (or WithImageSize) and the centre cropped. The result has the
 // model's channel count: RGB, or grey (augment.GreyWeights, rounded to
 // uint8) for 1-channel models.
@@ -43,52 +42,22 @@ func (m *Model) ReadFiles(paths []string) (*data.Images, error) {
 		}
 		return &data.Images{N: 0, H: size, W: size, C: c, Pix: []byte{}}, nil
 	}
-	// data.ReadFolder reads a folder in lexical order: lay the files out
-	// as numbered links in a private folder.
-	tmp, err := os.MkdirTemp("", "serve-files-")
-	if err != nil {
-		return nil, fmt.Errorf("serve: %w", err)
-	}
-	defer os.RemoveAll(tmp)
-	orig := make(map[string]string, len(paths))
-	for i, p := range paths {
+	for _, p := range paths {
 		if !imageExt(p) {
 			return nil, fmt.Errorf("serve: %s: not a .jpg, .jpeg or .png file", p)
 		}
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			return nil, fmt.Errorf("serve: %w", err)
-		}
-		st, err := os.Stat(abs)
+		st, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("serve: %w", err)
 		}
 		if !st.Mode().IsRegular() {
 			return nil, fmt.Errorf("serve: %s is not a regular file", p)
 		}
-		link := filepath.Join(tmp, fmt.Sprintf("%09d%s", i, strings.ToLower(filepath.Ext(p))))
-		if err := os.Symlink(abs, link); err != nil {
-			if err := os.Link(abs, link); err != nil {
-				return nil, fmt.Errorf("serve: staging %s: %w", p, err)
-			}
-		}
-		orig[link] = p
 	}
-	imgs, err := data.ReadFolder(tmp, size, false)
+	imgs, err := data.ReadFiles(paths, size)
 	if err != nil {
-		var fe *data.FormatError
-		if errors.As(err, &fe) {
-			if p, ok := orig[fe.File]; ok {
-				fe.File = p
-			}
-			return nil, fmt.Errorf("serve: %w", fe)
-		}
-		return nil, fmt.Errorf("serve: %s", strings.ReplaceAll(err.Error(), tmp, "<files>"))
+		return nil, fmt.Errorf("serve: %w", err)
 	}
-	if imgs.N != len(paths) {
-		return nil, fmt.Errorf("serve: decoded %d images from %d files", imgs.N, len(paths))
-	}
-	imgs.Source = fmt.Sprintf("%d files", len(paths))
 	if m.Channels() == 1 {
 		imgs = toGrey(imgs)
 	}
