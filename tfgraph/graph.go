@@ -53,9 +53,6 @@ type Graph struct {
 	err   error
 	vars  []*Variable
 	byKey map[string]*Variable
-	// updates are the ops a training step must run besides the optimizer
-	// (BatchNorm moving averages, for example), in creation order.
-	updates []*Operation
 	// pending holds state values not yet assigned (see StateValue).
 	pending      map[*Variable]Output
 	pendingOrder []*Variable
@@ -90,17 +87,6 @@ func (g *Graph) Trainable() []*Variable {
 		}
 	}
 	return out
-}
-
-// Updates returns the side-effect operations registered with AddUpdate.
-func (g *Graph) Updates() []*Operation { return append([]*Operation(nil), g.updates...) }
-
-// AddUpdate registers an operation a training step must run (for example a
-// BatchNorm moving-average assignment).
-func (g *Graph) AddUpdate(op *Operation) {
-	if op != nil {
-		g.updates = append(g.updates, op)
-	}
 }
 
 // Operation looks up an operation by its full name.

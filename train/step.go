@@ -98,9 +98,11 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	}
 	ls := root.Child("loss")
 	st.Loss = losses[0]
+	for _, l := range losses[1:] {
+		st.Loss = ls.Add(st.Loss, l)
+	}
 	if len(losses) > 1 {
-		st.Loss = ls.Mul(ls.Concat(0, reshape1(ls, losses)...), ls.Const("n", float32(1)/float32(len(losses))))
-		st.Loss = ls.Sum(st.Loss, false, 0)
+		st.Loss = ls.Mul(st.Loss, ls.Const("inv_towers", float32(1)/float32(len(losses))))
 	}
 	st.Loss = ls.Identity("total", st.Loss)
 	st.ZStd = st.Towers[0].ZStd
@@ -150,14 +152,6 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		return nil, err
 	}
 	return st, nil
-}
-
-func reshape1(s *tfgraph.Scope, xs []Output) []Output {
-	out := make([]Output, len(xs))
-	for i, x := range xs {
-		out[i] = s.Reshape(x, 1)
-	}
-	return out
 }
 
 // Schedule is the learning rate at step (an int64 scalar): linear warm-up

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/data"
@@ -240,7 +241,7 @@ Flags:
 	if err := serve.WriteNPY(*out, emb); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out+".txt", []byte(joinLines(paths)), 0o644); err != nil {
+	if err := os.WriteFile(*out+".txt", []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d embeddings of dimension %d written to %s\n", len(emb), len(emb[0]), *out)
@@ -290,14 +291,6 @@ Flags:
 		fmt.Fprintf(stdout, "%s\t%s\t%.4f\n", paths[i], name, p.Probabilities[p.Class])
 	}
 	return nil
-}
-
-func joinLines(xs []string) string {
-	s := ""
-	for _, x := range xs {
-		s += x + "\n"
-	}
-	return s
 }
 
 func cmdPreview(args []string, stdout, stderr io.Writer) error {
