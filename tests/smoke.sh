@@ -16,7 +16,14 @@ step version;        "$BIN" version
 step config show;    "$BIN" config show "${tiny[@]}" > "$OUT/shown.yaml"
 step config validate; "$BIN" config validate --config "$OUT/shown.yaml"
 step preview;        "$BIN" preview "${tiny[@]}" --n 3 --out "$OUT/grid.png"; test -s "$OUT/grid.png"
-step train;          "$BIN" train "${tiny[@]}" --set train.max_steps=0 --set optim.epochs=1
+step train;          "$BIN" train "${tiny[@]}" --set train.max_steps=0 --set optim.epochs=1 | tee "$OUT/train.log"
+# runtime.onednn (default true) restarts the process with TF_ENABLE_ONEDNN_OPTS
+# set whatever the caller's environment says; false turns it off the same way.
+grep -q "oneDNN on" "$OUT/train.log"
+step train onednn=false
+TF_ENABLE_ONEDNN_OPTS=1 "$BIN" train "${tiny[@]}" --set runtime.onednn=false --set train.max_steps=1 \
+  --set train.knn_every=0 --set "output_dir=$OUT/run_eigen" | tee "$OUT/train_eigen.log"
+grep -q "oneDNN off" "$OUT/train_eigen.log"
 step train --resume; "$BIN" train "${tiny[@]}" --resume
 test -f "$OUT/run/saved_model/saved_model.pb"
 ls "$OUT/run/logs" | grep -q events.out.tfevents

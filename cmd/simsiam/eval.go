@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
+	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
@@ -47,7 +48,7 @@ Flags:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load(true)
+	cfg, err := cf.loadForTF(true, stderr)
 	if err != nil {
 		return err
 	}
@@ -107,7 +108,7 @@ Flags:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load(true)
+	cfg, err := cf.loadForTF(true, stderr)
 	if err != nil {
 		return err
 	}
@@ -225,6 +226,9 @@ Flags:
 	if *model == "" || *images == "" || *out == "" {
 		return usageError{errors.New("embed: --model, --images and --out are required")}
 	}
+	if err := applyOneDNN(configs.Default().Runtime.OneDNN, stderr); err != nil {
+		return err
+	}
 	m, err := serve.Load(*model)
 	if err != nil {
 		return err
@@ -266,6 +270,9 @@ Flags:
 	}
 	if *model == "" || *images == "" {
 		return usageError{errors.New("predict: --model and --images are required")}
+	}
+	if err := applyOneDNN(configs.Default().Runtime.OneDNN, stderr); err != nil {
+		return err
 	}
 	m, err := serve.Load(*model)
 	if err != nil {

@@ -39,6 +39,10 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	flush()
+	var re restartError
+	if errors.As(err, &re) {
+		err = restart(re.env)
+	}
 	var ue usageError
 	switch {
 	case err == nil:
@@ -171,7 +175,7 @@ Flags:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load(true)
+	cfg, err := cf.loadForTF(true, stderr)
 	if err != nil {
 		return err
 	}
@@ -188,8 +192,9 @@ Flags:
 		cfg.Runtime.Target = srv.Target()
 		fmt.Fprintf(stdout, "simsiam: TF server %s:%d, session target %s\n", tc.Task.Type, tc.Task.Index, cfg.Runtime.Target)
 	}
-	fmt.Fprintf(stdout, "simsiam: %s %s/%s on %s (%s), batch %d, output %s\n", cfg.Model.Arch, cfg.Model.Stem, "stem",
-		cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, cfg.OutputDir)
+	dnn, _ := tfgraph.OneDNNEnabled()
+	fmt.Fprintf(stdout, "simsiam: %s %s stem on %s (%s), batch %d, oneDNN %s, output %s\n", cfg.Model.Arch, cfg.Model.Stem,
+		cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), cfg.OutputDir)
 	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Log: stdout})
 	if err != nil {
 		return err
@@ -254,6 +259,11 @@ Flags:
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	// A worker runs the kernels of the graphs the chief sends it, with the
+	// default runtime.onednn (the server has no config of its own).
+	if err := applyOneDNN(configs.Default().Runtime.OneDNN, stderr); err != nil {
+		return err
+	}
 	tc, err := tfgraph.TFConfigFromEnv()
 	if err != nil {
 		return usageError{err}
@@ -280,6 +290,10 @@ func cmdVersion(stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "devices: %s\n", strings.Join(devs, ", "))
+	if on, known := tfgraph.OneDNNEnabled(); known {
+		fmt.Fprintf(stdout, "oneDNN CPU kernels: %s (%s=%q; train and eval set it from runtime.onednn)\n",
+			onOff(on), tfgraph.OneDNNEnv, os.Getenv(tfgraph.OneDNNEnv))
+	}
 	return nil
 }
 

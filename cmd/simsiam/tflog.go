@@ -27,6 +27,7 @@ func filterTFLogs() func() {
 	if err != nil {
 		return func() {}
 	}
+	syscall.CloseOnExec(orig) // a restart (see restart) must not inherit it
 	r, w, err := os.Pipe()
 	if err != nil {
 		syscall.Close(orig)
