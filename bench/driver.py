@@ -28,6 +28,11 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 XLA_CPU_FLAG = "--tf_xla_cpu_global_jit"
+# TensorFlow reads this while it loads: "1" runs its CPU kernels through
+# oneDNN, "0" through Eigen, unset leaves TF's default (oneDNN only on CPUs
+# with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX). The Go runner's default
+# (runtime.onednn: true) is "1"; Python as a user runs it leaves it unset.
+ONEDNN_ENV = "TF_ENABLE_ONEDNN_OPTS"
 XLA_COMPILED_MARK = "Compiled cluster using XLA"
 
 
@@ -137,6 +142,8 @@ def run_child(cmd, env_extra, log_path, timeout):
     # Only the configurations that ask for XLA get the CPU JIT flag, and TF
     # logs at INFO so that the "Compiled cluster using XLA" line shows.
     env.pop("TF_XLA_FLAGS", None)
+    # Likewise TF_ENABLE_ONEDNN_OPTS: unset means TensorFlow's own default.
+    env.pop(ONEDNN_ENV, None)
     env["TF_CPP_MIN_LOG_LEVEL"] = "0"
     env.update(env_extra)
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -211,22 +218,32 @@ def configurations(args, data_path, infer_model):
     def conf(name, cmd, env=None):
         return (name, cmd + ["--label", name], env or {})
 
+    # Go children run as the simsiam CLI does by default (oneDNN on); the
+    # *_eigen ones turn it off, the Python *_onednn ones turn it on, so both
+    # kernel libraries are compared like for like.
+    dnn, eigen = {ONEDNN_ENV: "1"}, {ONEDNN_ENV: "0"}
     confs = [
-        conf("go_graph", go + main + ["--mode", "graph"] + mm + graph_extra),
+        conf("go_graph", go + main + ["--mode", "graph"] + mm + graph_extra, dnn),
         conf("py_graph", py + main + ["--mode", "graph"] + mm + graph_extra),
-        conf("go_e2e", go + main + ["--mode", "e2e"] + data),
+        conf("go_e2e", go + main + ["--mode", "e2e"] + data, dnn),
         conf("py_e2e", py + main + ["--mode", "e2e"] + data),
-        conf("go_graph_xla", go + main + ["--mode", "graph", "--xla"] + mm, xla_env),
+        conf("go_graph_eigen", go + main + ["--mode", "graph"], eigen),
+        conf("py_graph_onednn", py + main + ["--mode", "graph"], dnn),
+        conf("go_graph_xla", go + main + ["--mode", "graph", "--xla"] + mm, {**xla_env, **dnn}),
     ]
     if not args.tiny:
-        confs.append(conf("go_e2e_xla", go + main + ["--mode", "e2e", "--xla"] + data, xla_env))
-    confs.append(conf("go_graph_t2x1", go + main + ["--mode", "graph", "--intra", "2", "--inter", "1"]))
+        confs += [
+            conf("go_e2e_eigen", go + main + ["--mode", "e2e"] + data, eigen),
+            conf("py_e2e_onednn", py + main + ["--mode", "e2e"] + data, dnn),
+            conf("go_e2e_xla", go + main + ["--mode", "e2e", "--xla"] + data, {**xla_env, **dnn}),
+        ]
+    confs.append(conf("go_graph_t2x1", go + main + ["--mode", "graph", "--intra", "2", "--inter", "1"], dnn))
     if not args.tiny:
         confs += [
-            conf("go_e2e_t2x1", go + main + ["--mode", "e2e", "--intra", "2", "--inter", "1"] + data),
+            conf("go_e2e_t2x1", go + main + ["--mode", "e2e", "--intra", "2", "--inter", "1"] + data, dnn),
             # SessionOptions.XLA without TF_XLA_FLAGS: whether the config
             # alone turns the CPU JIT on.
-            conf("go_graph_xla_configonly", go + main + ["--mode", "graph", "--xla"], {"TF_XLA_FLAGS": ""}),
+            conf("go_graph_xla_configonly", go + main + ["--mode", "graph", "--xla"], {"TF_XLA_FLAGS": "", **dnn}),
         ]
     if args.py_xla:
         confs.append(conf("py_graph_xla", py + main + ["--mode", "graph", "--xla"]))
@@ -235,12 +252,13 @@ def configurations(args, data_path, infer_model):
         sc[sc.index("--warmup") + 1] = "1"
         sc += ["--batch", str(args.scaling_batches[0]), "--steps", str(args.scaling_steps),
                "--batches", ",".join(map(str, args.scaling_batches)), "--mode", "graph"]
-        confs += [conf("go_scaling", go + sc), conf("py_scaling", py + sc)]
+        confs += [conf("go_scaling", go + sc, dnn), conf("py_scaling", py + sc),
+                  conf("py_scaling_onednn", py + sc, dnn)]
     if infer_model:
         inf = ["--width", str(args.width), "--warmup", str(args.warmup), "--blocks", str(args.blocks),
                "--mode", "infer", "--model", infer_model, "--batches", "1,64",
                "--seconds", str(args.infer_seconds)] + data
-        confs += [conf("go_infer", [args.goinfer] + inf), conf("py_infer", py + inf)]
+        confs += [conf("go_infer", [args.goinfer] + inf, dnn), conf("py_infer", py + inf)]
     return [c for c in confs if c[0] not in args.skip]
 
 
@@ -363,7 +381,7 @@ def write_markdown(path, res):
              f"{m['reps']} interleaved round(s) × {m['blocks']} blocks × {m['steps']} steps after "
              f"{m['warmup']} warm-up step(s); median [min–max] over all blocks.")
     L.append("")
-    L.append("| | Go | Go + XLA | Python (Keras, tf.function, tf.data) | Go / Python |")
+    L.append("| | Go (as shipped: oneDNN on) | Go + XLA | Python (Keras, tf.function, tf.data; TF defaults) | Go / Python |")
     L.append("| --- | ---: | ---: | ---: | ---: |")
     rows = [
         ("train step, inputs in memory (images/s)", "go_graph", "go_graph_xla", "py_graph", "images_per_sec", 1),
@@ -443,6 +461,32 @@ def write_markdown(path, res):
              "Python: data = `next()` on the prefetched `tf.data` iterator, graph = the `tf.function` call.")
     L.append("")
 
+    # Kernel library.
+    if any(S.get(n) for n in ("go_graph_eigen", "py_graph_onednn", "go_e2e_eigen", "py_e2e_onednn")):
+        L.append("### Kernel library: oneDNN vs Eigen (like for like)")
+        L.append("")
+        L.append("| | Go | Python | Go / Python | oneDNN on (Go / Python, as reported by TF) |")
+        L.append("| --- | ---: | ---: | ---: | :---: |")
+        for label, a, c in (("train step, oneDNN (TF_ENABLE_ONEDNN_OPTS=1)", "go_graph", "py_graph_onednn"),
+                            ("train step, TF default", "go_graph_eigen", "py_graph"),
+                            ("end to end, oneDNN", "go_e2e", "py_e2e_onednn"),
+                            ("end to end, TF default", "go_e2e_eigen", "py_e2e")):
+            if not S.get(a) and not S.get(c):
+                continue
+            if a == "go_graph_eigen":
+                label = "train step, TF_ENABLE_ONEDNN_OPTS=0 (Go) / unset (Python)"
+            if a == "go_e2e_eigen":
+                label = "end to end, TF_ENABLE_ONEDNN_OPTS=0 (Go) / unset (Python)"
+            r = ratio(g(a, "images_per_sec"), g(c, "images_per_sec"))
+            L.append(f"| {label} (images/s) | {med_range(g(a, 'images_per_sec'))} | "
+                     f"{med_range(g(c, 'images_per_sec'))} | {fmt(r, 2) + '×' if r else '–'} | "
+                     f"{onednn_state(S, a)} / {onednn_state(S, c)} |")
+        L.append("")
+        L.append("TensorFlow leaves oneDNN off by default on CPUs without AVX512-VNNI, AVX512-BF16, AVX-VNNI "
+                 "or AMX; the Go runner turns it on (`runtime.onednn: true`). A Python user gets the same "
+                 "kernels by exporting TF_ENABLE_ONEDNN_OPTS=1 before starting Python.")
+        L.append("")
+
     # Threads and XLA.
     L.append("### Go session options")
     L.append("")
@@ -470,15 +514,17 @@ def write_markdown(path, res):
 
     # Scaling.
     gs, ps = scaling_source(S, "go"), scaling_source(S, "py")
+    pd = (S.get("py_scaling_onednn") or {}).get("per_batch") or {}
     if gs or ps:
         L.append("### Batch-size scaling (train step, inputs in memory, images/s)")
         L.append("")
-        L.append("| batch | Go | Python | Go / Python |")
-        L.append("| ---: | ---: | ---: | ---: |")
+        L.append("| batch | Go (oneDNN) | Python (TF defaults) | Go / Python | Python, oneDNN | Go / Python, oneDNN |")
+        L.append("| ---: | ---: | ---: | ---: | ---: | ---: |")
         for b in sorted(set((gs or {}).keys()) | set((ps or {}).keys())):
-            a, c = (gs or {}).get(b), (ps or {}).get(b)
-            r = ratio(a, c)
-            L.append(f"| {b} | {med_range(a)} | {med_range(c)} | {fmt(r, 2) + '×' if r else '–'} |")
+            a, c, d = (gs or {}).get(b), (ps or {}).get(b), pd.get(b)
+            r, rd = ratio(a, c), ratio(a, d)
+            L.append(f"| {b} | {med_range(a)} | {med_range(c)} | {fmt(r, 2) + '×' if r else '–'} | "
+                     f"{med_range(d)} | {fmt(rd, 2) + '×' if rd else '–'} |")
         L.append("")
         if m.get("plot"):
             L.append(f"Plot: `{m['plot']}`.")
@@ -538,8 +584,10 @@ def write_markdown(path, res):
 
 def plot_scaling(path, res):
     S = res["summaries"]
-    series = [("Go (graft, one Session.Run)", scaling_source(S, "go"), "tab:blue", "o"),
-              ("Python (Keras + tf.function)", scaling_source(S, "py"), "tab:orange", "s")]
+    series = [("Go (graft, one Session.Run; oneDNN)", scaling_source(S, "go"), "tab:blue", "o"),
+              ("Python (Keras + tf.function; TF defaults)", scaling_source(S, "py"), "tab:orange", "s"),
+              ("Python, TF_ENABLE_ONEDNN_OPTS=1", (S.get("py_scaling_onednn") or {}).get("per_batch"),
+               "tab:green", "^")]
     if not any(s[1] for s in series):
         return None
     try:
@@ -598,6 +646,12 @@ def shown_argv(argv):
             continue
         out.append(a)
     return out
+
+
+def onednn_state(S, name):
+    """on/off as the child's TensorFlow reported it, or ? when unknown."""
+    v = ((S.get(name) or {}).get("env") or {}).get("onednn")
+    return "?" if v is None else ("on" if v else "off")
 
 
 def scaling_source(S, impl):

@@ -337,6 +337,15 @@ def run_infer(args, tf, np, res, phases, since_launch):
     res["images_per_sec"] = per_batch[0]["images_per_sec"]
 
 
+def onednn_enabled():
+    """Whether TensorFlow runs its CPU kernels through oneDNN (None: unknown)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     launch_ns = T_MAIN_NS
@@ -372,7 +381,8 @@ def main(argv=None):
             "prefetch": "AUTOTUNE",
         },
         "env": {"tf_version": tf.__version__, "keras_version": keras.__version__,
-                "python_version": sys.version.split()[0], "num_cpu": os.cpu_count()},
+                "python_version": sys.version.split()[0], "num_cpu": os.cpu_count(),
+                "onednn": onednn_enabled(), "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS")},
         "phases_s": phases,
         "launch_from_driver": from_driver,
     }

@@ -147,7 +147,8 @@ func (o *Options) Header(clk Clock) map[string]any {
 		"env": map[string]any{
 			"tf_version": tfgraph.Version(), "go_version": runtime.Version(),
 			"num_cpu": runtime.NumCPU(), "gomaxprocs": runtime.GOMAXPROCS(0),
-			"tf_xla_flags": os.Getenv("TF_XLA_FLAGS"),
+			"tf_xla_flags": os.Getenv("TF_XLA_FLAGS"), "tf_enable_onednn_opts": os.Getenv(tfgraph.OneDNNEnv),
+			"onednn": oneDNN(),
 		},
 		"phases_s":           map[string]float64{"launch_to_main": clk.MainStart.Sub(clk.Launch).Seconds()},
 		"launch_from_driver": clk.FromDriver,
@@ -208,4 +209,13 @@ func Median(v []float64) float64 {
 		return s[m]
 	}
 	return (s[m-1] + s[m]) / 2
+}
+
+// oneDNN is whether TensorFlow runs its CPU kernels through oneDNN, or nil
+// when the library does not say.
+func oneDNN() any {
+	if on, known := tfgraph.OneDNNEnabled(); known {
+		return on
+	}
+	return nil
 }
