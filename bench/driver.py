@@ -258,7 +258,9 @@ def configurations(args, data_path, infer_model):
         inf = ["--width", str(args.width), "--warmup", str(args.warmup), "--blocks", str(args.blocks),
                "--mode", "infer", "--model", infer_model, "--batches", "1,64",
                "--seconds", str(args.infer_seconds)] + data
-        confs += [conf("go_infer", [args.goinfer] + inf, dnn), conf("py_infer", py + inf)]
+        # Inference keeps TF's default kernels on both sides, as serve and
+        # simsiam embed/predict do: oneDNN made batch-1 calls 6x slower.
+        confs += [conf("go_infer", [args.goinfer] + inf), conf("py_infer", py + inf)]
     return [c for c in confs if c[0] not in args.skip]
 
 

@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
-	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
@@ -226,9 +225,6 @@ Flags:
 	if *model == "" || *images == "" || *out == "" {
 		return usageError{errors.New("embed: --model, --images and --out are required")}
 	}
-	if err := applyOneDNN(configs.Default().Runtime.OneDNN, stderr); err != nil {
-		return err
-	}
 	m, err := serve.Load(*model)
 	if err != nil {
 		return err
@@ -270,9 +266,6 @@ Flags:
 	}
 	if *model == "" || *images == "" {
 		return usageError{errors.New("predict: --model and --images are required")}
-	}
-	if err := applyOneDNN(configs.Default().Runtime.OneDNN, stderr); err != nil {
-		return err
 	}
 	m, err := serve.Load(*model)
 	if err != nil {
