@@ -469,16 +469,13 @@ def write_markdown(path, res):
         L.append("")
         L.append("| | Go | Python | Go / Python | oneDNN on (Go / Python, as reported by TF) |")
         L.append("| --- | ---: | ---: | ---: | :---: |")
+        eigen_env = "TF_ENABLE_ONEDNN_OPTS=0 (Go) / unset (Python)"
         for label, a, c in (("train step, oneDNN (TF_ENABLE_ONEDNN_OPTS=1)", "go_graph", "py_graph_onednn"),
-                            ("train step, TF default", "go_graph_eigen", "py_graph"),
+                            (f"train step, {eigen_env}", "go_graph_eigen", "py_graph"),
                             ("end to end, oneDNN", "go_e2e", "py_e2e_onednn"),
-                            ("end to end, TF default", "go_e2e_eigen", "py_e2e")):
+                            (f"end to end, {eigen_env}", "go_e2e_eigen", "py_e2e")):
             if not S.get(a) and not S.get(c):
                 continue
-            if a == "go_graph_eigen":
-                label = "train step, TF_ENABLE_ONEDNN_OPTS=0 (Go) / unset (Python)"
-            if a == "go_e2e_eigen":
-                label = "end to end, TF_ENABLE_ONEDNN_OPTS=0 (Go) / unset (Python)"
             r = ratio(g(a, "images_per_sec"), g(c, "images_per_sec"))
             L.append(f"| {label} (images/s) | {med_range(g(a, 'images_per_sec'))} | "
                      f"{med_range(g(c, 'images_per_sec'))} | {fmt(r, 2) + '×' if r else '–'} | "

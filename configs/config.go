@@ -196,7 +196,7 @@ type Runtime struct {
 	// XLA enables XLA JIT compilation.
 	XLA bool `mapstructure:"xla" yaml:"xla" doc:"Enable XLA JIT compilation of the graph."`
 	// OneDNN runs TensorFlow's CPU kernels through oneDNN.
-	OneDNN bool `mapstructure:"onednn" yaml:"onednn" doc:"Run TensorFlow's CPU kernels through oneDNN (sets TF_ENABLE_ONEDNN_OPTS; TensorFlow's own default is on only for CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX). About 2x faster training on a 2-core AVX2 CPU. Process-wide: the first session fixes it."`
+	OneDNN bool `mapstructure:"onednn" yaml:"onednn" doc:"Run TensorFlow's CPU kernels through oneDNN (sets TF_ENABLE_ONEDNN_OPTS; TensorFlow's own default is on only for CPUs with AVX512-VNNI, AVX512-BF16, AVX-VNNI or AMX). About 2x faster training on a 2-core AVX2 CPU. TensorFlow reads the variable when it loads, so the simsiam command restarts itself to apply this; programs using the packages set the variable themselves."`
 	// IntraOpThreads sizes the intra-op thread pool.
 	IntraOpThreads int `mapstructure:"intra_op_threads" yaml:"intra_op_threads" doc:"Threads inside one TensorFlow op, 0 = TensorFlow chooses."`
 	// InterOpThreads sizes the inter-op thread pool.
