@@ -173,13 +173,13 @@ func TestPresetValues(t *testing.T) {
 		{"demo data", demo.Data, Data{Format: "idx", Dir: "/usr/share/datasets/fashion-mnist", Split: "train", ImageSize: 28, Channels: 1,
 			Mean: []float64{0.2860}, Std: []float64{0.3530}, DropLast: true, Prefetch: 2, Limit: 0}},
 		{"demo eval dir", demo.Eval.Dir, demo.Data.Dir},
-		{"demo model", demo.Model, Model{Arch: "resnet18", Stem: "cifar", Width: 8, ProjDim: 256, ProjHidden: 256, ProjLayers: 3,
+		{"demo model", demo.Model, Model{Arch: "resnet18", Stem: "cifar", Width: 16, ProjDim: 256, ProjHidden: 256, ProjLayers: 3,
 			PredHidden: 64, StopGradient: true, ZeroInitResidual: true, BNEps: 1e-5, BNMomentum: 0.1}},
-		{"demo optim", demo.Optim, Optim{BatchSize: 128, Epochs: 2, BaseLR: 0.2, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true}},
+		{"demo optim", demo.Optim, Optim{BatchSize: 64, Epochs: 2, BaseLR: 1.6, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true}},
 		{"demo jitter", []float64{demo.Augment.Brightness, demo.Augment.Contrast, demo.Augment.Saturation, demo.Augment.Hue}, []float64{0.4, 0.4, 0, 0}},
 		{"demo grey", []float64{demo.Augment.BlurProb, demo.Augment.GrayscaleProb}, []float64{0, 0}},
 		{"demo train", []int{demo.Train.KNNEvery, demo.Train.CheckpointEvery}, []int{1, 200}},
-		{"demo linear", demo.Linear, Linear{Epochs: 10, BatchSize: 256, BaseLR: 0.1, Momentum: 0.9, CachedFeatures: true}},
+		{"demo linear", demo.Linear, Linear{Epochs: 30, BatchSize: 256, BaseLR: 0.1, Momentum: 0.9, CachedFeatures: true}},
 		{"demo output", demo.OutputDir, "runs/fashion_mnist_demo"},
 		{"stl data", []any{stl.Data.Format, stl.Data.Dir, stl.Data.Split, stl.Data.ImageSize}, []any{"stl10", "./data/stl10_binary", "unlabeled", 96}},
 		{"stl eval", []string{stl.Eval.Format, stl.Eval.TrainSplit, stl.Eval.TestSplit}, []string{"stl10", "train", "test"}},
@@ -463,7 +463,7 @@ func TestPrecedence(t *testing.T) {
 		{"env < set", LoadOptions{File: file, Env: []string{"SIMSIAM_OPTIM_BATCH_SIZE=200"}, Sets: []string{"optim.batch_size=300"}}, 300, 7, 0.05, false},
 		{"file < set", LoadOptions{File: file, Sets: []string{"optim.epochs=9"}}, 100, 9, 0.05, false},
 		{"later set wins", LoadOptions{File: file, Sets: []string{"optim.base_lr=0.1", "optim.base_lr=0.2"}}, 100, 7, 0.2, false},
-		{"preset < env < set", LoadOptions{Preset: "fashion_mnist_demo", Env: []string{"SIMSIAM_OPTIM_EPOCHS=3", "SIMSIAM_OPTIM_BASE_LR=0.5"}, Sets: []string{"optim.epochs=4"}}, 128, 4, 0.5, false},
+		{"preset < env < set", LoadOptions{Preset: "fashion_mnist_demo", Env: []string{"SIMSIAM_OPTIM_EPOCHS=3", "SIMSIAM_OPTIM_BASE_LR=0.5"}, Sets: []string{"optim.epochs=4"}}, 64, 4, 0.5, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
