@@ -347,6 +347,11 @@ def ratio(a, b):
     return a["median"] / b["median"]
 
 
+def times(r):
+    """A ratio as "1.44×", or "–" when there is none."""
+    return fmt(r, 2) + "×" if r else "–"
+
+
 def write_markdown(path, res):
     m = res["meta"]
     S = res["summaries"]
@@ -397,11 +402,11 @@ def write_markdown(path, res):
     for label, a, b, c, key, d in rows:
         r = ratio(g(a, key), g(c, key))
         L.append(f"| {label} | {med_range(g(a, key), d)} | {med_range(g(b, key), d)} | "
-                 f"{med_range(g(c, key), d)} | {fmt(r, 2) + '×' if r else '–'} |")
+                 f"{med_range(g(c, key), d)} | {times(r)} |")
     mmg, mmp = g("go_graph", "matmul_gflops"), g("py_graph", "matmul_gflops")
     n = g("go_graph", "matmul_n") or g("py_graph", "matmul_n")
     L.append(f"| MatMul {n}×{n} float32, same process (GFLOP/s) | {med_range(mmg)} | | {med_range(mmp)} | "
-             f"{fmt(ratio(mmg, mmp), 2) + '×' if ratio(mmg, mmp) else '–'} |")
+             f"{times(ratio(mmg, mmp))} |")
     fg, fp = g("go_graph", "fraction_of_matmul"), g("py_graph", "fraction_of_matmul")
     L.append(f"| train step FLOP rate / MatMul rate | {fmt(100 * fg if fg else None, 0)}% | | "
              f"{fmt(100 * fp if fp else None, 0)}% | |")
@@ -478,7 +483,7 @@ def write_markdown(path, res):
                 continue
             r = ratio(g(a, "images_per_sec"), g(c, "images_per_sec"))
             L.append(f"| {label} (images/s) | {med_range(g(a, 'images_per_sec'))} | "
-                     f"{med_range(g(c, 'images_per_sec'))} | {fmt(r, 2) + '×' if r else '–'} | "
+                     f"{med_range(g(c, 'images_per_sec'))} | {times(r)} | "
                      f"{onednn_state(S, a)} / {onednn_state(S, c)} |")
         L.append("")
         L.append("TensorFlow leaves oneDNN off by default on CPUs without AVX512-VNNI, AVX512-BF16, AVX-VNNI "
@@ -522,8 +527,8 @@ def write_markdown(path, res):
         for b in sorted(set((gs or {}).keys()) | set((ps or {}).keys())):
             a, c, d = (gs or {}).get(b), (ps or {}).get(b), pd.get(b)
             r, rd = ratio(a, c), ratio(a, d)
-            L.append(f"| {b} | {med_range(a)} | {med_range(c)} | {fmt(r, 2) + '×' if r else '–'} | "
-                     f"{med_range(d)} | {fmt(rd, 2) + '×' if rd else '–'} |")
+            L.append(f"| {b} | {med_range(a)} | {med_range(c)} | {times(r)} | "
+                     f"{med_range(d)} | {times(rd)} |")
         L.append("")
         if m.get("plot"):
             L.append(f"Plot: `{m['plot']}`.")
@@ -549,12 +554,12 @@ def write_markdown(path, res):
         for b in (1, 64):
             a, c = (gi.get("per_batch") or {}).get(b), (pi.get("per_batch") or {}).get(b)
             r = ratio(a, c)
-            L.append(f"| batch {b} (embeddings/s) | {med_range(a)} | {med_range(c)} | {fmt(r, 2) + '×' if r else '–'} |")
+            L.append(f"| batch {b} (embeddings/s) | {med_range(a)} | {med_range(c)} | {times(r)} |")
         for label, key, d in (("process start → first embedding (s)", "time_to_first_embedding_s", 1),
                               ("peak RSS (MiB)", "peak_rss_mib", 0)):
             a, c = gi.get(key), pi.get(key)
             r = ratio(a, c)
-            L.append(f"| {label} | {med_range(a, d)} | {med_range(c, d)} | {fmt(r, 2) + '×' if r else '–'} |")
+            L.append(f"| {label} | {med_range(a, d)} | {med_range(c, d)} | {times(r)} |")
     L.append("")
 
     L.append("### Settings")
