@@ -3,13 +3,16 @@
 #
 # The TF wheel ships the C API in tensorflow/libtensorflow_cc.so.2 together with
 # its headers under tensorflow/include. This script installs the wheel into a
-# venv kept outside the clone (so fresh clones and CI reuse it), checks that
-# the C API is exported, and lays out what cgo needs:
+# venv kept outside the clone (so fresh clones reuse it), checks that the C API
+# is exported, and lays out what cgo needs:
 #
-#   $PREFIX/lib/libtensorflow.so            -> the wheel's libtensorflow_cc.so.2
-#   $PREFIX/lib/libtensorflow_framework.so.2 -> the wheel's framework library
-#   $PREFIX/include                          -> the wheel's headers
-#   $PREFIX/env.sh                           -> CGO_* exports (rpath included)
+#   $PREFIX/lib/libtensorflow.so   -> the wheel's libtensorflow_cc.so.2 (link time only)
+#   $PREFIX/include                -> the wheel's headers
+#   $PREFIX/env.sh                 -> CGO_* exports
+#
+# The binaries it builds load libtensorflow from the wheel's own tensorflow/
+# folder (the first RUNPATH entry), so the wheel's $ORIGIN/../nvidia/*/lib
+# search paths find CUDA and cuDNN with no LD_LIBRARY_PATH.
 #
 # Usage: setup.sh            install if needed, print nothing on stdout
 #        setup.sh --env      same, then print shell exports for cgo and the venv
@@ -18,37 +21,44 @@
 # Environment:
 #   TF_PACKAGE     pip requirement (default tensorflow-cpu==2.18.1; the GPU build is
 #                  'tensorflow[and-cuda]==2.18.1')
-#   SIMSIAM_CACHE  where the venvs live (default ~/.cache/simsiam)
+#   SIMSIAM_CACHE  where the installs live (default ~/.cache/simsiam)
 #   PYTHON         interpreter for the venv (default python3)
-# A second run only checks the layout and takes well under a second.
-set -euo pipefail
+#
+# An install counts only once it is complete: $PREFIX/.ready is written last,
+# and a folder without it (an interrupted or failed install) is removed and
+# installed again on the next run. A second run only checks the layout and
+# takes well under a second. Every failure says what failed on stderr.
+set -Eeuo pipefail
 
 TF_PACKAGE="${TF_PACKAGE:-tensorflow-cpu==2.18.1}"
 CACHE="${SIMSIAM_CACHE:-$HOME/.cache/simsiam}"
 PYTHON="${PYTHON:-python3}"
 EXTRA_PY=(numpy pytest pillow)
 
-# Key the install by the requirement so CPU and GPU builds can live side by side.
-key="$(printf '%s' "$TF_PACKAGE" | sed -e 's/==/-/g' -e 's/\[and-cuda\]/-gpu/' | tr -c 'A-Za-z0-9._-' '_')"
-PREFIX="$CACHE/$key"
-VENV="$PREFIX/venv"
-
 log() { printf 'libtensorflow: %s\n' "$*" >&2; }
 die() { printf 'libtensorflow: error: %s\n' "$*" >&2; exit 1; }
+# Any command that fails outside die() names itself and its line.
+trap 'rc=$?; printf "libtensorflow: error: setup.sh line %s: \"%s\" exited with status %s\n" "$LINENO" "$BASH_COMMAND" "$rc" >&2; exit "$rc"' ERR
+trap 'printf "libtensorflow: interrupted; the next run removes the partial install and starts over\n" >&2; exit 130' INT TERM
 
 mode="${1:-}"
 case "$mode" in ""|--env|--prefix) ;; *) die "unknown argument $mode (want --env or --prefix)";; esac
 
+# Key the install by the requirement so CPU and GPU builds can live side by side.
+key="$(printf '%s' "$TF_PACKAGE" | sed -e 's/==/-/g' -e 's/\[and-cuda\]/-gpu/' | tr -c 'A-Za-z0-9._-' '_')"
+PREFIX="$CACHE/$key"
+VENV="$PREFIX/venv"
+stamp="$PREFIX/.ready"
+
+ready() { [[ -f "$stamp" && -e "$PREFIX/lib/libtensorflow.so" && -f "$PREFIX/env.sh" && -x "$VENV/bin/python" ]]; }
+
 install_wheel() {
-  mkdir -p "$PREFIX"
-  if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating venv $VENV"
-    "$PYTHON" -m venv "$VENV" || die "could not create a venv with $PYTHON (install python3-venv)"
-  fi
+  log "creating venv $VENV"
+  "$PYTHON" -m venv "$VENV" || die "could not create a venv with $PYTHON (install python3-venv)"
   log "installing $TF_PACKAGE (once; later runs reuse $VENV)"
   if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$TF_PACKAGE" "${EXTRA_PY[@]}" >&2; then
     # 2.18.1 is the pin; fall back to 2.18.0 when the index refuses the patch release.
-    fallback="${TF_PACKAGE/2.18.1/2.18.0}"
+    local fallback="${TF_PACKAGE/2.18.1/2.18.0}"
     [[ "$fallback" != "$TF_PACKAGE" ]] || die "pip could not install $TF_PACKAGE"
     log "pip refused $TF_PACKAGE; trying $fallback"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$fallback" "${EXTRA_PY[@]}" >&2 \
@@ -64,9 +74,14 @@ print(os.path.dirname(spec.origin) if spec and spec.origin else "")
 PY
 }
 
-stamp="$PREFIX/.ready"
-if [[ ! -f "$stamp" || ! -e "$PREFIX/lib/libtensorflow.so" ]]; then
+install() {
+  if [[ -e "$PREFIX" ]]; then
+    log "removing the incomplete install in $PREFIX (no .ready stamp)"
+    rm -rf "$PREFIX"
+  fi
+  mkdir -p "$PREFIX"
   install_wheel
+  local TFDIR capi cand version
   TFDIR="$(site_tf)"
   [[ -n "$TFDIR" && -d "$TFDIR" ]] || die "tensorflow is not importable from $VENV"
   # The C API lives in libtensorflow_cc.so.2 in 2.18 wheels; older layouts exported
@@ -81,32 +96,38 @@ if [[ ! -f "$stamp" || ! -e "$PREFIX/lib/libtensorflow.so" ]]; then
   [[ -n "$capi" ]] || die "no library in $TFDIR exports TF_NewGraph (looked at libtensorflow_cc.so.2 and python/_pywrap_tensorflow_internal.so)"
   [[ -f "$TFDIR/libtensorflow_framework.so.2" ]] || die "$TFDIR/libtensorflow_framework.so.2 is missing"
   [[ -f "$TFDIR/include/tensorflow/c/c_api.h" ]] || die "$TFDIR/include/tensorflow/c/c_api.h is missing"
+  # Only the linker sees $PREFIX/lib (-ltensorflow); at run time the binary
+  # finds the library under its soname in $TFDIR, the first RUNPATH entry, so
+  # the wheel's $ORIGIN-relative paths resolve against the wheel itself.
   mkdir -p "$PREFIX/lib"
   ln -sfn "$capi" "$PREFIX/lib/libtensorflow.so"
-  ln -sfn "$capi" "$PREFIX/lib/$(basename "$capi")"
-  ln -sfn "$TFDIR/libtensorflow_framework.so.2" "$PREFIX/lib/libtensorflow_framework.so.2"
   ln -sfn "$TFDIR/include" "$PREFIX/include"
   version="$("$VENV/bin/python" -c 'import importlib.metadata as m
 for d in ("tensorflow-cpu","tensorflow"):
     try: print(m.version(d)); break
     except m.PackageNotFoundError: pass')"
-  cat > "$PREFIX/env.sh" <<ENV
+  [[ -n "$version" ]] || die "pip installed no tensorflow distribution into $VENV"
+  cat > "$PREFIX/env.sh.tmp" <<ENV
 export SIMSIAM_TF_PREFIX="$PREFIX"
 export SIMSIAM_TF_VERSION="$version"
+export SIMSIAM_TF_LIBDIR="$TFDIR"
 export SIMSIAM_PYTHON="$VENV/bin/python"
 export CGO_ENABLED=1
 export CGO_CFLAGS="-I$PREFIX/include"
-export CGO_LDFLAGS="-L$PREFIX/lib -Wl,-rpath,$PREFIX/lib -Wl,-rpath,$TFDIR"
+export CGO_LDFLAGS="-L$PREFIX/lib -Wl,--enable-new-dtags -Wl,-rpath,$TFDIR"
 export TF_CPP_MIN_LOG_LEVEL="\${TF_CPP_MIN_LOG_LEVEL:-2}"
 ENV
-  # The GPU wheel brings CUDA and cuDNN as pip packages (site-packages/nvidia/*/lib);
-  # libtensorflow loads them by name, so they go on the library path.
-  nvlibs="$(find "$(dirname "$TFDIR")/nvidia" -mindepth 2 -maxdepth 2 -type d -name lib 2>/dev/null | sort | paste -sd: -)"
-  if [[ -n "$nvlibs" ]]; then
-    printf 'export LD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"\n' "$nvlibs" >> "$PREFIX/env.sh"
-  fi
-  touch "$stamp"
+  mv "$PREFIX/env.sh.tmp" "$PREFIX/env.sh"
+  printf '%s\n' "$TF_PACKAGE" > "$stamp"
   log "ready: TensorFlow $version C API from $capi"
+}
+
+if ! ready; then
+  mkdir -p "$CACHE"
+  # One install at a time per cache (make -j, two clones on one machine).
+  exec 9>"$CACHE/.$key.lock"
+  if command -v flock >/dev/null; then flock 9; fi
+  ready || install
 fi
 
 case "$mode" in
