@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: results all setup build test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
+.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
 
 all: build
 
@@ -27,7 +27,11 @@ fmt-check:
 data:
 	@third_party/datasets/fashion_mnist.sh
 
-test: setup data fmt-check vet test-go test-python
+test: setup data fmt-check vet test-setup test-go test-python
+
+# setup.sh's failure paths (each names what failed; a partial install is redone).
+test-setup:
+	@bash tests/setup_test.sh
 
 test-go:
 	@$(TFENV) go test $(GOTEST_FLAGS) ./...
@@ -70,6 +74,12 @@ bench-tiny: setup
 
 bench-compare: setup
 	@bash bench/run.sh $(BENCH_COMPARE_ARGS)
+
+# The GPU build checked without a GPU: installs tensorflow[and-cuda] (4.6 GB,
+# once), checks that bin/gpu/simsiam finds CUDA with an empty environment and
+# rewrites internal/placement/gpu-kernels.tsv. Not in CI.
+gpu-check:
+	@third_party/libtensorflow/gpu-check.sh
 
 clean:
 	rm -rf bin runs

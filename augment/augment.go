@@ -52,11 +52,24 @@ const EvalResizeRatio = 256.0 / 224.0
 // int64 [2] tensor (see StepSeed); the two views use seeds derived from it.
 func Views(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d configs.Data) (v1, v2 tfgraph.Output) {
 	seeds := splitSeed(s.Child("seeds"), seed, 2)
-	return View(s.Child("view1"), images, seeds[0], a, d), View(s.Child("view2"), images, seeds[1], a, d)
+	// One cast for both views: the crop then runs on float32, which has
+	// kernels on every device (CropAndResize has no GPU kernel for uint8),
+	// so only the uint8 batch crosses from the host.
+	x := toFloat(s, images)
+	return View(s.Child("view1"), x, seeds[0], a, d), View(s.Child("view2"), x, seeds[1], a, d)
+}
+
+// toFloat casts the pixel batch to float32 (values still 0..255), unless it
+// already is float32.
+func toFloat(s *tfgraph.Scope, images tfgraph.Output) tfgraph.Output {
+	if images.Op != nil && images.DataType() == tfgraph.Float {
+		return images
+	}
+	return s.Cast(images, tfgraph.Float)
 }
 
 // View builds one augmented view with the given seed (int64 [2]): a uint8
-// NHWC batch -> float32 [N, d.ImageSize, d.ImageSize, d.Channels],
+// (or float32 with values 0..255) NHWC batch -> float32 [N, d.ImageSize, d.ImageSize, d.Channels],
 // normalised with d.Mean and d.Std. Every random stage gets its own seed,
 // derived from seed by a stateless draw, and every sample its own draws.
 // Stages with probability 0 (or strength 0) add no ops.
@@ -80,6 +93,7 @@ func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d co
 	n := batchSize(s, images)
 
 	// Random resized crop, then the division by 255 on the (small) crops.
+	images = toFloat(s, images)
 	shape := s.Cast(s.Shape(images), tfgraph.Float)
 	hw := s.Split(0, 4, shape)
 	aspect := s.Reshape(s.Div(hw[2], hw[1]))
@@ -100,7 +114,6 @@ func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d co
 	// which happens for edge-touching boxes with some sizes (for example a
 	// 500-pixel side resized to 224 loses its last row).
 	boxes = op(s, "ClipByValue", nil, boxes, f32(s, boxMargin), f32(s, 1-boxMargin))
-	// CropAndResize reads the uint8 pixels directly and writes float32.
 	x := CropAndResize(s, images, boxes, size)
 	x = s.Mul(x, f32(s, 1.0/255))
 	x = matchChannels(s, x, size, d.Channels)
@@ -142,16 +155,17 @@ func Eval(s *tfgraph.Scope, images tfgraph.Output, d configs.Data) tfgraph.Outpu
 	s = s.Child("eval")
 	size := d.ImageSize
 	big := int32(math.Round(float64(size) * EvalResizeRatio))
-	shape := s.Shape(images)
-	dims := s.Split(0, 4, shape)
-	h, w := s.Reshape(dims[1]), s.Reshape(dims[2])
+	dims := unpack4(s, s.Shape(images))
+	h, w := dims[1], dims[2]
 	short := s.Minimum(h, w)
 	isBig := s.Less(i32(s, size*11), s.Mul(short, i32(s, 10)))
 	r := s.Select(isBig, s.Const("c", big), i32(s, size))
 	newH := op(s, "FloorDiv", nil, s.Mul(r, h), short)
 	newW := op(s, "FloorDiv", nil, s.Mul(r, w), short)
+	// Resize float32 (the same values ResizeBilinear computes from uint8,
+	// which has no GPU kernel).
 	x := op(s, "ResizeBilinear", map[string]any{"align_corners": false, "half_pixel_centers": true},
-		images, pack(s, newH, newW))
+		toFloat(s, images), pack(s, newH, newW))
 	offset := func(side Output) Output {
 		d := s.Cast(s.Sub(side, i32(s, size)), tfgraph.Float)
 		return s.Cast(s.Round(s.Mul(d, f32(s, 0.5))), tfgraph.Int32)
@@ -227,6 +241,16 @@ func bernoulli(s *tfgraph.Scope, u Output, p float64) Output {
 // pack stacks int32 scalars into a vector.
 func pack(s *tfgraph.Scope, xs ...Output) Output {
 	return op(s, "Pack", map[string]any{"axis": int64(0)}, tf.OutputList(xs))
+}
+
+// unpack4 splits an int32 [4] vector (a shape) into its four scalars
+// (Unpack has a kernel for int32 on every device; Split has none on GPUs).
+func unpack4(s *tfgraph.Scope, v Output) []Output {
+	u := s.Op("Unpack", "Unpack", []tf.Input{v}, map[string]any{"num": int64(4), "axis": int64(0)})
+	if u == nil {
+		return []Output{{}, {}, {}, {}}
+	}
+	return []Output{u.Output(0), u.Output(1), u.Output(2), u.Output(3)}
 }
 
 // matchChannels converts a float [N, size, size, C] batch to want channels:

@@ -195,7 +195,8 @@ func ColorJitter(s *tfgraph.Scope, x Output, j JitterDraws) Output {
 
 	// ops[k] is each sample's k-th operation other than hue; huePos is the
 	// position of hue in its order, i.e. how many of those come before it.
-	isHue := s.Cast(op(s, "Equal", nil, j.Order, i32(s, JitterHue)), tfgraph.Int32)
+	// (ArgMax over float32: GPUs have no int32 ArgMax kernel.)
+	isHue := s.Cast(op(s, "Equal", nil, j.Order, i32(s, JitterHue)), tfgraph.Float)
 	huePos := s.ArgMax(isHue, 1)
 	positions := s.Const("positions", [][]int32{{0, 1, 2, 3}})
 	ops := make([]Output, jitterOps-1)

@@ -202,7 +202,9 @@ type Runtime struct {
 	// InterOpThreads sizes the inter-op thread pool.
 	InterOpThreads int `mapstructure:"inter_op_threads" yaml:"inter_op_threads" doc:"Threads running independent TensorFlow ops, 0 = TensorFlow chooses."`
 	// Devices lists the TensorFlow devices of the towers.
-	Devices []string `mapstructure:"devices" yaml:"devices" doc:"TensorFlow device names, one tower each (e.g. [/device:GPU:0, /device:GPU:1]); empty = the default device."`
+	Devices []string `mapstructure:"devices" yaml:"devices" doc:"TensorFlow device names, one tower each (e.g. [/device:GPU:0, /device:GPU:1]); empty = the first GPU TensorFlow sees, else the CPU. A device TensorFlow does not see is an error."`
+	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
+	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
 	// Target is the TensorFlow session target.
 	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process."`
 }
@@ -288,12 +290,13 @@ func Default() Config {
 			CachedFeatures: false,
 		},
 		Runtime: Runtime{
-			XLA:            false,
-			OneDNN:         true,
-			IntraOpThreads: 0,
-			InterOpThreads: 0,
-			Devices:        []string{},
-			Target:         "",
+			XLA:             false,
+			OneDNN:          true,
+			IntraOpThreads:  0,
+			InterOpThreads:  0,
+			Devices:         []string{},
+			GPUMemoryGrowth: true,
+			Target:          "",
 		},
 	}
 }

@@ -107,6 +107,7 @@ func TestDefaultValues(t *testing.T) {
 		{"train.checkpoint_every", c.Train.CheckpointEvery, 1000},
 		{"linear.epochs", c.Linear.Epochs, 90},
 		{"runtime.devices", c.Runtime.Devices, []string{}},
+		{"runtime.gpu_memory_growth", c.Runtime.GPUMemoryGrowth, true},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {

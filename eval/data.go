@@ -83,8 +83,41 @@ func PixelFeatures(imgs *data.Images) []float32 {
 func SessionOptions(r configs.Runtime) tfgraph.SessionOptions {
 	return tfgraph.SessionOptions{
 		Target: r.Target, IntraOpThreads: int32(r.IntraOpThreads), InterOpThreads: int32(r.InterOpThreads),
-		XLA: r.XLA, AllowSoftPlacement: true,
+		XLA: r.XLA, AllowSoftPlacement: true, GPUMemoryGrowth: r.GPUMemoryGrowth,
 	}
+}
+
+// WithDevices returns a copy of cfg whose runtime.devices are the ones the
+// graphs are built for (ResolveDevices): the config as written keeps
+// "empty = pick", so a run resumed on another machine picks again.
+func WithDevices(cfg *configs.Config) (*configs.Config, error) {
+	devs, err := ResolveDevices(cfg.Runtime)
+	if err != nil {
+		return nil, err
+	}
+	c := *cfg
+	c.Runtime.Devices = devs
+	return &c, nil
+}
+
+// Device is the device graphs for cfg are built on: the first of
+// runtime.devices, or "" (TensorFlow's placer decides) when there is none.
+func Device(cfg *configs.Config) string {
+	if len(cfg.Runtime.Devices) > 0 {
+		return cfg.Runtime.Devices[0]
+	}
+	return ""
+}
+
+// ResolveDevices lists the devices TensorFlow sees with r's session options
+// and checks r.Devices against them (see tfgraph.ResolveDevices): the
+// devices to build for, never empty.
+func ResolveDevices(r configs.Runtime) ([]string, error) {
+	visible, err := tfgraph.ListDevices(SessionOptions(r))
+	if err != nil {
+		return nil, err
+	}
+	return tfgraph.ResolveDevices(r.Devices, visible)
 }
 
 // floatTensor makes a float32 tensor of the given shape from flat values.

@@ -60,9 +60,15 @@ type Encoder struct {
 // a session and loads the encoder/ variables from the checkpoint prefix
 // (see ResolveCheckpoint for what checkpoint may name). An empty checkpoint
 // keeps the random initialisation drawn from cfg.Seed, the random-init
-// baseline. Close the Encoder when done.
+// baseline. The graph runs on the device WithDevices picks. Close the
+// Encoder when done.
 func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
+	cfg, err := WithDevices(cfg)
+	if err != nil {
+		return nil, err
+	}
 	g := tfgraph.NewGraph()
+	g.SetDevice(Device(cfg))
 	e, err := AddEncoder(g, cfg)
 	if err != nil {
 		return nil, err

@@ -139,27 +139,11 @@ func knnRank(bank []float32, bankLabels []int32, d int, test []float32, numClass
 		return nil, err
 	}
 
-	g := tfgraph.NewGraph()
-	s := g.Root().Child("knn")
-	var bankIn tfgraph.Output
-	bankVar := s.Var("bank", []int64{int64(nb), int64(d)}, func(is *tfgraph.Scope, dims []int64, _ tfgraph.Output) tfgraph.Output {
-		bankIn = is.Placeholder("value", tfgraph.Float, dims)
-		return bankIn
-	}, 0, tfgraph.NonTrainable())
-	labels := s.Const("bank_labels", bankLabels)
-	q := s.Placeholder("query", tfgraph.Float, []int64{-1, int64(d)})
-	sim := s.MatMul(q, bankVar.Read(), false, true) // [B, nb]
-	vals, idx := s.TopK(sim, int32(k))              // [B, k], best first
-	// exp((sim - best)/t): the shift scales a row's votes by one factor, so
-	// the ranking equals exp(sim/t)'s while small t cannot overflow.
-	best := s.Slice(vals, []int32{0, 0}, []int32{-1, 1})
-	w := s.Exp(s.Div(s.Sub(vals, best), s.Const("t", float32(t))))
-	votes := s.Mul(s.OneHot(s.Gather(labels, idx), int32(numClasses)), s.Reshape(w, -1, int32(k), 1)) // [B, k, C]
-	_, ranked := s.TopK(s.Sum(votes, false, 1), int32(top))                                           // [B, top]
-	if err := g.Err(); err != nil {
-		return nil, fmt.Errorf("knn graph: %w", err)
+	kg, err := buildKNN(bankLabels, d, numClasses, k, top, t)
+	if err != nil {
+		return nil, err
 	}
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
+	sess, err := tfgraph.NewSession(kg.g, tfgraph.SessionOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +152,8 @@ func knnRank(bank []float32, bankLabels []int32, d int, test []float32, numClass
 	if err != nil {
 		return nil, err
 	}
-	if _, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{bankIn: bt}, nil, bankVar.Assign); err != nil {
+	q, ranked := kg.query, kg.ranked
+	if _, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{kg.bankIn: bt}, nil, kg.bank.Assign); err != nil {
 		return nil, fmt.Errorf("knn: loading the memory bank: %w", err)
 	}
 	out := make([][]int32, 0, nt)
@@ -189,6 +174,41 @@ func knnRank(bank []float32, bankLabels []int32, d int, test []float32, numClass
 		out = append(out, m...)
 	}
 	return out, nil
+}
+
+// knnGraph holds the memory bank as a variable and ranks the classes of a
+// batch of l2-normalised query rows by their weighted kNN vote.
+type knnGraph struct {
+	g             *tfgraph.Graph
+	bank          *tfgraph.Variable
+	bankIn, query tfgraph.Output
+	ranked        tfgraph.Output // int32 [B, top]
+}
+
+// buildKNN builds the kNN graph for a bank with these labels (d features a
+// row), k neighbours and temperature t, ranking the top classes.
+func buildKNN(bankLabels []int32, d, numClasses, k, top int, t float64) (*knnGraph, error) {
+	g := tfgraph.NewGraph()
+	kg := &knnGraph{g: g}
+	s := g.Root().Child("knn")
+	kg.bank = s.Var("bank", []int64{int64(len(bankLabels)), int64(d)}, func(is *tfgraph.Scope, dims []int64, _ tfgraph.Output) tfgraph.Output {
+		kg.bankIn = is.Placeholder("value", tfgraph.Float, dims)
+		return kg.bankIn
+	}, 0, tfgraph.NonTrainable())
+	labels := s.Const("bank_labels", bankLabels)
+	kg.query = s.Placeholder("query", tfgraph.Float, []int64{-1, int64(d)})
+	sim := s.MatMul(kg.query, kg.bank.Read(), false, true) // [B, nb]
+	vals, idx := s.TopK(sim, int32(k))                     // [B, k], best first
+	// exp((sim - best)/t): the shift scales a row's votes by one factor, so
+	// the ranking equals exp(sim/t)'s while small t cannot overflow.
+	best := s.Slice(vals, []int32{0, 0}, []int32{-1, 1})
+	w := s.Exp(s.Div(s.Sub(vals, best), s.Const("t", float32(t))))
+	votes := s.Mul(s.OneHot(s.Gather(labels, idx), int32(numClasses)), s.Reshape(w, -1, int32(k), 1)) // [B, k, C]
+	_, kg.ranked = s.TopK(s.Sum(votes, false, 1), int32(top))                                         // [B, top]
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("knn graph: %w", err)
+	}
+	return kg, nil
 }
 
 // RunKNN extracts features of cfg.Eval's train split (the memory bank) and

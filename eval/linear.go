@@ -141,7 +141,11 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 		}
 		dim = trainSet.ImageSize()
 	}
-	lg, err := buildLinear(cfg, classes, mode, dim)
+	placed, err := WithDevices(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lg, err := buildLinear(placed, classes, mode, dim)
 	if err != nil {
 		return nil, err
 	}
@@ -300,6 +304,7 @@ type linearGraph struct {
 // (raw pixels), else the encoder's is used.
 func buildLinear(cfg *configs.Config, classes int, mode string, dim int) (*linearGraph, error) {
 	g := tfgraph.NewGraph()
+	g.SetDevice(Device(cfg))
 	enc, err := AddEncoder(g, cfg)
 	if err != nil {
 		return nil, err

@@ -383,6 +383,7 @@ func TestExportClassifier(t *testing.T) {
 	if got := strings.Join(sm2.SignatureNames(), ","); got != "classify,projection,serving_default" {
 		t.Errorf("signatures %s (the pretraining checkpoint has the projector)", got)
 	}
+	checkSignaturesOnGPU(t, sm2)
 	for _, name := range []string{"restore_0/restore_all", "restore_1/restore_all", "predictor/fc1/kernel"} {
 		if sm2.Graph.Operation(name) != nil {
 			t.Errorf("the exported graph still has %s", name)

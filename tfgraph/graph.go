@@ -56,6 +56,8 @@ type Graph struct {
 	// pending holds state values not yet assigned (see StateValue).
 	pending      map[*Variable]Output
 	pendingOrder []*Variable
+	// device is where ops of scopes without a device of their own go.
+	device string
 }
 
 // NewGraph starts an empty graph.
@@ -69,8 +71,18 @@ func (g *Graph) TF() *tf.Graph { return g.g }
 // Err is the first error met while building, or nil.
 func (g *Graph) Err() error { return g.err }
 
-// Root is the scope with no name prefix, no device and no control inputs.
-func (g *Graph) Root() *Scope { return &Scope{g: g} }
+// SetDevice makes device (for example "/device:GPU:0") the device of every
+// op added afterwards in a scope that names none, Root's included. The
+// default, "", leaves placement to TensorFlow. Gradient ops made by
+// Gradients carry no device and follow TensorFlow's placer.
+func (g *Graph) SetDevice(device string) { g.device = device }
+
+// Device is the graph's default device (see SetDevice).
+func (g *Graph) Device() string { return g.device }
+
+// Root is the scope with no name prefix and no control inputs, on the
+// graph's default device.
+func (g *Graph) Root() *Scope { return &Scope{g: g, device: g.device} }
 
 // Variables lists every variable in creation order.
 func (g *Graph) Variables() []*Variable { return append([]*Variable(nil), g.vars...) }
@@ -147,6 +159,11 @@ func (s *Scope) WithDevice(device string) *Scope {
 	c.device = device
 	return &c
 }
+
+// OnHost pins the scope's ops to the CPU of the scope's task: the place of
+// file I/O (checkpoints, summaries) and string tensors, which have no GPU
+// kernels. See HostDevice.
+func (s *Scope) OnHost() *Scope { return s.WithDevice(HostDevice(s.device)) }
 
 // WithControl makes the scope's ops run after ops.
 func (s *Scope) WithControl(ops ...*Operation) *Scope {

@@ -37,7 +37,9 @@ func NewSaver(g *Graph, name string, vars []*Variable) *Saver {
 		entries[i] = Entry{Key: v.Key, Value: v.Read()}
 	}
 	sv := newSaveOps(g, name, entries)
+	// File I/O on the host; the assignments stay with the variables.
 	s := g.Root().Child(name)
+	h := s.OnHost()
 	if g.err != nil {
 		return sv
 	}
@@ -47,7 +49,7 @@ func NewSaver(g *Graph, name string, vars []*Variable) *Saver {
 	for i, v := range vars {
 		names[i], dts[i] = v.Key, v.DType
 	}
-	rop := s.Op("RestoreV2", "RestoreV2", []tf.Input{sv.Prefix, s.Const("restore_names", names), s.Const("restore_slices", slices)},
+	rop := h.Op("RestoreV2", "RestoreV2", []tf.Input{sv.Prefix, h.Const("restore_names", names), h.Const("restore_slices", slices)},
 		map[string]any{"dtypes": dts})
 	if rop == nil {
 		return sv
@@ -66,7 +68,7 @@ func NewTensorSaver(g *Graph, name string, entries []Entry) *Saver {
 }
 
 func newSaveOps(g *Graph, name string, entries []Entry) *Saver {
-	s := g.Root().Child(name)
+	s := g.Root().Child(name).OnHost()
 	sv := &Saver{}
 	prefix := s.PlaceholderWithDefault("Const", s.Const("default_prefix", "model"), []int64{})
 	sv.Prefix = prefix

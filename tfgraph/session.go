@@ -24,6 +24,10 @@ type SessionOptions struct {
 	// AllowSoftPlacement lets ops without a kernel on the requested device run
 	// elsewhere.
 	AllowSoftPlacement bool
+	// GPUMemoryGrowth makes TensorFlow take GPU memory as it needs it
+	// instead of nearly all of it at the first session, so several processes
+	// can share a GPU. The first session of a process fixes it.
+	GPUMemoryGrowth bool
 }
 
 // ConfigProto serialises the options as a tensorflow.ConfigProto.
@@ -32,6 +36,9 @@ func (o SessionOptions) ConfigProto() ([]byte, error) {
 		IntraOpParallelismThreads: o.IntraOpThreads,
 		InterOpParallelismThreads: o.InterOpThreads,
 		AllowSoftPlacement:        o.AllowSoftPlacement,
+	}
+	if o.GPUMemoryGrowth {
+		c.GpuOptions = &pb.GPUOptions{AllowGrowth: true}
 	}
 	if o.CPUDevices > 1 {
 		c.DeviceCount = map[string]int32{"CPU": o.CPUDevices}
@@ -86,33 +93,21 @@ func (s *Session) Run(feeds map[Output]*Tensor, fetches []Output, targets ...*Op
 	return s.S.Run(feeds, fetches, targets)
 }
 
-// Devices lists the devices the session sees, as "NAME (TYPE)".
-func (s *Session) Devices() ([]string, error) {
+// Devices lists the devices the session sees.
+func (s *Session) Devices() ([]Device, error) {
 	ds, err := s.S.ListDevices()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing TensorFlow's devices: %w", err)
 	}
-	out := make([]string, len(ds))
+	out := make([]Device, len(ds))
 	for i, d := range ds {
-		out[i] = fmt.Sprintf("%s (%s)", d.Name, d.Type)
+		out[i] = Device{Name: d.Name, Type: d.Type, MemoryBytes: d.MemoryLimitBytes}
 	}
 	return out, nil
 }
 
 // Version is the TensorFlow version of the linked library.
 func Version() string { return tf.Version() }
-
-// LocalDevices starts an empty session and lists the devices TF sees.
-func LocalDevices() ([]string, error) {
-	g := NewGraph()
-	g.Root().Op("NoOp", "noop", nil, nil)
-	s, err := NewSession(g, SessionOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	return s.Devices()
-}
 
 // FloatScalar reads a float32 scalar tensor.
 func FloatScalar(t *Tensor) (float32, error) {

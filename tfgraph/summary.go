@@ -56,7 +56,7 @@ func NewSummaryWriter(g *Graph, logdir string, tags ...string) *SummaryWriter {
 		g.fail(fmt.Errorf("summary writer: empty logdir"))
 		return sw
 	}
-	s := g.Root().Child(g.uniqueName("summaries"))
+	s := g.Root().Child(g.uniqueName("summaries")).OnHost()
 	sw.Writer = s.out("SummaryWriter", "writer", map[string]any{"shared_name": s.ns, "container": ""})
 	sw.InitOp = s.Op("CreateSummaryFileWriter", "create", []tf.Input{
 		sw.Writer, s.Const("logdir", logdir), s.Const("max_queue", int32(SummaryMaxQueue)),

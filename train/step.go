@@ -51,7 +51,11 @@ type Step struct {
 	Saver      *tfgraph.Saver
 }
 
-// BuildStep builds the training graph for cfg.
+// BuildStep builds the training graph for cfg. Everything but file I/O is
+// built for the first of cfg.Runtime.Devices (the variables, the input and
+// its augmentation, the optimizer) and tower i for device i; checkpoint and
+// summary I/O for that device's host CPU. No devices leave placement to
+// TensorFlow.
 func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if o.TotalSteps <= 0 || o.StepsPerEpoch <= 0 {
 		return nil, fmt.Errorf("training step: total steps %d and steps per epoch %d must be positive", o.TotalSteps, o.StepsPerEpoch)
@@ -60,6 +64,9 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		o.InChannels = int64(cfg.Data.Channels)
 	}
 	g := tfgraph.NewGraph()
+	if len(cfg.Runtime.Devices) > 0 {
+		g.SetDevice(cfg.Runtime.Devices[0])
+	}
 	root := g.Root()
 	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
 	if err != nil {

@@ -30,6 +30,9 @@ type Options struct {
 	// changing the learning-rate schedule, so a later --resume continues
 	// exactly as if the run had not stopped.
 	StopAfter int64
+	// Devices are the devices to build for, already checked (see
+	// eval.ResolveDevices); nil resolves cfg.Runtime.Devices.
+	Devices []string
 }
 
 // Result summarises a finished run.
@@ -97,6 +100,25 @@ func (p *Pipeline) Feeds(pix []byte, n, h, w, c int, runSeed, step int64) (map[O
 	return map[Output]*tfgraph.Tensor{p.Images: img, p.Seed: seed}, nil
 }
 
+// BuildRunGraph builds the graph Run runs: the training step with in-graph
+// augmentation, the kNN monitor's inference path over the live weights
+// (when train.knn_every > 0; nil otherwise) and the TensorBoard summary ops.
+func BuildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64) (*Pipeline, *eval.Encoder, *tfgraph.SummaryWriter, error) {
+	p, err := BuildPipeline(cfg, stepsPerEpoch, total)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var enc *eval.Encoder
+	if cfg.Train.KNNEvery > 0 {
+		enc = eval.NewEncoderOn(p.Graph, p.Net.Backbone, cfg.Data)
+	}
+	sw := tfgraph.NewSummaryWriter(p.Graph, filepath.Join(cfg.OutputDir, "logs"), summaryTags...)
+	if err := p.Graph.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	return p, enc, sw, nil
+}
+
 // Run pretrains SimSiam as cfg says, writing checkpoints, config.yaml and
 // metrics.jsonl under cfg.OutputDir.
 func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
@@ -129,24 +151,22 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 		return nil, fmt.Errorf("%s already holds checkpoints (newest %s): pass --resume to continue, or choose another output_dir", ckpts.Dir, filepath.Base(latest))
 	}
 
-	p, err := BuildPipeline(cfg, spe, total)
-	if err != nil {
-		return nil, err
-	}
-	// The kNN monitor reads the live weights through an inference path added
-	// to the training graph; TensorBoard scalars come from summary ops.
-	var (
-		enc           *eval.Encoder
-		bank, knnTest *data.Images
-	)
+	var bank, knnTest *data.Images
 	if cfg.Train.KNNEvery > 0 {
 		if bank, knnTest, err = eval.OpenEvalData(cfg); err != nil {
 			return nil, fmt.Errorf("kNN monitor: %w", err)
 		}
-		enc = eval.NewEncoderOn(p.Graph, p.Net.Backbone, cfg.Data)
 	}
-	sw := tfgraph.NewSummaryWriter(p.Graph, filepath.Join(cfg.OutputDir, "logs"), summaryTags...)
-	if err := p.Graph.Err(); err != nil {
+	placed := cfg
+	if o.Devices != nil {
+		c := *cfg
+		c.Runtime.Devices = o.Devices
+		placed = &c
+	} else if placed, err = eval.WithDevices(cfg); err != nil {
+		return nil, err
+	}
+	p, enc, sw, err := BuildRunGraph(placed, spe, total)
+	if err != nil {
 		return nil, err
 	}
 	sess, err := NewSession(p.Step, eval.SessionOptions(cfg.Runtime))

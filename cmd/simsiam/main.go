@@ -21,6 +21,8 @@ import (
 	"syscall"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/sysinfo"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
@@ -192,10 +194,15 @@ Flags:
 		cfg.Runtime.Target = srv.Target()
 		fmt.Fprintf(stdout, "simsiam: TF server %s:%d, session target %s\n", tc.Task.Type, tc.Task.Index, cfg.Runtime.Target)
 	}
+	devices, err := eval.ResolveDevices(cfg.Runtime)
+	if err != nil {
+		return err
+	}
 	dnn, _ := tfgraph.OneDNNEnabled()
-	fmt.Fprintf(stdout, "simsiam: %s %s stem on %s (%s), batch %d, oneDNN %s, output %s\n", cfg.Model.Arch, cfg.Model.Stem,
-		cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), cfg.OutputDir)
-	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Log: stdout})
+	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, output %s\n", strings.Join(devices, ", "),
+		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), cfg.OutputDir)
+	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
+	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Log: stdout, Devices: devices})
 	if err != nil {
 		return err
 	}
@@ -285,11 +292,22 @@ func cmdVersion(stdout io.Writer) error {
 		mod = bi.Main.Version
 	}
 	fmt.Fprintf(stdout, "simsiam %s\nTensorFlow %s\n", mod, tfgraph.Version())
-	devs, err := tfgraph.LocalDevices()
+	fmt.Fprintf(stdout, "libtensorflow: %s\n", orNone(tfgraph.LoadedLibrary("libtensorflow_cc.so")))
+	fmt.Fprintf(stdout, "CPU: %s\n", sysinfo.ReadCPU())
+	devs, err := tfgraph.ListDevices(eval.SessionOptions(configs.Default().Runtime))
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "devices: %s\n", strings.Join(devs, ", "))
+	names := make([]string, len(devs))
+	for i, d := range devs {
+		names[i] = d.String()
+	}
+	fmt.Fprintf(stdout, "devices: %s\n", strings.Join(names, ", "))
+	// The CUDA build loads the CUDA runtime with libtensorflow; the CPU build
+	// has none.
+	if cudart := tfgraph.LoadedLibrary("libcudart.so"); cudart != "" {
+		fmt.Fprintf(stdout, "CUDA runtime: %s\n", cudart)
+	}
 	if on, known := tfgraph.OneDNNEnabled(); known {
 		fmt.Fprintf(stdout, "oneDNN CPU kernels: %s (%s=%q; train and eval set it from runtime.onednn)\n",
 			onOff(on), tfgraph.OneDNNEnv, os.Getenv(tfgraph.OneDNNEnv))
@@ -297,10 +315,17 @@ func cmdVersion(stdout io.Writer) error {
 	return nil
 }
 
+func orNone(s string) string {
+	if s == "" {
+		return "(not found in /proc/self/maps)"
+	}
+	return s
+}
+
 // reservedEnv are SIMSIAM_* variables that are not config keys: the
 // libtensorflow setup and the test suite use them.
 var reservedEnv = map[string]bool{
-	"SIMSIAM_CACHE": true, "SIMSIAM_PYTHON": true, "SIMSIAM_TF_PREFIX": true, "SIMSIAM_TF_VERSION": true,
+	"SIMSIAM_CACHE": true, "SIMSIAM_PYTHON": true, "SIMSIAM_TF_PREFIX": true, "SIMSIAM_TF_VERSION": true, "SIMSIAM_TF_LIBDIR": true,
 	"SIMSIAM_NO_REAL_DATA": true, "SIMSIAM_NO_PYTHON": true,
 }
 
