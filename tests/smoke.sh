@@ -12,11 +12,26 @@ tiny=(--set model.width=4 --set model.proj_dim=32 --set model.proj_hidden=32 --s
       --set linear.epochs=2 --set "output_dir=$OUT/run")
 step() { printf '\n== simsiam %s\n' "$*"; }
 
-step version;        "$BIN" version
+step version;        "$BIN" version | tee "$OUT/version.txt"
+# The binary loads libtensorflow from the wheel (its first RUNPATH entry),
+# with an empty environment too.
+env -i "$BIN" version > "$OUT/version-env-i.txt"
+grep -q "^libtensorflow: .*/site-packages/tensorflow/libtensorflow_cc.so.2$" "$OUT/version-env-i.txt"
+grep -q "^CPU: .*cores" "$OUT/version.txt"
 step config show;    "$BIN" config show "${tiny[@]}" > "$OUT/shown.yaml"
 step config validate; "$BIN" config validate --config "$OUT/shown.yaml"
 step preview;        "$BIN" preview "${tiny[@]}" --n 3 --out "$OUT/grid.png"; test -s "$OUT/grid.png"
 step train;          "$BIN" train "${tiny[@]}" --set train.max_steps=0 --set optim.epochs=1 | tee "$OUT/train.log"
+# The first line names the device: the first GPU when there is one, else the CPU.
+if grep -q "(GPU)" "$OUT/version.txt"; then want=GPU; else want=CPU; fi
+head -1 "$OUT/train.log" | grep -q "^simsiam: training on /device:$want:0"
+step train on a device TensorFlow does not see
+if "$BIN" train "${tiny[@]}" --set 'runtime.devices=[/device:GPU:7]' --set "output_dir=$OUT/run_gpu7" 2> "$OUT/gpu7.err"; then
+  echo "smoke: training on a missing GPU succeeded" >&2; exit 1
+fi
+cat "$OUT/gpu7.err"
+grep -q "runtime.devices names /device:GPU:7, which TensorFlow does not see; it sees .*device:CPU:0" "$OUT/gpu7.err"
+test ! -e "$OUT/run_gpu7/checkpoints"
 # runtime.onednn (default true) restarts the process with TF_ENABLE_ONEDNN_OPTS
 # set whatever the caller's environment says; false turns it off the same way.
 grep -q "oneDNN on" "$OUT/train.log"

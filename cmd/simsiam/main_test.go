@@ -78,10 +78,22 @@ func TestCopyFilteredDropsTFNoiseOnly(t *testing.T) {
 		"I0000 00:00:1795790209.253467   15599 mlir_graph_optimization_pass.cc:401] MLIR V1 optimization pass is not enabled\n" +
 		"W0000 00:00:1795790209.552870   15599 op_level_cost_estimator.cc:699] Error in PredictCost()\n" +
 		"E0000 00:00:1795790209.552870   15599 session.cc:1] a real error\n" +
+		// The CUDA build on a machine without a GPU, and the CPU notice.
+		"2026-12-01 08:27:00.143656: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:477] Unable to register cuFFT factory: Attempting to register factory for plugin cuFFT when one has already been registered\n" +
+		"E0000 00:00:1796113620.162320   12870 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to register factory for plugin cuDNN when one has already been registered\n" +
+		"E0000 00:00:1796113620.167504   12870 cuda_blas.cc:1418] Unable to register cuBLAS factory: Attempting to register factory for plugin cuBLAS when one has already been registered\n" +
+		"2026-12-01 08:27:00.212196: I tensorflow/core/platform/cpu_feature_guard.cc:210] This TensorFlow binary is optimized to use available CPU instructions in performance-critical operations.\n" +
+		"To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate compiler flags.\n" +
+		"2026-12-01 08:27:00.213478: E external/local_xla/xla/stream_executor/cuda/cuda_driver.cc:152] failed call to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\n" +
+		"2026-12-01 08:27:01.000001: I tensorflow/core/util/port.cc:153] oneDNN custom operations are on. You may see slightly different numerical results.\n" +
+		"2026-12-01 08:27:01.100000: I tensorflow/cc/saved_model/reader.cc:83] Reading SavedModel from: /tmp/m\n" +
+		"2026-12-01 08:27:01.200000: E tensorflow/core/framework/op_kernel.cc:1 OOM when allocating tensor\n" +
 		"simsiam: checkpoint missing\n"
 	var out bytes.Buffer
 	copyFiltered(&out, strings.NewReader(in))
-	want := "E0000 00:00:1795790209.552870   15599 session.cc:1] a real error\nsimsiam: checkpoint missing\n"
+	want := "E0000 00:00:1795790209.552870   15599 session.cc:1] a real error\n" +
+		"2026-12-01 08:27:01.200000: E tensorflow/core/framework/op_kernel.cc:1 OOM when allocating tensor\n" +
+		"simsiam: checkpoint missing\n"
 	if out.String() != want {
 		t.Errorf("filtered:\n%q\nwant\n%q", out.String(), want)
 	}

@@ -9,11 +9,23 @@ import (
 	"time"
 )
 
-// tfNoise matches TensorFlow's info and warning log lines (absl format
-// "I0000 00:00:...", "W0000 ...") and absl's pre-initialisation banner.
-// TF 2.18 writes these through absl before InitializeLog, which
-// TF_CPP_MIN_LOG_LEVEL does not filter, and they tear the progress line.
-var tfNoise = regexp.MustCompile(`^([IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]|WARNING: All log messages before absl::InitializeLog)`)
+// tfNoise matches TensorFlow's info and warning log lines, in absl's format
+// ("I0000 00:00:1796113620.162320   12870 file.cc:12] ...") and in TF's own
+// ("2026-12-01 08:27:00.212196: I tensorflow/core/...cc:210] ..."), absl's
+// pre-initialisation banner, the second line of the CPU feature notice, and
+// the error lines the CUDA build writes although nothing is wrong: plugins
+// registered twice, and no CUDA driver on a machine without a GPU (train's
+// first line names the device it uses). TF 2.18 writes most of these
+// through absl before InitializeLog, which TF_CPP_MIN_LOG_LEVEL does not
+// filter, and they tear the progress line. Other errors pass.
+var tfNoise = regexp.MustCompile(`^(` +
+	`[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ` +
+	`|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] [\w/.-]+:\d+\] ` +
+	`|WARNING: All log messages before absl::InitializeLog` +
+	`|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags` +
+	`|(E\d{4} [\d:.]+ +\d+ |\d{4}-\d\d-\d\d [\d:.]+: E )[\w/.-]+:\d+\] ` +
+	`(Unable to register cu(FFT|DNN|BLAS) factory|failed call to cuInit|Could not find cuda drivers)` +
+	`)`)
 
 // filterTFLogs routes file descriptor 2 through a pipe that drops TF's info
 // and warning lines; errors and everything else pass through unchanged. It
