@@ -14,7 +14,9 @@ import (
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/sysinfo"
 	"github.com/simsiam-go/simsiam/serve"
+	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
 
@@ -78,6 +80,7 @@ Flags:
 		}
 	}
 	fmt.Fprintf(stdout, "kNN top-1 %s top-5 %s (k=%d, T=%g)\n", pct(top1), pct(top5), cfg.Train.KNNK, cfg.Train.KNNTemperature)
+	measuredOn(stdout)
 	return nil
 }
 
@@ -117,6 +120,7 @@ Flags:
 			return err
 		}
 		fmt.Fprintf(stdout, "linear evaluation on raw pixels: top-1 %s top-5 %s (%d epochs)\n", pct(res.Top1), pct(res.Top5), res.Epochs)
+		measuredOn(stdout)
 		return nil
 	}
 	if *ckpt == "" {
@@ -137,6 +141,7 @@ Flags:
 		return err
 	}
 	fmt.Fprintf(stdout, "linear evaluation: top-1 %s top-5 %s (%d epochs, %s)\n", pct(res.Top1), pct(res.Top5), res.Epochs, res.Mode)
+	measuredOn(stdout)
 	if res.Checkpoint != "" {
 		sm := filepath.Join(dir, "linear", "saved_model")
 		if err := export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{}); err != nil {
@@ -334,4 +339,11 @@ Flags:
 	}
 	fmt.Fprintf(stdout, "wrote %s: %d rows of original | view 1 | view 2\n", *out, len(idx))
 	return nil
+}
+
+// measuredOn prints the machine a result was measured on: figures are
+// exact for one CPU model and kernel library, not across them.
+func measuredOn(w io.Writer) {
+	dnn, _ := tfgraph.OneDNNEnabled()
+	fmt.Fprintf(w, "measured on: %s, oneDNN %s, TensorFlow %s\n", sysinfo.ReadCPU(), onOff(dnn), tfgraph.Version())
 }
