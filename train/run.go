@@ -1,0 +1,338 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/progress"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+// Run pretrains SimSiam as cfg says, writing checkpoints, config.yaml and
+// metrics.jsonl under cfg.OutputDir.
+func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
+	r, err := newRun(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	if err := r.start(); err != nil {
+		return nil, err
+	}
+	return r.loop(ctx)
+}
+
+// run is one pretraining run: its data, graph, session and outputs. Each
+// method is one stage: newRun builds, start resumes and opens the logs,
+// loop steps, and every step may log, checkpoint and run the kNN monitor;
+// finish saves and exports.
+type run struct {
+	cfg  *configs.Config
+	opts Options
+	logw io.Writer
+
+	ds            *data.Images
+	batches       *data.Batcher
+	spe, total    int64 // steps per epoch, last step
+	ckpts         tfgraph.Checkpoints
+	latest        string // newest checkpoint before the run ("" if none)
+	p             *Pipeline
+	enc           *eval.Encoder // kNN monitor (nil when off)
+	bank, knnTest *data.Images
+	summaries     *tfgraph.SummaryWriter
+	sess          *Session
+	metrics       *os.File
+	res           *Result
+	from          int64 // step the run starts from
+	imgs          int   // images trained on in this process
+	t0, tLog      time.Time
+	imgsSinceLog  int
+	closeFns      []func()
+}
+
+// newRun opens the data, checks the output folder and builds the graph and
+// session on the devices the run uses.
+func newRun(cfg *configs.Config, o Options) (*run, error) {
+	r := &run{cfg: cfg, opts: o, logw: o.Log}
+	if r.logw == nil {
+		r.logw = io.Discard
+	}
+	ds, err := OpenPretrainData(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b, err := data.NewBatcher(ds.N, cfg.Optim.BatchSize, uint64(cfg.Seed), cfg.Data.DropLast)
+	if err != nil {
+		return nil, err
+	}
+	r.ds, r.batches = ds, b
+	r.spe = int64(b.StepsPerEpoch())
+	if r.spe == 0 {
+		return nil, fmt.Errorf("%s: %d images make no batch of %d (lower optim.batch_size or set data.drop_last false)", ds.Source, ds.N, cfg.Optim.BatchSize)
+	}
+	r.total = r.spe * int64(cfg.Optim.Epochs)
+	if cfg.Train.MaxSteps > 0 && int64(cfg.Train.MaxSteps) < r.total {
+		r.total = int64(cfg.Train.MaxSteps)
+	}
+	r.ckpts = tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
+	if r.latest, err = r.ckpts.Latest(); err != nil {
+		return nil, err
+	}
+	if r.latest != "" && !o.Resume {
+		return nil, fmt.Errorf("%s already holds checkpoints (newest %s): pass --resume to continue, or choose another output_dir", r.ckpts.Dir, filepath.Base(r.latest))
+	}
+	if cfg.Train.KNNEvery > 0 {
+		if r.bank, r.knnTest, err = eval.OpenEvalData(cfg); err != nil {
+			return nil, fmt.Errorf("kNN monitor: %w", err)
+		}
+	}
+	placed := cfg
+	if o.Devices != nil {
+		c := *cfg
+		c.Runtime.Devices = o.Devices
+		placed = &c
+	} else if placed, err = eval.WithDevices(cfg); err != nil {
+		return nil, err
+	}
+	if r.p, r.enc, r.summaries, err = BuildRunGraph(placed, r.spe, r.total); err != nil {
+		return nil, err
+	}
+	if r.sess, err = NewSession(r.p.Step, eval.SessionOptions(cfg.Runtime)); err != nil {
+		return nil, err
+	}
+	r.closeFns = append(r.closeFns, func() { r.sess.Close() })
+	if r.enc != nil {
+		r.enc.Attach(r.sess.Session)
+	}
+	if err := r.summaries.Init(r.sess.Session); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.closeFns = append(r.closeFns, func() { r.summaries.Close(r.sess.Session) })
+	return r, nil
+}
+
+// close releases what newRun and start opened, last opened first.
+func (r *run) close() {
+	for i := len(r.closeFns) - 1; i >= 0; i-- {
+		r.closeFns[i]()
+	}
+	r.closeFns = nil
+}
+
+// start restores the newest checkpoint when resuming, writes config.yaml
+// and opens metrics.jsonl.
+func (r *run) start() error {
+	if r.opts.Resume && r.latest != "" {
+		if err := r.resume(); err != nil {
+			return err
+		}
+	}
+	r.res = &Result{Steps: r.from, KNNTop1: math.NaN(), KNNTop5: math.NaN()}
+	if err := os.MkdirAll(r.cfg.OutputDir, 0o755); err != nil {
+		return err
+	}
+	yml, err := r.cfg.YAML()
+	if err != nil {
+		return err
+	}
+	if err := tfgraph.WriteFileAtomic(filepath.Join(r.cfg.OutputDir, "config.yaml"), yml); err != nil {
+		return err
+	}
+	r.metrics, err = os.OpenFile(filepath.Join(r.cfg.OutputDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	r.closeFns = append(r.closeFns, func() { r.metrics.Close() })
+	return nil
+}
+
+// resume checks the newest checkpoint against the graph by name and shape
+// (a checkpoint of another architecture is named, not half-loaded) and
+// restores it.
+func (r *run) resume() error {
+	if err := tfgraph.CheckCompatible(r.latest, r.p.Graph.Variables()); err != nil {
+		return fmt.Errorf("cannot resume from %s: %w", r.latest, err)
+	}
+	if err := r.p.Saver.RestoreFrom(r.sess.Session, r.latest); err != nil {
+		return err
+	}
+	out, err := r.sess.Run(nil, []Output{r.p.GlobalStep.Read()})
+	if err != nil {
+		return err
+	}
+	step, ok := out[0].Value().(int64)
+	if !ok {
+		return fmt.Errorf("resuming from %s: global_step is %T, want int64", r.latest, out[0].Value())
+	}
+	r.from = step
+	fmt.Fprintf(r.logw, "resuming from %s at step %d\n", r.latest, step)
+	return nil
+}
+
+// loop trains from the start step to the last, then finishes the run. An
+// interrupt (ctx done) checkpoints what was trained and returns ctx's error.
+func (r *run) loop(ctx context.Context) (*Result, error) {
+	if r.from >= r.total {
+		r.res.Checkpoint = r.latest
+		return r.res, nil
+	}
+	pf, err := data.NewPrefetcher(ctx, r.ds, r.batches, data.PrefetchOptions{Start: posAt(r.batches, r.from), Steps: int(r.total - r.from), Depth: r.cfg.Data.Prefetch})
+	if err != nil {
+		return nil, err
+	}
+	defer pf.Close()
+	every := int64(r.cfg.Train.LogEvery)
+	if every <= 0 {
+		every = 100
+	}
+	bar := progress.New(r.logw, "step", r.total, every)
+	defer bar.Finish()
+	r.t0 = time.Now()
+	r.tLog = r.t0
+	for step := r.from; step < r.total; step++ {
+		batch, err := pf.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return r.res, err
+		}
+		stats, err := r.trainStep(batch, step)
+		if err != nil {
+			// Nothing is written for a failed step: the last checkpoint stays the newest.
+			return r.res, err
+		}
+		bar.Update(step+1, "epoch", fmt.Sprint(step/r.spe+1), "loss", fmt.Sprintf("%.4f", stats.Loss),
+			"z_std", fmt.Sprintf("%.3f", stats.ZStd), "lr", fmt.Sprintf("%.4g", stats.LR),
+			"img/s", fmt.Sprintf("%.0f", float64(r.imgs)/time.Since(r.t0).Seconds()))
+		if err := r.afterStep(step+1, stats); err != nil {
+			return r.res, err
+		}
+		if r.opts.StopAfter > 0 && step+1 >= r.opts.StopAfter {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			// Interrupted (Ctrl-C): keep what was trained.
+			if serr := r.save(r.res.Steps); serr != nil {
+				return r.res, errors.Join(err, serr)
+			}
+			return r.res, fmt.Errorf("stopped at step %d, checkpoint %s: %w", r.res.Steps, r.res.Checkpoint, err)
+		}
+	}
+	return r.finish()
+}
+
+// trainStep runs one step on batch.
+func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
+	feeds, err := r.p.Feeds(batch.Pix, len(batch.Idx), r.ds.H, r.ds.W, r.ds.C, r.cfg.Seed, step)
+	if err != nil {
+		return Stats{}, err
+	}
+	stats, err := r.sess.TrainStep(feeds)
+	if err != nil {
+		return stats, err
+	}
+	r.imgs += len(batch.Idx)
+	r.imgsSinceLog += len(batch.Idx)
+	r.res.Steps, r.res.Loss, r.res.ZStd = step+1, stats.Loss, stats.ZStd
+	return stats, nil
+}
+
+// afterStep does what is due after global step done: the log record, a
+// checkpoint, the kNN monitor at the end of an epoch.
+func (r *run) afterStep(done int64, stats Stats) error {
+	t := r.cfg.Train
+	if (t.LogEvery > 0 && done%int64(t.LogEvery) == 0) || done == r.total {
+		if err := r.logStep(done, stats); err != nil {
+			return err
+		}
+	}
+	if t.CheckpointEvery > 0 && done%int64(t.CheckpointEvery) == 0 && done < r.total {
+		if err := r.save(done); err != nil {
+			return err
+		}
+	}
+	if r.enc != nil && done%r.spe == 0 && (done/r.spe)%int64(t.KNNEvery) == 0 {
+		return r.monitor(done)
+	}
+	return nil
+}
+
+// logStep writes one metrics.jsonl record and the TensorBoard scalars.
+func (r *run) logStep(done int64, stats Stats) error {
+	now := time.Now()
+	ips := float64(r.imgsSinceLog) / now.Sub(r.tLog).Seconds()
+	rec := map[string]any{"step": done, "epoch": float64(done) / float64(r.spe), "loss": stats.Loss,
+		"z_std": stats.ZStd, "lr": stats.LR, "images_per_sec": ips, "time": now.UTC().Format(time.RFC3339)}
+	if err := writeJSONLine(r.metrics, rec); err != nil {
+		return err
+	}
+	if err := r.summaries.Scalars(r.sess.Session, done, map[string]float32{"loss": stats.Loss, "lr": stats.LR,
+		"z_std": stats.ZStd, "images_per_sec": float32(ips)}); err != nil {
+		return err
+	}
+	r.tLog, r.imgsSinceLog = now, 0
+	return nil
+}
+
+// monitor runs the kNN monitor on the live weights after global step done.
+func (r *run) monitor(done int64) error {
+	t := r.cfg.Train
+	t1, t5, err := r.enc.KNN(r.bank, r.knnTest, t.KNNK, t.KNNTemperature)
+	if err != nil {
+		return fmt.Errorf("kNN monitor: %w", err)
+	}
+	r.res.KNNTop1, r.res.KNNTop5 = t1, t5
+	fmt.Fprintf(r.logw, "epoch %d: kNN top-1 %.2f%% top-5 %.2f%% (k=%d, T=%g, %d test images)\n",
+		done/r.spe, 100*t1, 100*t5, t.KNNK, t.KNNTemperature, r.knnTest.N)
+	rec := map[string]any{"step": done, "epoch": done / r.spe, "knn_top1": t1}
+	vals := map[string]float32{"knn_top1": float32(t1)}
+	if !math.IsNaN(t5) {
+		rec["knn_top5"], vals["knn_top5"] = t5, float32(t5)
+	}
+	if err := writeJSONLine(r.metrics, rec); err != nil {
+		return err
+	}
+	return r.summaries.Scalars(r.sess.Session, done, vals)
+}
+
+// save writes the checkpoint of global step and makes it the newest.
+func (r *run) save(step int64) error {
+	prefix := r.ckpts.Prefix(step)
+	if err := r.p.Saver.Save(r.sess.Session, prefix); err != nil {
+		return err
+	}
+	r.res.Checkpoint = prefix
+	return r.ckpts.Commit(step)
+}
+
+// finish saves the final checkpoint, flushes the summaries and, when the
+// schedule is complete, exports the SavedModel.
+func (r *run) finish() (*Result, error) {
+	r.res.ImagesPerSec = float64(r.imgs) / time.Since(r.t0).Seconds()
+	if err := r.save(r.res.Steps); err != nil {
+		return r.res, err
+	}
+	if err := r.summaries.Flush(r.sess.Session); err != nil {
+		return r.res, err
+	}
+	if r.res.Steps >= r.total {
+		dir := filepath.Join(r.cfg.OutputDir, "saved_model")
+		if err := export.Export(r.cfg, r.res.Checkpoint, dir, true); err != nil {
+			return r.res, fmt.Errorf("exporting the SavedModel: %w", err)
+		}
+		r.res.SavedModel = dir
+	}
+	return r.res, nil
+}
