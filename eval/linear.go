@@ -12,6 +12,7 @@ import (
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/schedule"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -216,7 +217,7 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 		var seen int
 		var lr float64
 		for _, idx := range b.Epoch(e) {
-			lr = base * 0.5 * (1 + math.Cos(math.Pi*float64(step)/float64(total)))
+			lr = schedule.Cosine(base, step, 0, total)
 			labelBuf = trainSet.BatchLabels(idx, labelBuf)
 			feeds, err := lg.batchFeeds(mode, trainSet, trainFeat, d, idx, labelBuf, &featBuf, &pixBuf, cfg.Seed, step, lr)
 			if err != nil {
