@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"regexp"
 	"syscall"
 	"time"
@@ -53,6 +55,12 @@ func filterTFLogs() func() {
 	}
 	out := os.NewFile(uintptr(orig), "stderr")
 	os.Stderr = out // Go's own messages bypass the filter
+	// The runtime writes panics, fatal errors and SIGQUIT's goroutine dump
+	// to fd 2, the pipe, whose reader dies with the process: send them to
+	// the real stderr as well, so a crash always shows its cause.
+	if err := debug.SetCrashOutput(out, debug.CrashOptions{}); err != nil {
+		fmt.Fprintln(out, "simsiam: warning: crash reports may be lost:", err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestMain lets a test start this test binary as the simsiam command: with
+// SIMSIAM_TEST_MAIN=1 it runs main() on its arguments instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("SIMSIAM_TEST_MAIN") == "1" {
+		os.Args = append([]string{"simsiam"}, os.Args[1:]...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestCrashReachesTheTerminal starts a real `simsiam server` process (its
+// stderr goes through the TF log filter), sends it SIGQUIT and checks that
+// the Go runtime's goroutine dump reaches the process's stderr in full:
+// without SetCrashOutput it went into the filter's pipe and died with it.
+func TestCrashReachesTheTerminal(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "server")
+	cmd.Env = append(os.Environ(), "SIMSIAM_TEST_MAIN=1",
+		fmt.Sprintf(`TF_CONFIG={"cluster":{"worker":["127.0.0.1:%d"]},"task":{"type":"worker","index":0}}`, port))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() // by PID, if anything below fails
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "serving at") {
+				ready <- true
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not start in 60 s; stderr:\n%s", stderr.String())
+	}
+	if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit 30 s after SIGQUIT")
+	}
+	if err == nil {
+		t.Fatal("exit 0 after SIGQUIT")
+	}
+	s := stderr.String()
+	for _, want := range []string{"SIGQUIT: quit", "goroutine ", "main.main()"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("stderr lacks %q; got:\n%s", want, s)
+		}
+	}
+}
