@@ -380,11 +380,8 @@ func buildLinear(cfg *configs.Config, classes int, mode string, dim int) (*linea
 // log p = z - log Σ exp z.
 func crossEntropy(s *tfgraph.Scope, logits, labels tfgraph.Output, classes int32) tfgraph.Output {
 	z := s.Sub(logits, s.StopGradient(s.Max(logits, true, 1)))
-	lse := s.Op("Log", "", []tfgraph.Input{s.Sum(s.Exp(z), true, 1)}, nil)
-	if lse == nil {
-		return tfgraph.Output{}
-	}
-	logp := s.Sub(z, lse.Output(0))
+	lse := s.Log(s.Sum(s.Exp(z), true, 1))
+	logp := s.Sub(z, lse)
 	return s.Neg(s.Mean(s.Sum(s.Mul(s.OneHot(labels, classes), logp), false, 1), false, 0))
 }
 

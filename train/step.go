@@ -147,11 +147,8 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	// tools (the loop itself derives the data position from global_step).
 	es := root.Child("epoch_update").WithControl(inc)
 	next := es.Add(st.GlobalStep.Read(), es.Const("one", int64(1)))
-	epoch := es.Op("FloorDiv", "", []tfgraph.Input{next, es.Const("steps_per_epoch", o.StepsPerEpoch)}, nil)
-	var setEpoch *tfgraph.Operation
-	if epoch != nil {
-		setEpoch = st.Epoch.AssignOp(es, "assign", epoch.Output(0))
-	}
+	epoch := es.FloorDiv(next, es.Const("steps_per_epoch", o.StepsPerEpoch))
+	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = g.InitOp("init")
 	st.Saver = tfgraph.NewSaver(g, "save", g.Variables())
