@@ -66,9 +66,6 @@ func NewGraph() *Graph {
 	return &Graph{g: tf.NewGraph(), names: map[string]int{}, byKey: map[string]*Variable{}}
 }
 
-// TF returns the underlying graft graph.
-func (g *Graph) TF() *tf.Graph { return g.g }
-
 // Err is the first error met while building, or nil.
 func (g *Graph) Err() error { return g.err }
 

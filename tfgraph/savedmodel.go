@@ -20,7 +20,6 @@ package tfgraph
 // WriteSavedModel checks that.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -246,12 +245,12 @@ func buildMetaGraph(g *Graph, saver *Saver, sigs map[string]Signature, o SavedMo
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	var buf bytes.Buffer
-	if _, err := g.TF().WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("serialising the graph: %w", err)
+	b, err := g.GraphDef()
+	if err != nil {
+		return nil, err
 	}
 	gd := &graphpb.GraphDef{}
-	if err := proto.Unmarshal(buf.Bytes(), gd); err != nil {
+	if err := proto.Unmarshal(b, gd); err != nil {
 		return nil, fmt.Errorf("reading back the graph: %w", err)
 	}
 	saverDef := &pb.SaverDef{
@@ -285,7 +284,7 @@ func buildMetaGraph(g *Graph, saver *Saver, sigs map[string]Signature, o SavedMo
 				if key == "" {
 					return nil, fmt.Errorf("signature %q: an %s has an empty name", name, side.what)
 				}
-				if t.Op == nil || g.TF().Operation(t.Op.Name()) == nil {
+				if t.Op == nil || g.g.Operation(t.Op.Name()) == nil {
 					return nil, fmt.Errorf("signature %q: %s %q is not a tensor of the session's graph", name, side.what, key)
 				}
 				side.out[key] = tensorInfo(t)
@@ -432,7 +431,7 @@ func LoadSavedModel(dir string, tags []string, opts SessionOptions) (*SavedModel
 	out := &SavedModel{
 		Dir:        dir,
 		Tags:       append([]string(nil), tags...),
-		Session:    &Session{S: sm.Session, Graph: g},
+		Session:    &Session{s: sm.Session, Graph: g},
 		Graph:      g,
 		Signatures: map[string]Signature{},
 	}

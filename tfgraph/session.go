@@ -62,7 +62,8 @@ func enableXLAOnCPU() {
 
 // Session runs a finished graph.
 type Session struct {
-	S     *tf.Session
+	s *tf.Session
+	// Graph is the graph the session runs.
 	Graph *Graph
 }
 
@@ -82,20 +83,20 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting TensorFlow session: %w", err)
 	}
-	return &Session{S: s, Graph: g}, nil
+	return &Session{s: s, Graph: g}, nil
 }
 
 // Close releases the session.
-func (s *Session) Close() error { return s.S.Close() }
+func (s *Session) Close() error { return s.s.Close() }
 
 // Run feeds, fetches and runs targets in one Session.Run.
 func (s *Session) Run(feeds map[Output]*Tensor, fetches []Output, targets ...*Operation) ([]*Tensor, error) {
-	return s.S.Run(feeds, fetches, targets)
+	return s.s.Run(feeds, fetches, targets)
 }
 
 // Devices lists the devices the session sees.
 func (s *Session) Devices() ([]Device, error) {
-	ds, err := s.S.ListDevices()
+	ds, err := s.s.ListDevices()
 	if err != nil {
 		return nil, fmt.Errorf("listing TensorFlow's devices: %w", err)
 	}
