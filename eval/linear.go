@@ -183,7 +183,9 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	// standardisation statistics of augmented training.
 	statSet := trainSet
 	if mode == ModeAugment {
-		statSet = spread(trainSet, StatsImages)
+		if statSet, err = spread(trainSet, StatsImages); err != nil {
+			return nil, fmt.Errorf("linear eval: %w", err)
+		}
 	}
 	t0 := time.Now()
 	trainFeat, err := features(statSet)
@@ -217,7 +219,9 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 		var lr float64
 		for _, idx := range b.Epoch(e) {
 			lr = base * 0.5 * (1 + math.Cos(math.Pi*float64(step)/float64(total)))
-			labelBuf = trainSet.BatchLabels(idx, labelBuf)
+			if labelBuf, err = trainSet.BatchLabels(idx, labelBuf); err != nil {
+				return nil, fmt.Errorf("linear eval: %w", err)
+			}
 			feeds, err := lg.batchFeeds(mode, trainSet, trainFeat, d, idx, labelBuf, &featBuf, &pixBuf, cfg.Seed, step, lr)
 			if err != nil {
 				return nil, err
@@ -398,7 +402,9 @@ func (lg *linearGraph) batchFeeds(mode string, ds *data.Images, feats []float32,
 	}
 	feeds := map[tfgraph.Output]*tfgraph.Tensor{lg.labels: lt, lg.lr: lrt}
 	if mode == ModeAugment {
-		*pixBuf = ds.Batch(idx, *pixBuf)
+		if *pixBuf, err = ds.Batch(idx, *pixBuf); err != nil {
+			return nil, err
+		}
 		it, err := imageTensor(*pixBuf, len(idx), ds.H, ds.W, ds.C)
 		if err != nil {
 			return nil, err
@@ -457,9 +463,9 @@ const StatsImages = 10000
 
 // spread returns n images taken at even strides through ds (ds itself when
 // it has at most n), so sets stored class by class are sampled fairly.
-func spread(ds *data.Images, n int) *data.Images {
+func spread(ds *data.Images, n int) (*data.Images, error) {
 	if ds.N <= n {
-		return ds
+		return ds, nil
 	}
 	idx := make([]int, n)
 	for i := range idx {
@@ -467,9 +473,14 @@ func spread(ds *data.Images, n int) *data.Images {
 	}
 	out := *ds
 	out.N = n
-	out.Pix = ds.Batch(idx, nil)
-	out.Labels = ds.BatchLabels(idx, nil)
-	return &out
+	var err error
+	if out.Pix, err = ds.Batch(idx, nil); err != nil {
+		return nil, err
+	}
+	if out.Labels, err = ds.BatchLabels(idx, nil); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // featureStats returns the per-dimension mean and inverse standard deviation

@@ -141,3 +141,27 @@ func TestBadArgumentsFailTheGraph(t *testing.T) {
 		t.Errorf("Err = %v, want the first error", err)
 	}
 }
+
+func TestCheckedValues(t *testing.T) {
+	i64, _ := NewTensor(int64(7))
+	f32, _ := NewTensor(float32(0.5))
+	m, _ := NewTensor([][]float32{{1, 2}})
+	if v, err := Int64Scalar(i64); err != nil || v != 7 {
+		t.Errorf("Int64Scalar = %v, %v", v, err)
+	}
+	if v, err := FloatScalar(f32); err != nil || v != 0.5 {
+		t.Errorf("FloatScalar = %v, %v", v, err)
+	}
+	if v, err := Value[[][]float32](m); err != nil || v[0][1] != 2 {
+		t.Errorf("Value = %v, %v", v, err)
+	}
+	for name, err := range map[string]error{
+		"float as int64":  func() error { _, err := Int64Scalar(f32); return err }(),
+		"matrix as float": func() error { _, err := FloatScalar(m); return err }(),
+		"nil tensor":      func() error { _, err := Value[[]int32](nil); return err }(),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "want a tensor of Go type") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

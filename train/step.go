@@ -210,7 +210,19 @@ func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("training step: %w", err)
 	}
-	r := Stats{Loss: out[0].Value().(float32), ZStd: out[1].Value().(float32), LR: out[2].Value().(float32), Step: out[3].Value().(int64)}
+	var r Stats
+	for _, f := range []struct {
+		name string
+		dst  *float32
+		t    *tfgraph.Tensor
+	}{{"loss", &r.Loss, out[0]}, {"z_std", &r.ZStd, out[1]}, {"learning rate", &r.LR, out[2]}} {
+		if *f.dst, err = tfgraph.FloatScalar(f.t); err != nil {
+			return Stats{}, fmt.Errorf("training step: %s: %w", f.name, err)
+		}
+	}
+	if r.Step, err = tfgraph.Int64Scalar(out[3]); err != nil {
+		return Stats{}, fmt.Errorf("training step: global step: %w", err)
+	}
 	if math.IsNaN(float64(r.Loss)) || math.IsInf(float64(r.Loss), 0) {
 		return r, fmt.Errorf("step %d: loss is %v (lower optim.base_lr, or check the input data)", r.Step, r.Loss)
 	}

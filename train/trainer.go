@@ -195,7 +195,9 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		start = out[0].Value().(int64)
+		if start, err = tfgraph.Int64Scalar(out[0]); err != nil {
+			return nil, fmt.Errorf("resuming from %s: global step: %w", latest, err)
+		}
 		fmt.Fprintf(logw, "resuming from %s at step %d\n", latest, start)
 	}
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
