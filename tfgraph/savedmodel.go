@@ -130,7 +130,7 @@ func WriteSavedModel(sess *Session, saver *Saver, dir string, sigs map[string]Si
 	if err := saver.Save(sess, filepath.Join(tmp, filepath.FromSlash(VariablesPrefix))); err != nil {
 		return fmt.Errorf("SavedModel %s: %w", dir, err)
 	}
-	if err := writeSynced(filepath.Join(tmp, SavedModelFile), smBytes); err != nil {
+	if err := WriteFileAtomic(filepath.Join(tmp, SavedModelFile), smBytes); err != nil {
 		return fmt.Errorf("SavedModel %s: %w", dir, err)
 	}
 	if len(o.Extra) > 0 {
@@ -142,7 +142,7 @@ func WriteSavedModel(sess *Session, saver *Saver, dir string, sigs map[string]Si
 			if name == "" || name != filepath.Base(name) || strings.HasPrefix(name, ".") {
 				return fmt.Errorf("SavedModel %s: extra file name %q must be a plain file name", dir, name)
 			}
-			if err := writeSynced(filepath.Join(ed, name), data); err != nil {
+			if err := WriteFileAtomic(filepath.Join(ed, name), data); err != nil {
 				return fmt.Errorf("SavedModel %s: %w", dir, err)
 			}
 		}
@@ -222,22 +222,6 @@ func replaceDir(tmp, dir string) error {
 		return err
 	}
 	return os.RemoveAll(old)
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 // buildMetaGraph assembles the MetaGraphDef of a SavedModel.
