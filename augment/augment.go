@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"math"
 
-	tf "github.com/wamuir/graft/tensorflow"
-
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -86,8 +84,8 @@ func toFloat(s *tfgraph.Scope, images tfgraph.Output) tfgraph.Output {
 // input's channel count should be static; when it is not it is taken to be
 // 1 or 3 for d.Channels 3 and 1 for d.Channels 1.
 func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d configs.Data) tfgraph.Output {
-	scale := checkPair("augment.crop_scale", a.CropScale)
-	ratio := checkPair("augment.crop_ratio", a.CropRatio)
+	scale := checkPair(s, "augment.crop_scale", a.CropScale)
+	ratio := checkPair(s, "augment.crop_ratio", a.CropRatio)
 	size := d.ImageSize
 	seeds := splitSeed(s.Child("seeds"), seed, numStages)
 	n := batchSize(s, images)
@@ -113,7 +111,7 @@ func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d co
 	// (writes 0) when rounding puts a sample beyond the first or last pixel,
 	// which happens for edge-touching boxes with some sizes (for example a
 	// 500-pixel side resized to 224 loses its last row).
-	boxes = op(s, "ClipByValue", nil, boxes, f32(s, boxMargin), f32(s, 1-boxMargin))
+	boxes = s.ClipByValue(boxes, f32(s, boxMargin), f32(s, 1-boxMargin))
 	x := CropAndResize(s, images, boxes, size)
 	x = s.Mul(x, f32(s, 1.0/255))
 	x = matchChannels(s, x, size, d.Channels)
@@ -130,7 +128,7 @@ func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d co
 		x = RandomGrayscale(s, x, bernoulli(s, s.Reshape(u, -1), a.GrayscaleProb))
 	}
 	if a.BlurProb > 0 {
-		sig := checkPair("augment.blur_sigma", a.BlurSigma)
+		sig := checkPair(s, "augment.blur_sigma", a.BlurSigma)
 		u := uniform(s, "blur_draws", n, 2, seeds[stageBlur])
 		sigma := between(s, column(s, u, 1), sig[0], sig[1])
 		sigma = s.Mul(sigma, bernoulli(s, column(s, u, 0), a.BlurProb)) // 0 = no blur
@@ -160,17 +158,16 @@ func Eval(s *tfgraph.Scope, images tfgraph.Output, d configs.Data) tfgraph.Outpu
 	short := s.Minimum(h, w)
 	isBig := s.Less(i32(s, size*11), s.Mul(short, i32(s, 10)))
 	r := s.Select(isBig, s.Const("c", big), i32(s, size))
-	newH := op(s, "FloorDiv", nil, s.Mul(r, h), short)
-	newW := op(s, "FloorDiv", nil, s.Mul(r, w), short)
+	newH := s.FloorDiv(s.Mul(r, h), short)
+	newW := s.FloorDiv(s.Mul(r, w), short)
 	// Resize float32 (the same values ResizeBilinear computes from uint8,
 	// which has no GPU kernel).
-	x := op(s, "ResizeBilinear", map[string]any{"align_corners": false, "half_pixel_centers": true},
-		toFloat(s, images), pack(s, newH, newW))
+	x := s.ResizeBilinear(toFloat(s, images), pack(s, newH, newW), false, true)
 	offset := func(side Output) Output {
 		d := s.Cast(s.Sub(side, i32(s, size)), tfgraph.Float)
 		return s.Cast(s.Round(s.Mul(d, f32(s, 0.5))), tfgraph.Int32)
 	}
-	x = op(s, "Slice", nil, x, pack(s, i32(s, 0), offset(newH), offset(newW), i32(s, 0)),
+	x = s.SliceAt(x, pack(s, i32(s, 0), offset(newH), offset(newW), i32(s, 0)),
 		s.Const("size", []int32{-1, int32(size), int32(size), -1}))
 	x = s.Mul(x, f32(s, 1.0/255))
 	x = matchChannels(s, x, size, d.Channels)
@@ -182,7 +179,7 @@ func Eval(s *tfgraph.Scope, images tfgraph.Output, d configs.Data) tfgraph.Outpu
 // for every channel; empty means 0 and 1.
 func Normalize(s *tfgraph.Scope, x tfgraph.Output, mean, std []float64) tfgraph.Output {
 	s = s.Child("normalize")
-	c := channels(x)
+	c := channels(s, x)
 	vec := func(name string, v []float64, def float32) Output {
 		out := make([]float32, c)
 		for i := range out {
@@ -194,7 +191,8 @@ func Normalize(s *tfgraph.Scope, x tfgraph.Output, mean, std []float64) tfgraph.
 			case c:
 				out[i] = float32(v[i])
 			default:
-				panic(fmt.Sprintf("augment: data.%s has %d entries for %d channels", name, len(v), c))
+				s.Fail(fmt.Errorf("augment: data.%s has %d entries for %d channels", name, len(v), c))
+				return Output{}
 			}
 		}
 		return s.Const(name, out)
@@ -224,8 +222,7 @@ func splitMix64(x uint64) uint64 {
 // splitSeed derives k int64 [2] seeds from seed with one stateless draw of
 // k pairs of random int64s.
 func splitSeed(s *tfgraph.Scope, seed Output, k int) []Output {
-	all := op(s, "StatelessRandomUniformFullInt", map[string]any{"dtype": tfgraph.Int64},
-		s.Const("shape", []int32{int32(k), 2}), seed)
+	all := s.StatelessUniformFullInt("", tfgraph.Int64, s.Const("shape", []int32{int32(k), 2}), seed)
 	out := make([]Output, k)
 	for i := range out {
 		out[i] = s.Reshape(s.Slice(all, []int32{int32(i), 0}, []int32{1, 2}), 2)
@@ -240,17 +237,13 @@ func bernoulli(s *tfgraph.Scope, u Output, p float64) Output {
 
 // pack stacks int32 scalars into a vector.
 func pack(s *tfgraph.Scope, xs ...Output) Output {
-	return op(s, "Pack", map[string]any{"axis": int64(0)}, tf.OutputList(xs))
+	return s.Pack(0, xs...)
 }
 
 // unpack4 splits an int32 [4] vector (a shape) into its four scalars
 // (Unpack has a kernel for int32 on every device; Split has none on GPUs).
 func unpack4(s *tfgraph.Scope, v Output) []Output {
-	u := s.Op("Unpack", "Unpack", []tf.Input{v}, map[string]any{"num": int64(4), "axis": int64(0)})
-	if u == nil {
-		return []Output{{}, {}, {}, {}}
-	}
-	return []Output{u.Output(0), u.Output(1), u.Output(2), u.Output(3)}
+	return s.Unpack(v, 4, 0)
 }
 
 // matchChannels converts a float [N, size, size, C] batch to want channels:

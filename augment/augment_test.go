@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
@@ -514,6 +515,49 @@ func TestNoBlackEdges(t *testing.T) {
 				images: tensor(t, pix, n, tc.side, tc.side, 3)}, v)[0])
 			if m := slices.Min(out); m < 0.999 {
 				t.Errorf("a white image came out with a value of %v", m)
+			}
+		})
+	}
+}
+
+// TestBadArgumentsFailTheGraph checks that arguments the builders cannot
+// use become the graph's error (never a panic) naming the problem.
+func TestBadArgumentsFailTheGraph(t *testing.T) {
+	d := configs.Data{ImageSize: 32, Channels: 3}
+	cases := map[string]struct {
+		build func(s *tfgraph.Scope) tfgraph.Output
+		want  string
+	}{
+		"crop scale": {func(s *tfgraph.Scope) tfgraph.Output {
+			a := configs.Default().Augment
+			a.CropScale = []float64{0.2}
+			return View(s, s.Placeholder("x", tfgraph.Uint8, []int64{-1, 32, 32, 3}), s.Const("seed", []int64{1, 2}), a, d)
+		}, "augment.crop_scale must hold [min, max]"},
+		"mean entries": {func(s *tfgraph.Scope) tfgraph.Output {
+			return Normalize(s, s.Placeholder("x", tfgraph.Float, []int64{-1, 4, 4, 3}), []float64{0.1, 0.2}, nil)
+		}, "data.mean has 2 entries for 3 channels"},
+		"unknown channels": {func(s *tfgraph.Scope) tfgraph.Output {
+			return Grayscale(s, s.Placeholder("x", tfgraph.Float, []int64{-1, 4, 4, -1}))
+		}, "1 or 3 static channels"},
+		"empty batch": {func(s *tfgraph.Scope) tfgraph.Output {
+			return AdjustHue(s, tfgraph.Output{}, s.Const("d", []float32{0}))
+		}, "got an empty tensor"},
+		"blur of a dynamic shape": {func(s *tfgraph.Scope) tfgraph.Output {
+			return GaussianBlur(s, s.Placeholder("x", tfgraph.Float, []int64{-1, -1, -1, 3}), s.Const("sigma", []float32{1}), 3)
+		}, "GaussianBlur needs static H, W, C"},
+		"even blur kernel": {func(s *tfgraph.Scope) tfgraph.Output {
+			return GaussianBlur(s, s.Placeholder("x", tfgraph.Float, []int64{-1, 8, 8, 3}), s.Const("sigma", []float32{1}), 4)
+		}, "kernel 4"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := tfgraph.NewGraph()
+			out := tc.build(g.Root())
+			if out.Op != nil {
+				t.Errorf("got an output despite the error")
+			}
+			if err := g.Err(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("graph error %v, want one containing %q", err, tc.want)
 			}
 		})
 	}

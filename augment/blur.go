@@ -31,7 +31,12 @@ func BlurKernelSize(size int) int {
 func GaussianBlur(s *tfgraph.Scope, x, sigma Output, kernelSize int) Output {
 	h, w, c := staticDim(x, 1), staticDim(x, 2), staticDim(x, 3)
 	if h <= 0 || w <= 0 || c <= 0 || kernelSize < 1 || kernelSize%2 == 0 {
-		panic(fmt.Sprintf("augment: GaussianBlur needs static H, W, C and an odd kernel size, got shape %v and kernel %d", x.Shape(), kernelSize))
+		shape := "an empty tensor"
+		if x.Op != nil {
+			shape = fmt.Sprintf("shape %v", x.Shape())
+		}
+		s.Fail(fmt.Errorf("augment: GaussianBlur needs static H, W, C and an odd kernel size, got %s and kernel %d", shape, kernelSize))
+		return Output{}
 	}
 	s = s.Child("gaussian_blur")
 	k := kernelSize
@@ -52,7 +57,7 @@ func GaussianBlur(s *tfgraph.Scope, x, sigma Output, kernelSize int) Output {
 
 	// Blur along H: out[n,i,w,c] = sum_j M_H[n,i,j] x[n,j,w,c].
 	mh := blurMatrix(s, weights, int(h), k)
-	y := op(s, "BatchMatMulV2", nil, mh, s.Reshape(x, -1, int32(h), int32(w*c)))
+	y := s.BatchMatMul(mh, s.Reshape(x, -1, int32(h), int32(w*c)))
 	y = s.Reshape(y, -1, int32(h), int32(w), int32(c))
 	// Blur along W: out[n,h,i,c] = sum_j M_W[n,i,j] y[n,h,j,c], M_W
 	// broadcast over the rows.
@@ -61,7 +66,7 @@ func GaussianBlur(s *tfgraph.Scope, x, sigma Output, kernelSize int) Output {
 		mw = blurMatrix(s, weights, int(w), k)
 	}
 	mw = s.Reshape(mw, -1, 1, int32(w), int32(w))
-	return op(s, "BatchMatMulV2", nil, mw, y)
+	return s.BatchMatMul(mw, y)
 }
 
 // blurMatrix turns per-sample 1-D weights [N, k] into per-sample [N, L, L]

@@ -1,6 +1,7 @@
 package augment
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -13,12 +14,18 @@ import (
 var GreyWeights = [3]float32{0.2989, 0.587, 0.114}
 
 // channels is the static channel count of the NHWC batch x. The colour ops
-// need it to tell grey from RGB images; it panics when the shape does not
-// say (every tensor this package builds has static channels).
-func channels(x Output) int {
+// need it to tell grey from RGB images. When the shape does not say (every
+// tensor this package builds has static channels) it records an error in
+// the graph and returns 0; the ops built after that are skipped.
+func channels(s *tfgraph.Scope, x Output) int {
+	if x.Op == nil {
+		s.Fail(errors.New("augment: want an NHWC batch with 1 or 3 static channels, got an empty tensor"))
+		return 0
+	}
 	c := staticDim(x, 3)
 	if c != 1 && c != 3 {
-		panic(fmt.Sprintf("augment: want an NHWC batch with 1 or 3 static channels, got shape %v", x.Shape()))
+		s.Fail(fmt.Errorf("augment: want an NHWC batch with 1 or 3 static channels, got shape %v", x.Shape()))
+		return 0
 	}
 	return int(c)
 }
@@ -28,7 +35,7 @@ func channels(x Output) int {
 // tf.image.rgb_to_grayscale (a broadcast multiply and channel sum is about
 // three times slower on CPU).
 func grey(s *tfgraph.Scope, x Output) Output {
-	if channels(x) == 1 {
+	if channels(s, x) == 1 {
 		return x
 	}
 	w := s.Const("grey_weights", [][]float32{{GreyWeights[0]}, {GreyWeights[1]}, {GreyWeights[2]}})
@@ -52,7 +59,7 @@ func reshapeChannels(s *tfgraph.Scope, m, like Output, c int) Output {
 // order of magnitude faster on CPU than SelectV2 broadcasting a [N,1,1,1]
 // condition.
 func selectRows(s *tfgraph.Scope, cond, a, b Output) Output {
-	return op(s, "Select", nil, cond, a, b)
+	return s.SelectRows(cond, a, b)
 }
 
 // blend is clip(f*x + (1-f)*y, 0, 1) with a per-sample factor f [N]; y
@@ -66,17 +73,17 @@ func blend(s *tfgraph.Scope, x, y, factor Output) Output {
 // + 0.114 B (GreyWeights), replicated to 3 channels so that the shape is
 // kept. A grey (1-channel) batch is returned unchanged.
 func Grayscale(s *tfgraph.Scope, x Output) Output {
-	if channels(x) == 1 {
+	if channels(s, x) == 1 {
 		return x
 	}
 	s = s.Child("grayscale")
-	return op(s, "Tile", nil, grey(s, x), s.Const("multiples", []int32{1, 1, 1, 3}))
+	return s.Tile(grey(s, x), 1, 1, 1, 3)
 }
 
 // RandomGrayscale converts the samples of x whose float [N] mask is 1
 // (> 0.5) to grey with Grayscale and leaves the others unchanged.
 func RandomGrayscale(s *tfgraph.Scope, x, mask Output) Output {
-	if channels(x) == 1 {
+	if channels(s, x) == 1 {
 		return x
 	}
 	s = s.Child("random_grayscale")
@@ -110,7 +117,7 @@ func AdjustContrast(s *tfgraph.Scope, x, factor Output) Output {
 // space instead, which gives different values.) A grey batch is returned
 // unchanged.
 func AdjustSaturation(s *tfgraph.Scope, x, factor Output) Output {
-	if channels(x) == 1 {
+	if channels(s, x) == 1 {
 		return x
 	}
 	s = s.Child("saturation")
@@ -123,15 +130,15 @@ func AdjustSaturation(s *tfgraph.Scope, x, factor Output) Output {
 // tf.image.adjust_hue and torchvision's adjust_hue compute. A grey batch is
 // returned unchanged.
 func AdjustHue(s *tfgraph.Scope, x, delta Output) Output {
-	if channels(x) == 1 {
+	if channels(s, x) == 1 {
 		return x
 	}
 	s = s.Child("hue")
-	hsv := op(s, "RGBToHSV", nil, x)
+	hsv := s.RGBToHSV(x)
 	parts := s.Split(3, 3, hsv)
 	h := s.Add(parts[0], perSample(s, delta))
 	h = s.Sub(h, s.Floor(h))
-	return clip01(s, op(s, "HSVToRGB", nil, s.Concat(3, h, parts[1], parts[2])))
+	return clip01(s, s.HSVToRGB(s.Concat(3, h, parts[1], parts[2])))
 }
 
 // The colour-jitter operations, numbered as in JitterDraws.Order.
@@ -176,7 +183,7 @@ type JitterDraws struct {
 // and GPUs.
 func ColorJitter(s *tfgraph.Scope, x Output, j JitterDraws) Output {
 	s = s.Child("color_jitter")
-	rgb := channels(x) == 3
+	rgb := channels(s, x) == 3
 	var blends []blendOp
 	if j.Brightness.Op != nil {
 		blends = append(blends, blendOp{JitterBrightness, j.Brightness})
@@ -196,14 +203,14 @@ func ColorJitter(s *tfgraph.Scope, x Output, j JitterDraws) Output {
 	// ops[k] is each sample's k-th operation other than hue; huePos is the
 	// position of hue in its order, i.e. how many of those come before it.
 	// (ArgMax over float32: GPUs have no int32 ArgMax kernel.)
-	isHue := s.Cast(op(s, "Equal", nil, j.Order, i32(s, JitterHue)), tfgraph.Float)
+	isHue := s.Cast(s.Equal(j.Order, i32(s, JitterHue)), tfgraph.Float)
 	huePos := s.ArgMax(isHue, 1)
 	positions := s.Const("positions", [][]int32{{0, 1, 2, 3}})
 	ops := make([]Output, jitterOps-1)
 	for k := range ops {
 		// Skip the hue slot: the k-th other operation sits at k or k+1.
 		at := s.Add(i32(s, k), s.Cast(lessEq(s, huePos, i32(s, k)), tfgraph.Int32))
-		pick := s.Cast(op(s, "Equal", nil, positions, s.Reshape(at, -1, 1)), tfgraph.Int32)
+		pick := s.Cast(s.Equal(positions, s.Reshape(at, -1, 1)), tfgraph.Int32)
 		ops[k] = s.Sum(s.Mul(j.Order, pick), false, 1)
 	}
 
@@ -239,11 +246,11 @@ func blendRound(s *tfgraph.Scope, x, which, active Output, blends []blendOp) Out
 	if len(blends) == 0 {
 		return x
 	}
-	f := op(s, "OnesLike", nil, blends[0].factor)
+	f := s.OnesLike(blends[0].factor)
 	var target Output = f32(s, 0) // brightness blends with black
 	var g Output
 	for _, b := range blends {
-		is := and(s, active, op(s, "Equal", nil, which, i32(s, b.id)))
+		is := and(s, active, s.Equal(which, i32(s, b.id)))
 		f = s.Select(is, b.factor, f)
 		if b.id == JitterBrightness {
 			continue

@@ -3,8 +3,6 @@ package augment
 import (
 	"math"
 
-	tf "github.com/wamuir/graft/tensorflow"
-
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -53,7 +51,7 @@ func cropBoxes(s *tfgraph.Scope, seed, n, aspect Output, scale, ratio [2]float64
 		and(s, s.Less(zero, h), lessEq(s, h, one)))
 
 	// Fallback: the central crop clipped to the ratio range.
-	ones := op(s, "Fill", nil, s.Reshape(n, 1), one) // [N]
+	ones := s.Fill(s.Reshape(n, 1), one) // [N]
 	hSel := s.Mul(ones, s.Minimum(one, s.Div(aspect, f32(s, ratio[0]))))
 	wSel := s.Mul(ones, s.Minimum(one, s.Div(f32(s, ratio[1]), aspect)))
 	fy := s.Mul(ones, f32(s, 0.5))
@@ -68,13 +66,12 @@ func cropBoxes(s *tfgraph.Scope, seed, n, aspect Output, scale, ratio [2]float64
 	}
 	y1 := s.Mul(fy, s.Sub(one, hSel))
 	x1 := s.Mul(fx, s.Sub(one, wSel))
-	return op(s, "Pack", map[string]any{"axis": int64(1)},
-		tf.OutputList{y1, x1, s.Add(y1, hSel), s.Add(x1, wSel)})
+	return s.Pack(1, y1, x1, s.Add(y1, hSel), s.Add(x1, wSel))
 }
 
-func and(s *tfgraph.Scope, a, b Output) Output { return op(s, "LogicalAnd", nil, a, b) }
+func and(s *tfgraph.Scope, a, b Output) Output { return s.LogicalAnd(a, b) }
 
-func lessEq(s *tfgraph.Scope, a, b Output) Output { return op(s, "LessEqual", nil, a, b) }
+func lessEq(s *tfgraph.Scope, a, b Output) Output { return s.LessEqual(a, b) }
 
 // CropAndResize crops every image of the float32 NHWC batch with its own box
 // (boxes: float32 [N, 4], box i for image i) and resizes the crop to
@@ -86,15 +83,14 @@ func lessEq(s *tfgraph.Scope, a, b Output) Output { return op(s, "LessEqual", ni
 // and last input pixels. Samples falling outside the image are 0.
 func CropAndResize(s *tfgraph.Scope, images, boxes Output, size int) Output {
 	s = s.Child("crop_and_resize")
-	boxInd := op(s, "Range", nil, i32(s, 0), batchSize(s, boxes), i32(s, 1))
-	return op(s, "CropAndResize", map[string]any{"method": "bilinear", "extrapolation_value": float32(0)},
-		images, boxes, boxInd, s.Const("crop_size", []int32{int32(size), int32(size)}))
+	boxInd := s.Range(i32(s, 0), batchSize(s, boxes), i32(s, 1))
+	return s.CropAndResize(images, boxes, boxInd, int32(size), int32(size), "bilinear", 0)
 }
 
 // Flip mirrors the images of the NHWC batch x left to right where the
 // float [N] mask is 1 (more precisely > 0.5) and leaves the others unchanged.
 func Flip(s *tfgraph.Scope, x, mask Output) Output {
 	s = s.Child("flip")
-	mirrored := op(s, "ReverseV2", nil, x, s.Const("axis", []int32{2}))
+	mirrored := s.Reverse(x, 2)
 	return selectRows(s, s.Less(f32(s, 0.5), mask), mirrored, x)
 }

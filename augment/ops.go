@@ -3,24 +3,11 @@ package augment
 import (
 	"fmt"
 
-	tf "github.com/wamuir/graft/tensorflow"
-
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
 // Output is a symbolic tensor of the graph under construction.
 type Output = tfgraph.Output
-
-// op adds a single-output TensorFlow op of type typ to s. A failed addition
-// leaves the error in the graph (see tfgraph.Graph.Err) and returns an empty
-// Output, which makes every later op that consumes it fail as well.
-func op(s *tfgraph.Scope, typ string, attrs map[string]any, inputs ...tf.Input) Output {
-	o := s.Op(typ, "", inputs, attrs)
-	if o == nil {
-		return Output{}
-	}
-	return o.Output(0)
-}
 
 // f32 is a float32 scalar constant.
 func f32(s *tfgraph.Scope, v float64) Output { return s.Const("c", float32(v)) }
@@ -30,7 +17,7 @@ func i32(s *tfgraph.Scope, v int) Output { return s.Const("c", int32(v)) }
 
 // clip01 clamps x to [0, 1].
 func clip01(s *tfgraph.Scope, x Output) Output {
-	return op(s, "ClipByValue", nil, x, f32(s, 0), f32(s, 1))
+	return s.ClipByValue(x, f32(s, 0), f32(s, 1))
 }
 
 // perSample reshapes a [N] vector to [N, 1, 1, 1] so that it broadcasts
@@ -45,7 +32,7 @@ func column(s *tfgraph.Scope, m Output, j int) Output {
 // uniform draws a [N, k] matrix of U[0, 1) floats from the stateless
 // generator; n is the int32 batch size and seed an int64 [2] tensor.
 func uniform(s *tfgraph.Scope, name string, n Output, k int, seed Output) Output {
-	shape := op(s, "Pack", map[string]any{"axis": int64(0)}, tf.OutputList{n, i32(s, k)})
+	shape := s.Pack(0, n, i32(s, k))
 	return s.StatelessUniform(name, shape, seed)
 }
 
@@ -71,11 +58,13 @@ func staticDim(x Output, i int) int64 {
 	return sh.Size(i)
 }
 
-// checkPair panics unless v holds exactly two entries; the configs package
-// validates every interval, so this only catches programming errors.
-func checkPair(name string, v []float64) [2]float64 {
+// checkPair returns v as a pair. Unless v holds exactly two entries it
+// records an error in the graph (the configs package validates every
+// interval, so this only catches callers that bypass it) and returns zeros.
+func checkPair(s *tfgraph.Scope, name string, v []float64) [2]float64 {
 	if len(v) != 2 {
-		panic(fmt.Sprintf("augment: %s must hold [min, max], got %v", name, v))
+		s.Fail(fmt.Errorf("augment: %s must hold [min, max], got %v", name, v))
+		return [2]float64{}
 	}
 	return [2]float64{v[0], v[1]}
 }

@@ -44,7 +44,10 @@ func Preview(imgs *data.Images, idx []int, a configs.Augment, d configs.Data, se
 		return nil, err
 	}
 	defer sess.Close()
-	pix := imgs.Batch(idx, nil)
+	pix, err := imgs.Batch(idx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("preview: %w", err)
+	}
 	t, err := tfgraph.NewTensor(pix)
 	if err != nil {
 		return nil, err
@@ -65,7 +68,10 @@ func Preview(imgs *data.Images, idx []int, a configs.Augment, d configs.Data, se
 	cell, gap := size*scale, 2
 	grid := image.NewRGBA(image.Rect(0, 0, 3*cell+2*gap, len(idx)*cell+(len(idx)-1)*gap))
 	for col, res := range out {
-		batch := res.Value().([][][][]float32)
+		batch, err := tfgraph.Value[[][][][]float32](res)
+		if err != nil {
+			return nil, fmt.Errorf("preview: %w", err)
+		}
 		for row, im := range batch {
 			x0, y0 := col*(cell+gap), row*(cell+gap)
 			for y := 0; y < cell; y++ {

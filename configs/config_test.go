@@ -775,6 +775,26 @@ func TestStructTags(t *testing.T) {
 		}
 	}
 	check(reflect.TypeFor[Config](), "Config.")
+	if err := schema().err; err != nil {
+		t.Error(err)
+	}
+}
+
+// TestMalformedTagsAreAnError checks that the schema reports (rather than
+// panics on) a field without tags, and leaves it out.
+func TestMalformedTagsAreAnError(t *testing.T) {
+	type bad struct {
+		Good int `yaml:"good" mapstructure:"good" doc:"A documented key."`
+		Bare int
+	}
+	s := &schemaInfo{byKey: map[string]*field{}, byEnv: map[string]*field{}}
+	fields := s.walk(reflect.TypeFor[bad](), nil)
+	if len(fields) != 1 || fields[0].key != "good" {
+		t.Errorf("fields %v, want only good", fields)
+	}
+	if s.err == nil || !strings.Contains(s.err.Error(), "bad.Bare") {
+		t.Errorf("err = %v, want one naming bad.Bare", s.err)
+	}
 }
 
 func TestEnvNames(t *testing.T) {

@@ -59,6 +59,9 @@ type assignment struct {
 // layer are reported together; then the result must pass
 // [Config.Validate].
 func Load(opts LoadOptions) (*Config, error) {
+	if err := schema().err; err != nil {
+		return nil, err
+	}
 	name, data, err := opts.source()
 	if err != nil {
 		return nil, err
@@ -138,11 +141,18 @@ func (c *Config) normalize() {
 	}
 }
 
-// Presets lists the names of the embedded presets, sorted.
+// Presets lists the names of the embedded presets, sorted. It is nil only
+// if the embedded directory cannot be read, which PresetYAML reports.
 func Presets() []string {
+	names, _ := presetNames()
+	return names
+}
+
+// presetNames lists the embedded presets, sorted.
+func presetNames() ([]string, error) {
 	entries, err := fs.ReadDir(presetFS, ".")
 	if err != nil {
-		panic(err) // the embedded file system cannot fail
+		return nil, fmt.Errorf("configs: listing the embedded presets: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -151,14 +161,17 @@ func Presets() []string {
 		}
 	}
 	slices.Sort(names)
-	return names
+	return names, nil
 }
 
 // PresetYAML returns the YAML text of the named preset; the ".yaml" suffix is
 // optional.
 func PresetYAML(name string) ([]byte, error) {
 	name = strings.TrimSuffix(name, ".yaml")
-	names := Presets()
+	names, err := presetNames()
+	if err != nil {
+		return nil, err
+	}
 	if !slices.Contains(names, name) {
 		best, _ := closest(name, names)
 		return nil, fmt.Errorf("configs: unknown preset %q (did you mean %q?); presets: %s", name, best, strings.Join(names, ", "))

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -28,6 +29,10 @@ type schemaInfo struct {
 	leaves []*field          // every leaf in declaration order
 	byKey  map[string]*field // every key by its dotted name
 	byEnv  map[string]*field // every leaf by its environment variable name
+	// err lists the struct fields whose tags are malformed (a programming
+	// error that TestStructTags catches); Load reports it. Such fields are
+	// left out of the schema.
+	err error
 }
 
 // schema returns the reflected shape of [Config], built once.
@@ -45,7 +50,8 @@ func (s *schemaInfo) walk(t reflect.Type, parent *field) []*field {
 		name := sf.Tag.Get("yaml")
 		if name == "" || name == "-" || sf.Tag.Get("mapstructure") != name || sf.Tag.Get("doc") == "" {
 			// Checked by TestStructTags; a broken struct is a programming error.
-			panic(fmt.Sprintf("configs: field %s.%s needs matching yaml and mapstructure tags and a doc tag", t.Name(), sf.Name))
+			s.err = errors.Join(s.err, fmt.Errorf("configs: field %s.%s needs matching yaml and mapstructure tags and a doc tag", t.Name(), sf.Name))
+			continue
 		}
 		f := &field{name: name, doc: sf.Tag.Get("doc"), typ: sf.Type, index: i, parent: parent}
 		f.key = name

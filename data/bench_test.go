@@ -44,11 +44,11 @@ func BenchmarkBatch96(b *testing.B) {
 	for i := range idx {
 		idx[i] = r.IntN(s.N)
 	}
-	dst := s.Batch(idx, nil)
+	dst := batch(b, s, idx, nil)
 	b.SetBytes(int64(len(dst)))
 	b.ResetTimer()
 	for b.Loop() {
-		dst = s.Batch(idx, dst)
+		dst = batch(b, s, idx, dst)
 	}
 }
 

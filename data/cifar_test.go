@@ -66,7 +66,7 @@ func TestCIFARLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im := s.Image(0)
+	im := imageAt(t, s, 0)
 	px := func(row, col, c int) byte { return im[(row*32+col)*3+c] }
 	if px(2, 5, 0) != 11 || px(0, 1, 1) != 22 || px(31, 0, 2) != 33 || s.Labels[0] != 3 {
 		t.Fatalf("got %d %d %d label %d", px(2, 5, 0), px(0, 1, 1), px(31, 0, 2), s.Labels[0])

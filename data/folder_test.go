@@ -85,7 +85,7 @@ func TestReadFolderLabelled(t *testing.T) {
 	checkPattern(t, s, 0, 1, 0)
 	checkPattern(t, s, 2, 1, 2)
 	// b.jpg is a solid colour, downscaled 2x; JPEG is lossy.
-	for i, v := range s.Image(1) {
+	for i, v := range imageAt(t, s, 1) {
 		want := []int{200, 40, 90}[i%3]
 		if math.Abs(float64(v)-float64(want)) > 4 {
 			t.Fatalf("b.jpg byte %d = %d, want about %d", i, v, want)
@@ -149,7 +149,7 @@ func TestReadFolderCenterCrop(t *testing.T) {
 			if tc.name == "landscape same scale" || tc.name == "portrait same scale" {
 				margin = 0
 			}
-			im := s.Image(0)
+			im := imageAt(t, s, 0)
 			for y := 0; y < tc.size; y++ {
 				for x := 0; x < tc.size; x++ {
 					along := x
@@ -278,8 +278,8 @@ func TestReadFilesKeepsOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.N != 2 || s.C != 3 || s.Image(0)[0] != 200 || s.Image(1)[1] != 200 {
-		t.Errorf("got %v, first pixels %v %v", s, s.Image(0)[:3], s.Image(1)[:3])
+	if s.N != 2 || s.C != 3 || imageAt(t, s, 0)[0] != 200 || imageAt(t, s, 1)[1] != 200 {
+		t.Errorf("got %v, first pixels %v %v", s, imageAt(t, s, 0)[:3], imageAt(t, s, 1)[:3])
 	}
 	bad := filepath.Join(dir, "bad.png")
 	if err := os.WriteFile(bad, []byte("not a png"), 0o644); err != nil {

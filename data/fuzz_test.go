@@ -161,7 +161,7 @@ func FuzzReadSTL10(f *testing.F) {
 		}, "train_X.bin", x, "train_y.bin", y, "unlabeled_X.bin", y)
 		s, err := DecodeSTL10(x, y, "x", "y")
 		checkResult(t, s, err)
-		if err == nil && !bytes.Equal(s.Image(0)[:1], x[:1]) {
+		if err == nil && !bytes.Equal(imageAt(t, s, 0)[:1], x[:1]) {
 			t.Fatal("pixel (0,0,R) is not the first file byte")
 		}
 	})

@@ -30,7 +30,7 @@ func checkPattern(t *testing.T, s *Images, first, count, imgBase int) {
 	t.Helper()
 	bad := 0
 	for i := first; i < first+count; i++ {
-		im := s.Image(i)
+		im := imageAt(t, s, i)
 		for row := 0; row < s.H; row++ {
 			for col := 0; col < s.W; col++ {
 				for c := 0; c < s.C; c++ {
@@ -162,3 +162,43 @@ func wantFormatErr(t *testing.T, err error, substrs ...string) {
 func bytesRepeat(v byte, n int) []byte { return bytes.Repeat([]byte{v}, n) }
 
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+// imageAt is s.Image(i), failing the test on an error.
+func imageAt(t testing.TB, s *Images, i int) []byte {
+	t.Helper()
+	im, err := s.Image(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return im
+}
+
+// label is s.Label(i), failing the test on an error.
+func label(t testing.TB, s *Images, i int) int {
+	t.Helper()
+	l, err := s.Label(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// batch is s.Batch(idx, dst), failing the test on an error.
+func batch(t testing.TB, s *Images, idx []int, dst []byte) []byte {
+	t.Helper()
+	b, err := s.Batch(idx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// batchLabels is s.BatchLabels(idx, dst), failing the test on an error.
+func batchLabels(t testing.TB, s *Images, idx []int, dst []int32) []int32 {
+	t.Helper()
+	l, err := s.BatchLabels(idx, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

@@ -32,34 +32,40 @@ type Images struct {
 func (s *Images) ImageSize() int { return s.H * s.W * s.C }
 
 // Image returns image i as a sub-slice of Pix (no copy) of length
-// ImageSize(), in HWC order. It panics if i is outside 0..N-1.
-func (s *Images) Image(i int) []byte {
-	s.checkIndex(i)
+// ImageSize(), in HWC order. An i outside 0..N-1 is an error.
+func (s *Images) Image(i int) ([]byte, error) {
+	if err := s.checkIndex(i); err != nil {
+		return nil, err
+	}
 	sz := s.ImageSize()
-	return s.Pix[i*sz : (i+1)*sz : (i+1)*sz]
+	return s.Pix[i*sz : (i+1)*sz : (i+1)*sz], nil
 }
 
-// Label returns the label of image i, or -1 for an unlabeled set. It panics
-// if i is outside 0..N-1.
-func (s *Images) Label(i int) int {
-	s.checkIndex(i)
+// Label returns the label of image i, or -1 for an unlabeled set. An i
+// outside 0..N-1 is an error.
+func (s *Images) Label(i int) (int, error) {
+	if err := s.checkIndex(i); err != nil {
+		return 0, err
+	}
 	if s.Labels == nil {
-		return -1
+		return -1, nil
 	}
-	return int(s.Labels[i])
+	return int(s.Labels[i]), nil
 }
 
-func (s *Images) checkIndex(i int) {
+// checkIndex reports an image index outside 0..N-1.
+func (s *Images) checkIndex(i int) error {
 	if i < 0 || i >= s.N {
-		panic(fmt.Sprintf("data: image index %d out of range [0,%d) of %s", i, s.N, s.Source))
+		return fmt.Errorf("data: image index %d out of range [0,%d) of %s", i, s.N, s.Source)
 	}
+	return nil
 }
 
 // Batch copies the images idx[0], idx[1], ... into dst in NHWC order and
 // returns dst[:len(idx)*ImageSize()]. dst is reallocated only when its
-// capacity is too small, so passing the previous result back reuses it. It
-// panics if an index is outside 0..N-1.
-func (s *Images) Batch(idx []int, dst []byte) []byte {
+// capacity is too small, so passing the previous result back reuses it. An
+// index outside 0..N-1 is an error (dst's contents are then unspecified).
+func (s *Images) Batch(idx []int, dst []byte) ([]byte, error) {
 	sz := s.ImageSize()
 	need := len(idx) * sz
 	if cap(dst) < need {
@@ -67,28 +73,32 @@ func (s *Images) Batch(idx []int, dst []byte) []byte {
 	}
 	dst = dst[:need]
 	for k, i := range idx {
-		s.checkIndex(i)
+		if err := s.checkIndex(i); err != nil {
+			return nil, err
+		}
 		copy(dst[k*sz:(k+1)*sz], s.Pix[i*sz:(i+1)*sz])
 	}
-	return dst
+	return dst, nil
 }
 
 // BatchLabels copies the labels of idx into dst (grown when needed) and
-// returns dst[:len(idx)]. It returns nil for an unlabeled set. It panics if
-// an index is outside 0..N-1.
-func (s *Images) BatchLabels(idx []int, dst []int32) []int32 {
+// returns dst[:len(idx)]. It returns nil for an unlabeled set. An index
+// outside 0..N-1 is an error.
+func (s *Images) BatchLabels(idx []int, dst []int32) ([]int32, error) {
 	if s.Labels == nil {
-		return nil
+		return nil, nil
 	}
 	if cap(dst) < len(idx) {
 		dst = make([]int32, len(idx))
 	}
 	dst = dst[:len(idx)]
 	for k, i := range idx {
-		s.checkIndex(i)
+		if err := s.checkIndex(i); err != nil {
+			return nil, err
+		}
 		dst[k] = s.Labels[i]
 	}
-	return dst
+	return dst, nil
 }
 
 // Subset returns a view of the first n images (clamped to 0..N) that shares

@@ -30,59 +30,54 @@ func TestImageAndBatch(t *testing.T) {
 	if sz != 24 {
 		t.Fatalf("ImageSize %d", sz)
 	}
-	if !bytes.Equal(s.Image(7), s.Pix[7*sz:8*sz]) || cap(s.Image(7)) != sz {
+	if !bytes.Equal(imageAt(t, s, 7), s.Pix[7*sz:8*sz]) || cap(imageAt(t, s, 7)) != sz {
 		t.Fatal("Image(7) is not the capped sub-slice")
 	}
 	idx := []int{9, 0, 9, 4}
-	got := s.Batch(idx, nil)
+	got := batch(t, s, idx, nil)
 	if len(got) != len(idx)*sz {
 		t.Fatalf("len %d", len(got))
 	}
 	for k, i := range idx {
-		if !bytes.Equal(got[k*sz:(k+1)*sz], s.Image(i)) {
+		if !bytes.Equal(got[k*sz:(k+1)*sz], imageAt(t, s, i)) {
 			t.Fatalf("batch slot %d is not image %d", k, i)
 		}
 	}
 	// Reuse: a large enough dst is not reallocated.
-	again := s.Batch([]int{1, 2}, got)
-	if &again[0] != &got[0] || len(again) != 2*sz || !bytes.Equal(again[:sz], s.Image(1)) {
+	again := batch(t, s, []int{1, 2}, got)
+	if &again[0] != &got[0] || len(again) != 2*sz || !bytes.Equal(again[:sz], imageAt(t, s, 1)) {
 		t.Fatal("Batch did not reuse dst")
 	}
 	// Growth: a small dst is replaced.
 	small := make([]byte, 3)
-	grown := s.Batch(idx, small)
-	if len(grown) != len(idx)*sz || !bytes.Equal(grown, s.Batch(idx, nil)) {
+	grown := batch(t, s, idx, small)
+	if len(grown) != len(idx)*sz || !bytes.Equal(grown, batch(t, s, idx, nil)) {
 		t.Fatal("Batch did not grow dst")
 	}
-	if l := s.BatchLabels(idx, nil); !slices.Equal(l, []int32{4, 0, 4, 4}) {
+	if l := batchLabels(t, s, idx, nil); !slices.Equal(l, []int32{4, 0, 4, 4}) {
 		t.Fatalf("BatchLabels %v", l)
 	}
-	if s.Label(3) != 3 {
-		t.Fatalf("Label(3) = %d", s.Label(3))
+	if label(t, s, 3) != 3 {
+		t.Fatalf("Label(3) = %d", label(t, s, 3))
 	}
 	un := seqImages(2, 1, 1, 1, false)
-	if un.BatchLabels([]int{0}, nil) != nil || un.Label(1) != -1 {
+	if batchLabels(t, un, []int{0}, nil) != nil || label(t, un, 1) != -1 {
 		t.Fatal("unlabeled set returned labels")
 	}
 }
 
-func TestIndexPanics(t *testing.T) {
-	s := seqImages(3, 2, 2, 1, false)
-	for name, f := range map[string]func(){
-		"Image(-1)":  func() { s.Image(-1) },
-		"Image(3)":   func() { s.Image(3) },
-		"Batch [3]":  func() { s.Batch([]int{0, 3}, nil) },
-		"Label(100)": func() { s.Label(100) },
+func TestIndexErrors(t *testing.T) {
+	s := seqImages(3, 2, 2, 1, true)
+	for name, f := range map[string]func() error{
+		"Image(-1)":          func() error { _, err := s.Image(-1); return err },
+		"Image(3)":           func() error { _, err := s.Image(3); return err },
+		"Batch [3]":          func() error { _, err := s.Batch([]int{0, 3}, nil); return err },
+		"BatchLabels [0 -1]": func() error { _, err := s.BatchLabels([]int{0, -1}, nil); return err },
+		"Label(100)":         func() error { _, err := s.Label(100); return err },
 	} {
-		func() {
-			defer func() {
-				r := recover()
-				if r == nil || !strings.Contains(r.(string), "out of range") {
-					t.Errorf("%s: recovered %v, want an out of range panic", name, r)
-				}
-			}()
-			f()
-		}()
+		if err := f(); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("%s: %v, want an out of range error", name, err)
+		}
 	}
 }
 

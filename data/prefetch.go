@@ -108,8 +108,14 @@ func (p *Prefetcher) produce(s *Images, b *Batcher, pos Position, steps int) {
 		}
 		buf.Pos = pos
 		buf.Idx = b.batchOf(perm, pos.Step)
-		buf.Pix = s.Batch(buf.Idx, buf.Pix)
-		buf.Labels = s.BatchLabels(buf.Idx, buf.Labels)
+		var err error
+		if buf.Pix, err = s.Batch(buf.Idx, buf.Pix); err == nil {
+			buf.Labels, err = s.BatchLabels(buf.Idx, buf.Labels)
+		}
+		if err != nil {
+			p.stopErr = fmt.Errorf("data: batch %d of epoch %d: %w", pos.Step, pos.Epoch, err)
+			return
+		}
 		select {
 		case p.out <- buf:
 		case <-p.ctx.Done():
@@ -127,7 +133,8 @@ func (p *Prefetcher) produce(s *Images, b *Batcher, pos Position, steps int) {
 // Next returns the next batch. The returned batch (its Pix and Labels
 // buffers) is valid until the following call to Next or Close, after which
 // it is reused. Next returns io.EOF after opt.Steps batches, the context's
-// error once the context is cancelled, and ErrClosed after Close.
+// error once the context is cancelled, ErrClosed after Close, and the
+// error of a batch that could not be assembled.
 func (p *Prefetcher) Next() (*Prefetched, error) {
 	if p.cur != nil {
 		p.free <- p.cur // never blocks: free has room for every buffer

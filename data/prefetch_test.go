@@ -48,10 +48,10 @@ func TestPrefetchMatchesBatch(t *testing.T) {
 					if got.Pos != pos || !slices.Equal(got.Idx, idx) {
 						t.Fatalf("batch %d at %v %v, want %v %v", k, got.Pos, got.Idx, pos, idx)
 					}
-					if !bytes.Equal(got.Pix, s.Batch(idx, nil)) {
+					if !bytes.Equal(got.Pix, batch(t, s, idx, nil)) {
 						t.Fatalf("batch %d pixels differ from Batch", k)
 					}
-					if !slices.Equal(got.Labels, s.BatchLabels(idx, nil)) {
+					if !slices.Equal(got.Labels, batchLabels(t, s, idx, nil)) {
 						t.Fatalf("batch %d labels differ", k)
 					}
 					k++

@@ -56,7 +56,7 @@ func TestFashionMNISTReal(t *testing.T) {
 		}
 		// Fashion-MNIST images have a black border: the corner pixels of
 		// the first image are 0.
-		im := s.Image(0)
+		im := imageAt(t, s, 0)
 		if im[0] != 0 || im[27] != 0 || im[27*28] != 0 || im[28*28-1] != 0 {
 			t.Errorf("train=%v: corners of image 0 are %d %d %d %d, want 0", tc.train, im[0], im[27], im[27*28], im[28*28-1])
 		}

@@ -77,7 +77,7 @@ func TestSTL10Layout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im := s.Image(0)
+	im := imageAt(t, s, 0)
 	px := func(row, col, c int) byte { return im[(row*96+col)*3+c] }
 	if px(2, 5, 0) != 11 || px(1, 0, 1) != 22 || px(0, 95, 2) != 33 {
 		t.Fatalf("got %d %d %d, want 11 22 33", px(2, 5, 0), px(1, 0, 1), px(0, 95, 2))

@@ -183,7 +183,9 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	// standardisation statistics of augmented training.
 	statSet := trainSet
 	if mode == ModeAugment {
-		statSet = spread(trainSet, StatsImages)
+		if statSet, err = spread(trainSet, StatsImages); err != nil {
+			return nil, fmt.Errorf("linear eval: %w", err)
+		}
 	}
 	t0 := time.Now()
 	trainFeat, err := features(statSet)

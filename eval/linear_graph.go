@@ -115,11 +115,8 @@ func buildLinear(cfg *configs.Config, classes int, mode string, dim int) (*linea
 // log p = z - log Σ exp z.
 func crossEntropy(s *tfgraph.Scope, logits, labels tfgraph.Output, classes int32) tfgraph.Output {
 	z := s.Sub(logits, s.StopGradient(s.Max(logits, true, 1)))
-	lse := s.Op("Log", "", []tfgraph.Input{s.Sum(s.Exp(z), true, 1)}, nil)
-	if lse == nil {
-		return tfgraph.Output{}
-	}
-	logp := s.Sub(z, lse.Output(0))
+	lse := s.Log(s.Sum(s.Exp(z), true, 1))
+	logp := s.Sub(z, lse)
 	return s.Neg(s.Mean(s.Sum(s.Mul(s.OneHot(labels, classes), logp), false, 1), false, 0))
 }
 
@@ -142,7 +139,10 @@ type feeder struct {
 // feeds builds the feeds of global step on the rows idx of f.ds.
 func (f *feeder) feeds(idx []int, step int64, lr float64) (map[tfgraph.Output]*tfgraph.Tensor, error) {
 	lg, ds, d := f.lg, f.ds, f.d
-	f.labelBuf = ds.BatchLabels(idx, f.labelBuf)
+	var err error
+	if f.labelBuf, err = ds.BatchLabels(idx, f.labelBuf); err != nil {
+		return nil, fmt.Errorf("linear eval: %w", err)
+	}
 	lt, err := tfgraph.NewTensor(f.labelBuf)
 	if err != nil {
 		return nil, err
@@ -153,7 +153,9 @@ func (f *feeder) feeds(idx []int, step int64, lr float64) (map[tfgraph.Output]*t
 	}
 	feeds := map[tfgraph.Output]*tfgraph.Tensor{lg.labels: lt, lg.lr: lrt}
 	if f.mode == ModeAugment {
-		f.pixBuf = ds.Batch(idx, f.pixBuf)
+		if f.pixBuf, err = ds.Batch(idx, f.pixBuf); err != nil {
+			return nil, err
+		}
 		it, err := imageTensor(f.pixBuf, len(idx), ds.H, ds.W, ds.C)
 		if err != nil {
 			return nil, err

@@ -16,9 +16,9 @@ const StatsImages = 10000
 
 // spread returns n images taken at even strides through ds (ds itself when
 // it has at most n), so sets stored class by class are sampled fairly.
-func spread(ds *data.Images, n int) *data.Images {
+func spread(ds *data.Images, n int) (*data.Images, error) {
 	if ds.N <= n {
-		return ds
+		return ds, nil
 	}
 	idx := make([]int, n)
 	for i := range idx {
@@ -26,9 +26,14 @@ func spread(ds *data.Images, n int) *data.Images {
 	}
 	out := *ds
 	out.N = n
-	out.Pix = ds.Batch(idx, nil)
-	out.Labels = ds.BatchLabels(idx, nil)
-	return &out
+	var err error
+	if out.Pix, err = ds.Batch(idx, nil); err != nil {
+		return nil, err
+	}
+	if out.Labels, err = ds.BatchLabels(idx, nil); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // featureStats returns the per-dimension mean and inverse standard deviation

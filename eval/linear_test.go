@@ -282,14 +282,17 @@ func TestFoldMatchesStandardisedClassifier(t *testing.T) {
 
 func TestSpread(t *testing.T) {
 	ds := greyClasses(1, 12)
-	if spread(ds, 20) != ds {
-		t.Error("spread of a small set should be the set")
+	if same, err := spread(ds, 20); err != nil || same != ds {
+		t.Errorf("spread of a small set should be the set (err %v)", err)
 	}
-	sub := spread(ds, 4) // images 0, 3, 6, 9
+	sub, err := spread(ds, 4) // images 0, 3, 6, 9
+	if err != nil {
+		t.Fatal(err)
+	}
 	if sub.N != 4 || len(sub.Pix) != 4*ds.ImageSize() || sub.Labels[1] != ds.Labels[3] {
 		t.Fatalf("spread: %v labels %v", sub, sub.Labels)
 	}
-	if !bytes.Equal(sub.Image(2), ds.Image(6)) {
+	if !bytes.Equal(sub.Pix[2*ds.ImageSize():3*ds.ImageSize()], ds.Pix[6*ds.ImageSize():7*ds.ImageSize()]) {
 		t.Error("spread image 2 is not image 6")
 	}
 }

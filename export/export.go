@@ -265,14 +265,14 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 			return fmt.Errorf("classification head: logits have shape %v, want [N K]", sh)
 		}
 		logits = root.Identity(OutLogits, logits)
-		probsOp := root.Op("Softmax", OutProbs, []tfgraph.Input{logits}, nil)
-		if probsOp == nil {
-			return g.Err()
+		probs := root.Softmax(OutProbs, logits)
+		if err := g.Err(); err != nil {
+			return fmt.Errorf("classification head: %w", err)
 		}
 		classes := root.Identity(OutClasses, root.ArgMax(logits, 1))
 		sigs[SigClassify] = tfgraph.Signature{
 			Inputs:  map[string]tfgraph.Output{InputImages: images},
-			Outputs: map[string]tfgraph.Output{OutLogits: logits, OutProbs: probsOp.Output(0), OutClasses: classes},
+			Outputs: map[string]tfgraph.Output{OutLogits: logits, OutProbs: probs, OutClasses: classes},
 		}
 		for _, v := range vars {
 			if isEncoder(v) || isProjector(v) {

@@ -7,7 +7,6 @@ package serve
 // bytes, then the elements in C order.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -15,9 +14,10 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
 const npyMagic = "\x93NUMPY"
@@ -127,33 +127,14 @@ func writeNPY(path, descr string, shape []int, n int, body func(io.Writer) error
 	if err != nil {
 		return fmt.Errorf("npy %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	err = tfgraph.WriteAtomic(path, func(w io.Writer) error {
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		return body(w)
+	})
 	if err != nil {
-		return fmt.Errorf("npy %s: %w", path, err)
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("npy %s: %w", path, err)
-	}
-	w := bufio.NewWriter(f)
-	if _, err := w.Write(hdr); err != nil {
-		return fail(err)
-	}
-	if err := body(w); err != nil {
-		return fail(err)
-	}
-	if err := w.Flush(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("npy %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("npy %s: %w", path, err)
+		return fmt.Errorf("npy: %w", err)
 	}
 	return nil
 }

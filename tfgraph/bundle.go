@@ -63,28 +63,46 @@ const (
 // call, no data shard read. The result maps tensor names to their dtype and
 // shape. Malformed files give an error naming the file, never a panic.
 func ReadCheckpointIndex(prefix string) (map[string]TensorSpec, error) {
+	specs, _, err := readIndex(prefix)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	return specs, nil
+}
+
+// readIndex reads and parses PREFIX.index, refusing files larger than
+// maxIndexFileBytes, and returns the tensors and the bundle header. Errors
+// name the file.
+func readIndex(prefix string) (map[string]TensorSpec, *pb.BundleHeaderProto, error) {
 	path := prefix + ".index"
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+		return nil, nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+		return nil, nil, err
+	}
+	tooBig := func(n int64) error {
+		return fmt.Errorf("%s is %d bytes, more than an index file can plausibly be", path, n)
 	}
 	if st.Size() > maxIndexFileBytes {
-		return nil, fmt.Errorf("checkpoint %s: %s is %d bytes, more than an index file can plausibly be", prefix, path, st.Size())
+		return nil, nil, tooBig(st.Size())
 	}
-	b, err := io.ReadAll(f)
+	// The limit also holds if the file grows after the Stat.
+	b, err := io.ReadAll(io.LimitReader(f, maxIndexFileBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %w", prefix, err)
+		return nil, nil, fmt.Errorf("reading %s: %w", path, err)
 	}
-	specs, _, err := parseCheckpointIndex(b)
+	if len(b) > maxIndexFileBytes {
+		return nil, nil, tooBig(int64(len(b)))
+	}
+	specs, header, err := parseCheckpointIndex(b)
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint %s: %s: %w", prefix, path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return specs, nil
+	return specs, header, nil
 }
 
 // errIndex marks a malformed index file.

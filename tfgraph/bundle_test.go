@@ -86,6 +86,16 @@ func TestReadCheckpointIndexErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An implausibly large (sparse) file is refused before it is read.
+	huge := filepath.Join(dir, "huge")
+	if f, err := os.Create(huge + ".index"); err != nil {
+		t.Fatal(err)
+	} else if err := errors.Join(f.Truncate(maxIndexFileBytes+1), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCheckpointIndex(huge); err == nil || !strings.Contains(err.Error(), "more than an index file can plausibly be") {
+		t.Errorf("huge index: %v", err)
+	}
 	bad := filepath.Join(dir, "bad")
 	// Every truncation is an error, never a panic.
 	for n := 0; n < len(good); n++ {

@@ -8,6 +8,7 @@
 package tfgraph
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"strings"
@@ -65,11 +66,22 @@ func NewGraph() *Graph {
 	return &Graph{g: tf.NewGraph(), names: map[string]int{}, byKey: map[string]*Variable{}}
 }
 
-// TF returns the underlying graft graph.
-func (g *Graph) TF() *tf.Graph { return g.g }
-
 // Err is the first error met while building, or nil.
 func (g *Graph) Err() error { return g.err }
+
+// GraphDef serialises the graph as a tensorflow.GraphDef protocol buffer
+// (for tools and tests that inspect the graph). It fails when building
+// failed.
+func (g *Graph) GraphDef() ([]byte, error) {
+	if g.err != nil {
+		return nil, g.err
+	}
+	var buf bytes.Buffer
+	if _, err := g.g.WriteTo(&buf); err != nil {
+		return nil, fmt.Errorf("serialising the graph: %w", err)
+	}
+	return buf.Bytes(), nil
+}
 
 // SetDevice makes device (for example "/device:GPU:0") the device of every
 // op added afterwards in a scope that names none, Root's included. The
@@ -175,6 +187,16 @@ func (s *Scope) WithControl(ops ...*Operation) *Scope {
 // Err is the graph's first build error.
 func (s *Scope) Err() error { return s.g.err }
 
+// Fail records err as the graph's build error unless an earlier one is
+// already recorded (nil is ignored). Builders above this package call it on
+// bad arguments: every later op of the graph is then skipped and returns an
+// empty Output, and the error comes out of Err and NewSession.
+func (s *Scope) Fail(err error) {
+	if err != nil {
+		s.g.fail(err)
+	}
+}
+
 func join(a, b string) string {
 	switch {
 	case a == "":
@@ -193,8 +215,8 @@ func (s *Scope) Op(typ, name string, inputs []tf.Input, attrs map[string]any) *O
 		return nil
 	}
 	for i, in := range inputs {
-		if o, ok := in.(tf.Output); ok && o.Op == nil {
-			s.g.fail(fmt.Errorf("%s %q: input %d is empty", typ, join(s.ns, name), i))
+		if problem := checkInput(in); problem != "" {
+			s.g.fail(fmt.Errorf("%s %q: input %d %s", typ, join(s.ns, name), i, problem))
 			return nil
 		}
 	}
@@ -211,6 +233,27 @@ func (s *Scope) Op(typ, name string, inputs []tf.Input, attrs map[string]any) *O
 		return nil
 	}
 	return op
+}
+
+// checkInput describes an input graft cannot take (nil, or an empty Output
+// alone or in an OutputList: the result of a failed build step, or a zero
+// value), or returns "".
+func checkInput(in tf.Input) string {
+	switch v := in.(type) {
+	case nil:
+		return "is nil"
+	case tf.Output:
+		if v.Op == nil {
+			return "is empty"
+		}
+	case tf.OutputList:
+		for j, o := range v {
+			if o.Op == nil {
+				return fmt.Sprintf("element %d is empty", j)
+			}
+		}
+	}
+	return ""
 }
 
 // out adds a single-output op and returns its output (empty on failure).

@@ -9,6 +9,10 @@ import (
 // Const adds a constant holding the Go value v (a scalar, slice or *Tensor).
 func (s *Scope) Const(name string, v any) Output {
 	t, ok := v.(*Tensor)
+	if ok && t == nil {
+		s.g.fail(fmt.Errorf("constant %q: nil tensor", join(s.ns, name)))
+		return Output{}
+	}
 	if !ok {
 		var err error
 		if t, err = tf.NewTensor(v); err != nil {
@@ -31,6 +35,10 @@ func (s *Scope) Placeholder(name string, dt DataType, dims []int64) Output {
 
 // PlaceholderWithDefault returns def unless the output is fed.
 func (s *Scope) PlaceholderWithDefault(name string, def Output, dims []int64) Output {
+	if def.Op == nil {
+		s.g.fail(fmt.Errorf("PlaceholderWithDefault %q: the default is empty", join(s.ns, name)))
+		return Output{}
+	}
 	return s.out("PlaceholderWithDefault", name, map[string]any{"dtype": def.DataType(), "shape": tf.MakeShape(dims...)}, def)
 }
 
@@ -122,6 +130,10 @@ func (s *Scope) Concat(axis int32, xs ...Output) Output {
 
 // Split cuts x into n equal parts along axis.
 func (s *Scope) Split(axis int32, n int, x Output) []Output {
+	if n < 1 {
+		s.g.fail(fmt.Errorf("Split in %q: %d parts", s.ns, n))
+		return nil
+	}
 	op := s.Op("Split", "", []tf.Input{s.Const("axis", axis), x}, map[string]any{"num_split": int64(n)})
 	if op == nil {
 		return make([]Output, n)
@@ -236,3 +248,125 @@ func (s *Scope) StatelessUniform(name string, shape, seed Output) Output {
 
 // Scalar is a float32 constant.
 func (s *Scope) Scalar(v float32) Output { return s.Const("c", v) }
+
+// FloorDiv returns floor(a / b) elementwise (integer division rounding down
+// for integer types).
+func (s *Scope) FloorDiv(a, b Output) Output { return s.binary("FloorDiv", a, b) }
+
+// Equal returns a == b elementwise (broadcasting) as bool.
+func (s *Scope) Equal(a, b Output) Output { return s.binary("Equal", a, b) }
+
+// LessEqual returns a <= b elementwise as bool.
+func (s *Scope) LessEqual(a, b Output) Output { return s.binary("LessEqual", a, b) }
+
+// LogicalAnd returns a && b elementwise for bool tensors.
+func (s *Scope) LogicalAnd(a, b Output) Output { return s.binary("LogicalAnd", a, b) }
+
+// BatchMatMul multiplies the matrices in the last two axes of a and b,
+// broadcasting the leading axes (BatchMatMulV2, no adjoints).
+func (s *Scope) BatchMatMul(a, b Output) Output { return s.binary("BatchMatMulV2", a, b) }
+
+// Log returns the natural logarithm of x.
+func (s *Scope) Log(x Output) Output { return s.unary("Log", x) }
+
+// OnesLike returns a tensor of ones with the shape and type of x.
+func (s *Scope) OnesLike(x Output) Output { return s.unary("OnesLike", x) }
+
+// RGBToHSV converts RGB values in [0, 1] (last axis of size 3) to HSV.
+func (s *Scope) RGBToHSV(x Output) Output { return s.unary("RGBToHSV", x) }
+
+// HSVToRGB converts HSV values (last axis of size 3) to RGB.
+func (s *Scope) HSVToRGB(x Output) Output { return s.unary("HSVToRGB", x) }
+
+// Softmax returns the softmax of logits over the last axis, as an op named
+// name ("" names it Softmax).
+func (s *Scope) Softmax(name string, logits Output) Output {
+	return s.out("Softmax", name, nil, logits)
+}
+
+// ClipByValue clamps x to [lo, hi] elementwise; lo and hi are scalars or
+// have x's shape.
+func (s *Scope) ClipByValue(x, lo, hi Output) Output {
+	return s.out("ClipByValue", "", nil, x, lo, hi)
+}
+
+// SelectRows returns cond ? a : b with TensorFlow's original Select op: cond
+// has the shape of a and b, or is a bool vector whose entry i picks the
+// whole row a[i] or b[i]. (Select, unlike SelectV2, does not broadcast.)
+func (s *Scope) SelectRows(cond, a, b Output) Output { return s.out("Select", "", nil, cond, a, b) }
+
+// SliceAt takes size elements from begin along each axis (-1 = to the end),
+// with begin and size given as int32 vector tensors (see Slice for constant
+// ones).
+func (s *Scope) SliceAt(x, begin, size Output) Output {
+	return s.out("Slice", "", nil, x, begin, size)
+}
+
+// Fill returns a tensor of the shape held by the int32 vector dims, every
+// element value (a scalar).
+func (s *Scope) Fill(dims, value Output) Output { return s.out("Fill", "", nil, dims, value) }
+
+// Range returns the 1-D sequence start, start+delta, ... below limit (all
+// scalars of one type).
+func (s *Scope) Range(start, limit, delta Output) Output {
+	return s.out("Range", "", nil, start, limit, delta)
+}
+
+// Reverse reverses x along the given axes (ReverseV2).
+func (s *Scope) Reverse(x Output, axes ...int32) Output {
+	return s.out("ReverseV2", "", nil, x, s.Const("axis", axes))
+}
+
+// Tile repeats x multiples[i] times along axis i.
+func (s *Scope) Tile(x Output, multiples ...int32) Output {
+	return s.out("Tile", "", nil, x, s.Const("multiples", multiples))
+}
+
+// Pack stacks tensors of one shape into a tensor one rank higher, along
+// axis (tf.stack).
+func (s *Scope) Pack(axis int64, xs ...Output) Output {
+	return s.out("Pack", "", map[string]any{"axis": axis}, tf.OutputList(xs))
+}
+
+// Unpack splits x along axis into num tensors one rank lower (tf.unstack).
+// On failure it returns num empty Outputs.
+func (s *Scope) Unpack(x Output, num int, axis int64) []Output {
+	if num < 1 {
+		s.g.fail(fmt.Errorf("Unpack in %q: %d parts", s.ns, num))
+		return nil
+	}
+	outs := make([]Output, num)
+	op := s.Op("Unpack", "", []tf.Input{x}, map[string]any{"num": int64(num), "axis": axis})
+	if op == nil {
+		return outs
+	}
+	for i := range outs {
+		outs[i] = op.Output(i)
+	}
+	return outs
+}
+
+// ResizeBilinear resizes the NHWC batch images to the height and width held
+// by the int32 [2] tensor size with bilinear interpolation; the flags are
+// the op's align_corners and half_pixel_centers attributes.
+func (s *Scope) ResizeBilinear(images, size Output, alignCorners, halfPixelCenters bool) Output {
+	return s.out("ResizeBilinear", "", map[string]any{"align_corners": alignCorners, "half_pixel_centers": halfPixelCenters},
+		images, size)
+}
+
+// CropAndResize cuts box i (float32 [y1, x1, y2, x2], normalised) out of
+// image boxInd[i] of the NHWC batch images and resizes it to height x width
+// with method ("bilinear" or "nearest"); samples outside the image take
+// extrapolation.
+func (s *Scope) CropAndResize(images, boxes, boxInd Output, height, width int32, method string, extrapolation float32) Output {
+	return s.out("CropAndResize", "", map[string]any{"method": method, "extrapolation_value": extrapolation},
+		images, boxes, boxInd, s.Const("crop_size", []int32{height, width}))
+}
+
+// StatelessUniformFullInt draws integers of type dt (int32, int64, uint32 or
+// uint64) uniformly over the type's whole range, in the shape held by the
+// int32 vector shape, from the int64 [2] seed; name "" names the op after
+// its type.
+func (s *Scope) StatelessUniformFullInt(name string, dt DataType, shape, seed Output) Output {
+	return s.out("StatelessRandomUniformFullInt", name, map[string]any{"dtype": dt}, shape, seed)
+}

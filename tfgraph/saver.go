@@ -113,19 +113,10 @@ func (sv *Saver) Save(sess *Session, prefix string) error {
 	if err != nil || len(files) == 0 {
 		return fmt.Errorf("writing checkpoint %s: SaveV2 produced no data file", prefix)
 	}
-	for _, f := range files {
-		if err := syncFile(f); err != nil {
+	for _, f := range append(files, tmp+".index") {
+		if err := moveSynced(f, prefix+strings.TrimPrefix(f, tmp)); err != nil {
 			return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
 		}
-		if err := os.Rename(f, prefix+strings.TrimPrefix(f, tmp)); err != nil {
-			return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
-		}
-	}
-	if err := syncFile(tmp + ".index"); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
-	}
-	if err := os.Rename(tmp+".index", prefix+".index"); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
 	}
 	return syncDir(dir)
 }
@@ -145,28 +136,6 @@ func (sv *Saver) RestoreFrom(sess *Session, prefix string) error {
 	if _, err := sess.Run(map[Output]*Tensor{sv.Prefix: t}, nil, sv.Restore); err != nil {
 		return fmt.Errorf("restoring checkpoint %s: %w", prefix, err)
 	}
-	return nil
-}
-
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	_ = d.Sync() // not every file system supports fsync on directories
 	return nil
 }
 

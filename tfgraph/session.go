@@ -62,7 +62,8 @@ func enableXLAOnCPU() {
 
 // Session runs a finished graph.
 type Session struct {
-	S     *tf.Session
+	s *tf.Session
+	// Graph is the graph the session runs.
 	Graph *Graph
 }
 
@@ -82,20 +83,20 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting TensorFlow session: %w", err)
 	}
-	return &Session{S: s, Graph: g}, nil
+	return &Session{s: s, Graph: g}, nil
 }
 
 // Close releases the session.
-func (s *Session) Close() error { return s.S.Close() }
+func (s *Session) Close() error { return s.s.Close() }
 
 // Run feeds, fetches and runs targets in one Session.Run.
 func (s *Session) Run(feeds map[Output]*Tensor, fetches []Output, targets ...*Operation) ([]*Tensor, error) {
-	return s.S.Run(feeds, fetches, targets)
+	return s.s.Run(feeds, fetches, targets)
 }
 
 // Devices lists the devices the session sees.
 func (s *Session) Devices() ([]Device, error) {
-	ds, err := s.S.ListDevices()
+	ds, err := s.s.ListDevices()
 	if err != nil {
 		return nil, fmt.Errorf("listing TensorFlow's devices: %w", err)
 	}
@@ -109,11 +110,23 @@ func (s *Session) Devices() ([]Device, error) {
 // Version is the TensorFlow version of the linked library.
 func Version() string { return tf.Version() }
 
-// FloatScalar reads a float32 scalar tensor.
-func FloatScalar(t *Tensor) (float32, error) {
-	v, ok := t.Value().(float32)
+// Value returns the Go value of t (see Tensor.Value) as a T, for example
+// []float32 for a float32 vector or [][]int32 for an int32 matrix. A nil
+// tensor or one of another type or rank is an error naming both.
+func Value[T any](t *Tensor) (T, error) {
+	var zero T
+	if t == nil {
+		return zero, fmt.Errorf("want a tensor of Go type %T, got none", zero)
+	}
+	v, ok := t.Value().(T)
 	if !ok {
-		return 0, fmt.Errorf("want a float32 scalar, got %T", t.Value())
+		return zero, fmt.Errorf("want a tensor of Go type %T, got %T", zero, t.Value())
 	}
 	return v, nil
 }
+
+// FloatScalar reads a float32 scalar tensor.
+func FloatScalar(t *Tensor) (float32, error) { return Value[float32](t) }
+
+// Int64Scalar reads an int64 scalar tensor.
+func Int64Scalar(t *Tensor) (int64, error) { return Value[int64](t) }

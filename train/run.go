@@ -171,9 +171,9 @@ func (r *run) resume() error {
 	if err != nil {
 		return err
 	}
-	step, ok := out[0].Value().(int64)
-	if !ok {
-		return fmt.Errorf("resuming from %s: global_step is %T, want int64", r.latest, out[0].Value())
+	step, err := tfgraph.Int64Scalar(out[0])
+	if err != nil {
+		return fmt.Errorf("resuming from %s: global step: %w", r.latest, err)
 	}
 	r.from = step
 	fmt.Fprintf(r.logw, "resuming from %s at step %d\n", r.latest, step)

@@ -147,11 +147,8 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	// tools (the loop itself derives the data position from global_step).
 	es := root.Child("epoch_update").WithControl(inc)
 	next := es.Add(st.GlobalStep.Read(), es.Const("one", int64(1)))
-	epoch := es.Op("FloorDiv", "", []tfgraph.Input{next, es.Const("steps_per_epoch", o.StepsPerEpoch)}, nil)
-	var setEpoch *tfgraph.Operation
-	if epoch != nil {
-		setEpoch = st.Epoch.AssignOp(es, "assign", epoch.Output(0))
-	}
+	epoch := es.FloorDiv(next, es.Const("steps_per_epoch", o.StepsPerEpoch))
+	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = g.InitOp("init")
 	st.Saver = tfgraph.NewSaver(g, "save", g.Variables())
@@ -213,7 +210,19 @@ func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("training step: %w", err)
 	}
-	r := Stats{Loss: out[0].Value().(float32), ZStd: out[1].Value().(float32), LR: out[2].Value().(float32), Step: out[3].Value().(int64)}
+	var r Stats
+	for _, f := range []struct {
+		name string
+		dst  *float32
+		t    *tfgraph.Tensor
+	}{{"loss", &r.Loss, out[0]}, {"z_std", &r.ZStd, out[1]}, {"learning rate", &r.LR, out[2]}} {
+		if *f.dst, err = tfgraph.FloatScalar(f.t); err != nil {
+			return Stats{}, fmt.Errorf("training step: %s: %w", f.name, err)
+		}
+	}
+	if r.Step, err = tfgraph.Int64Scalar(out[3]); err != nil {
+		return Stats{}, fmt.Errorf("training step: global step: %w", err)
+	}
 	if math.IsNaN(float64(r.Loss)) || math.IsInf(float64(r.Loss), 0) {
 		return r, fmt.Errorf("step %d: loss is %v (lower optim.base_lr, or check the input data)", r.Step, r.Loss)
 	}

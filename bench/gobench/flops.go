@@ -94,6 +94,9 @@ func addFLOPRate(dst, res map[string]any, imagesPerSec float64) {
 	if !ok {
 		return
 	}
-	perImage := float64(nw["train_flops_per_image"].(int64))
-	dst["achieved_gflops"] = imagesPerSec * perImage / 1e9
+	perImage, ok := nw["train_flops_per_image"].(int64)
+	if !ok {
+		return
+	}
+	dst["achieved_gflops"] = imagesPerSec * float64(perImage) / 1e9
 }

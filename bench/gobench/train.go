@@ -215,7 +215,9 @@ func runE2E(o options, clk harness.Clock, res map[string]any) error {
 	res["images_per_sec"] = harness.Summarize(rates)
 	addFLOPRate(res, res, harness.Median(rates))
 	breakdown := parts.report()
-	breakdown["assemble_ms"] = assembleMillis(ds, b)
+	if breakdown["assemble_ms"], err = assembleMillis(ds, b); err != nil {
+		return fmt.Errorf("batch assembly probe: %w", err)
+	}
 	res["step_breakdown"] = breakdown
 	pf.Close()
 
@@ -260,7 +262,7 @@ func (p stepParts) report() map[string]any {
 // assembleMillis is the synchronous cost of assembling one batch (what the
 // prefetch goroutine does in the background), averaged over up to 20
 // batches of epoch 0.
-func assembleMillis(ds *data.Images, b *data.Batcher) float64 {
+func assembleMillis(ds *data.Images, b *data.Batcher) (float64, error) {
 	batches := b.Epoch(0)
 	if len(batches) > 20 {
 		batches = batches[:20]
@@ -268,9 +270,12 @@ func assembleMillis(ds *data.Images, b *data.Batcher) float64 {
 	var buf []byte
 	t := time.Now()
 	for _, idx := range batches {
-		buf = ds.Batch(idx, buf)
+		var err error
+		if buf, err = ds.Batch(idx, buf); err != nil {
+			return 0, err
+		}
 	}
-	return time.Since(t).Seconds() * 1e3 / float64(len(batches))
+	return time.Since(t).Seconds() * 1e3 / float64(len(batches)), nil
 }
 
 // augmentMillis times the in-graph augmentation alone (both views of one
@@ -293,7 +298,10 @@ func augmentMillis(o options, ds *data.Images, b *data.Batcher) (float64, error)
 		return 0, err
 	}
 	defer sess.Close()
-	pix := ds.Batch(b.Epoch(0)[0], nil)
+	pix, err := ds.Batch(b.Epoch(0)[0], nil)
+	if err != nil {
+		return 0, err
+	}
 	it, err := tfgraph.NewTensor(pix)
 	if err != nil {
 		return 0, err

@@ -107,7 +107,11 @@ func runInfer(o *harness.Options, clk harness.Clock, dir string, seconds float64
 			return err
 		}
 		for i := 0; i < biggest; i++ {
-			copy(pix[i*h*w*c:], ds.Image(i%ds.N))
+			im, err := ds.Image(i % ds.N)
+			if err != nil {
+				return err
+			}
+			copy(pix[i*h*w*c:], im)
 		}
 	} else {
 		r := rand.New(rand.NewPCG(uint64(o.Seed), 5))

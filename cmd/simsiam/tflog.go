@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"regexp"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
