@@ -61,9 +61,10 @@ type newBackbone func(s *tfgraph.Scope, c BackboneConfig) (Backbone, error)
 // are those of package arch, the list configs validates model.arch against;
 // TestRegistryMatchesArchList checks that both name the same architectures.
 var backbones = map[string]newBackbone{
-	"resnet18": newResNet18,
-	"resnet34": newResNet34,
-	"resnet50": newResNet50,
+	"resnet18":  newResNet18,
+	"resnet34":  newResNet34,
+	"resnet50":  newResNet50,
+	"resnet101": newResNet101,
 }
 
 // NewBackbone creates the backbone c.Model.Arch names, with its variables
