@@ -113,8 +113,8 @@ type Augment struct {
 
 // Model configures the encoder f (backbone + projection MLP) and the predictor h.
 type Model struct {
-	// Arch is the ResNet depth of the backbone.
-	Arch string `mapstructure:"arch" yaml:"arch" doc:"Backbone: resnet18, resnet34 or resnet50."`
+	// Arch names the backbone architecture (package model/arch lists them).
+	Arch string `mapstructure:"arch" yaml:"arch" doc:"Backbone: resnet18, resnet34, resnet50 or resnet101 (torchvision layouts)."`
 	// Stem selects the first layers of the backbone.
 	Stem string `mapstructure:"stem" yaml:"stem" doc:"Backbone stem: imagenet (7x7 stride-2 convolution and max pooling) or cifar (3x3 stride-1 convolution, no pooling)."`
 	// Width is the number of channels of the first stage.

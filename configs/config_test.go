@@ -527,7 +527,7 @@ func TestRanges(t *testing.T) {
 		{"std too long", func(c *Config) { c.Data.Std = []float64{1, 1, 1, 1} }, []string{"data.std"}},
 		{"std zero", func(c *Config) { c.Data.Std = []float64{0.2, 0, 0.2} }, []string{"data.std"}},
 		{"mean infinite", func(c *Config) { c.Data.Mean = []float64{0.5, math.Inf(1), 0.5} }, []string{"data.mean"}},
-		{"arch", func(c *Config) { c.Model.Arch = "resnet101" }, []string{"model.arch"}},
+		{"arch", func(c *Config) { c.Model.Arch = "resnet152" }, []string{"model.arch"}},
 		{"stem", func(c *Config) { c.Model.Stem = "tiny" }, []string{"model.stem"}},
 		{"data.format", func(c *Config) { c.Data.Format = "mnist" }, []string{"data.format"}},
 		{"eval.format", func(c *Config) { c.Eval.Format = "png" }, []string{"eval.format"}},

@@ -8,33 +8,15 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/simsiam-go/simsiam/data/format"
+	"github.com/simsiam-go/simsiam/model/arch"
 )
 
-// Allowed values of the enumerated keys.
-var (
-	// Formats are the values of data.format and eval.format.
-	Formats = []string{"stl10", "cifar10", "cifar100", "idx", "folder"}
-	// Archs are the values of model.arch.
-	Archs = []string{"resnet18", "resnet34", "resnet50"}
-	// Stems are the values of model.stem.
-	Stems = []string{"cifar", "imagenet"}
-)
-
-// dataSplits are the pretraining splits of each format (folder: any).
-var dataSplits = map[string][]string{
-	"stl10":    {"unlabeled", "train", "test", "train+unlabeled"},
-	"cifar10":  {"train", "test"},
-	"cifar100": {"train", "test"},
-	"idx":      {"train", "test"},
-}
-
-// evalSplits are the labelled splits of each format (folder: any).
-var evalSplits = map[string][]string{
-	"stl10":    {"train", "test"},
-	"cifar10":  {"train", "test"},
-	"cifar100": {"train", "test"},
-	"idx":      {"train", "test"},
-}
+// The allowed values of data.format, eval.format and their splits come from
+// package format, those of model.arch and model.stem from package arch: the
+// lists data.Open and model's registry are checked against. Both are
+// import-free leaves, so configs (which model imports) can use them.
 
 // checker collects validation problems, each prefixed by its key.
 type checker struct{ errs []error }
@@ -130,13 +112,13 @@ func (c *Config) Validate(checkPaths bool) error {
 
 	// data
 	d := c.Data
-	k.oneOf("data.format", d.Format, Formats)
+	k.oneOf("data.format", d.Format, format.Names())
 	if d.Dir == "" {
 		k.fail("data.dir", "must not be empty")
 	} else if checkPaths {
 		k.dir("data.dir", d.Dir)
 	}
-	if splits, ok := dataSplits[d.Format]; ok {
+	if splits, ok := format.PretrainSplits(d.Format); ok {
 		k.oneOf("data.split", d.Split, splits)
 	}
 	if d.ImageSize < 8 {
@@ -169,13 +151,13 @@ func (c *Config) Validate(checkPaths bool) error {
 
 	// eval
 	e := c.Eval
-	k.oneOf("eval.format", e.Format, Formats)
+	k.oneOf("eval.format", e.Format, format.Names())
 	if e.Dir == "" {
 		k.fail("eval.dir", "must not be empty")
 	} else if checkPaths {
 		k.dir("eval.dir", e.Dir)
 	}
-	if splits, ok := evalSplits[e.Format]; ok {
+	if splits, ok := format.LabelledSplits(e.Format); ok {
 		k.oneOf("eval.train_split", e.TrainSplit, splits)
 		k.oneOf("eval.test_split", e.TestSplit, splits)
 	} else {
@@ -205,8 +187,8 @@ func (c *Config) Validate(checkPaths bool) error {
 
 	// model
 	m := c.Model
-	k.oneOf("model.arch", m.Arch, Archs)
-	k.oneOf("model.stem", m.Stem, Stems)
+	k.oneOf("model.arch", m.Arch, arch.Names())
+	k.oneOf("model.stem", m.Stem, arch.Stems())
 	k.positive("model.width", m.Width)
 	k.positive("model.proj_dim", m.ProjDim)
 	k.positive("model.proj_hidden", m.ProjHidden)

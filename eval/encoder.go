@@ -26,19 +26,15 @@ import (
 
 // EncoderScope is the variable scope of the backbone in every SimSiam
 // checkpoint.
-const EncoderScope = "encoder"
-
-// probeKey is a variable every backbone has; its absence from a checkpoint
-// means the checkpoint holds no encoder at all.
-const probeKey = EncoderScope + "/conv1/kernel"
+const EncoderScope = model.EncoderScope
 
 // Encoder is the frozen backbone in inference mode (BatchNorm with its
 // moving statistics): uint8 NHWC images → augment.Eval (resize, normalise)
 // → pooled features [N, Dim].
 type Encoder struct {
 	Graph    *tfgraph.Graph
-	Backbone *model.ResNet
-	// Dim is the feature dimension (Backbone.FeatureDim).
+	Backbone model.Backbone
+	// Dim is the feature dimension (Backbone.FeatureDim()).
 	Dim int
 	// Channels is the channel count the Images placeholder takes.
 	Channels int
@@ -100,14 +96,13 @@ func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
 // ops that restore the encoder from a checkpoint. Run g's initialiser, then
 // Attach a session (and Restore) before Features.
 func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
-	bn := model.BNOpts{Eps: float32(cfg.Model.BNEps), Momentum: float32(cfg.Model.BNMomentum)}
-	bb, err := model.NewResNet(g.Root().Child(EncoderScope), cfg.Model.Arch, cfg.Model.Stem, int64(cfg.Data.Channels),
-		int64(cfg.Model.Width), cfg.Model.ZeroInitResidual, bn, cfg.Seed)
+	bb, err := model.NewBackbone(g.Root().Child(EncoderScope),
+		model.BackboneConfig{Model: cfg.Model, InChannels: int64(cfg.Data.Channels), Seed: cfg.Seed})
 	if err != nil {
 		return nil, err
 	}
 	e := NewEncoderOn(g, bb, cfg.Data)
-	e.restore = addEncoderRestore(g, e.Vars, bb)
+	e.restore = addEncoderRestore(g, e.Vars, bb.VarPrefix())
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building the encoder: %w", err)
 	}
@@ -118,14 +113,14 @@ func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
 // example the training graph's st.Net.Backbone, for a kNN monitor that reads
 // the live weights). It adds no variables and no restore ops; Attach the
 // session that runs g before Features.
-func NewEncoderOn(g *tfgraph.Graph, bb *model.ResNet, d configs.Data) *Encoder {
+func NewEncoderOn(g *tfgraph.Graph, bb model.Backbone, d configs.Data) *Encoder {
 	s := g.Root().Child("features")
-	e := &Encoder{Graph: g, Backbone: bb, Dim: int(bb.FeatureDim), Channels: d.Channels}
+	e := &Encoder{Graph: g, Backbone: bb, Dim: int(bb.FeatureDim()), Channels: d.Channels}
 	e.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(d.Channels)})
 	x := augment.Eval(s, e.Images, d)
 	e.Out = s.Identity("output", bb.Apply(s.Child(EncoderScope), x, tfgraph.Inference))
 	for _, v := range g.Variables() {
-		if strings.HasPrefix(v.Key, EncoderScope+"/") {
+		if strings.HasPrefix(v.Key, bb.VarPrefix()) {
 			e.Vars = append(e.Vars, v)
 		}
 	}
@@ -213,30 +208,36 @@ func (e *Encoder) Restore(checkpoint string) error {
 type encoderRestore struct {
 	vars  []*tfgraph.Variable
 	saver *tfgraph.Saver
-	// extraKeys name, per stage, the first block beyond the ones this
-	// backbone has: present in the checkpoint means a deeper backbone
-	// (resnet34's weights include all of resnet18's, with the same shapes).
-	extraKeys []string
+	// prefix starts every key of the backbone (Backbone.VarPrefix): the
+	// checkpoint's keys under it must be exactly vars.
+	prefix string
 }
 
-func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, bb *model.ResNet) *encoderRestore {
-	r := &encoderRestore{vars: vars, saver: tfgraph.NewSaver(g, "restore_encoder", vars)}
-	for li, layer := range bb.Layers {
-		r.extraKeys = append(r.extraKeys, fmt.Sprintf("%s/layer%d/%d/conv1/kernel", EncoderScope, li+1, len(layer)))
-	}
-	return r
+func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, prefix string) *encoderRestore {
+	return &encoderRestore{vars: vars, saver: tfgraph.NewSaver(g, "restore_encoder", vars), prefix: prefix}
 }
 
 // run checks the checkpoint's index (names and shapes only, no tensor data)
-// against the encoder, then restores it.
+// against the encoder, then restores it. The checkpoint's keys under the
+// backbone's prefix must be exactly the encoder's variables with their
+// shapes: a missing key or another shape is another architecture, width or
+// channel count, an extra key a deeper backbone (resnet34 holds every
+// resnet18 variable, with the same shapes).
 func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
 	specs, err := tfgraph.ReadCheckpointIndex(prefix)
 	if err != nil {
 		return fmt.Errorf("reading checkpoint %s: %w", prefix, err)
 	}
-	if _, ok := specs[probeKey]; !ok {
-		return fmt.Errorf("checkpoint %s has no %s/ variables: is it a SimSiam checkpoint?", prefix, EncoderScope)
+	held := 0
+	for key := range specs {
+		if strings.HasPrefix(key, r.prefix) {
+			held++
+		}
 	}
+	if held == 0 {
+		return fmt.Errorf("checkpoint %s has no %s variables: is it a SimSiam checkpoint?", prefix, r.prefix)
+	}
+	own := make(map[string]bool, len(r.vars))
 	for _, v := range r.vars {
 		sp, ok := specs[v.Key]
 		if !ok {
@@ -246,11 +247,18 @@ func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
 			return fmt.Errorf("checkpoint %s: %s has shape %v but this config builds %v (check model.arch, model.stem, model.width and data.channels)",
 				prefix, v.Key, sp.Dims, v.Dims)
 		}
+		own[v.Key] = true
 	}
-	for _, key := range r.extraKeys {
-		if _, ok := specs[key]; ok {
-			return fmt.Errorf("checkpoint %s holds %s, a block this config's backbone does not have: it is a deeper backbone (check model.arch)", prefix, key)
+	var extra []string
+	for key := range specs {
+		if strings.HasPrefix(key, r.prefix) && !own[key] {
+			extra = append(extra, key)
 		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return fmt.Errorf("checkpoint %s holds %s and %d more %s variables this config's backbone does not have: its backbone is deeper (check model.arch)",
+			prefix, extra[0], len(extra)-1, r.prefix)
 	}
 	return r.saver.RestoreFrom(sess, prefix)
 }

@@ -91,7 +91,8 @@ func TestEncoderCheckpointErrors(t *testing.T) {
 	for _, tc := range []struct{ ckpt, want string }{
 		{other, "has no encoder/ variables: is it a SimSiam checkpoint?"},
 		{wide, "encoder/conv1/kernel has shape [3 3 3 16] but this config builds [3 3 3 8]"},
-		{deeper, "holds encoder/layer1/2/conv1/kernel, a block this config's backbone does not have"},
+		// resnet34 has 8 blocks more than resnet18, of 10 variables each.
+		{deeper, "holds encoder/layer1/2/bn1/beta and 79 more encoder/ variables this config's backbone does not have"},
 		{bottleneck, "this config builds"},
 		{filepath.Join(dir, "missing"), "no missing.index"},
 		{empty, "without ckpt-STEP.index"},

@@ -212,11 +212,11 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 	images := root.Placeholder(InputImages, tfgraph.Uint8, []int64{-1, -1, -1, c})
 	x := augment.Eval(root.Child("preprocess"), images, cfg.Data)
 	fwd := root.Child("inference")
-	h := net.Backbone.Apply(fwd.Child("encoder"), x, tfgraph.Inference)
+	h := net.Backbone.Apply(fwd.Child(model.EncoderScope), x, tfgraph.Inference)
 	emb := root.Identity(OutEmbedding, h)
 
 	// Variables to restore, grouped by the checkpoint they come from.
-	isEncoder := func(v *tfgraph.Variable) bool { return strings.HasPrefix(v.Key, "encoder/") }
+	isEncoder := func(v *tfgraph.Variable) bool { return strings.HasPrefix(v.Key, net.Backbone.VarPrefix()) }
 	isProjector := func(v *tfgraph.Variable) bool { return strings.HasPrefix(v.Key, "projector/") }
 	groups := map[string][]*tfgraph.Variable{}
 	var exported []*tfgraph.Variable
@@ -233,7 +233,7 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 		Format: 1, ImageSize: cfg.Data.ImageSize, Channels: cfg.Data.Channels,
 		Mean: cfg.Data.Mean, Std: cfg.Data.Std,
 		Arch: cfg.Model.Arch, Stem: cfg.Model.Stem, Width: cfg.Model.Width,
-		FeatureDim: net.Backbone.FeatureDim, Checkpoint: ckpt,
+		FeatureDim: net.Backbone.FeatureDim(), Checkpoint: ckpt,
 	}
 	if o.Projection {
 		z := root.Identity(OutProjection, net.Projector.Apply(fwd.Child("projector"), h, tfgraph.Inference))
@@ -250,7 +250,7 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 		if build == nil {
 			build = Linear(ClassifierScope, hckpt)
 		}
-		logits, vars, err := build(fwd.Child("head"), h, net.Backbone.FeatureDim)
+		logits, vars, err := build(fwd.Child("head"), h, net.Backbone.FeatureDim())
 		if err != nil {
 			return fmt.Errorf("classification head: %w", err)
 		}

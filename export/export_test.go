@@ -283,7 +283,7 @@ func TestExportClassifier(t *testing.T) {
 		t.Fatal(err)
 	}
 	const k = 5
-	head := tfgraph.NewDense(g.Root().Child("classifier"), net.Backbone.FeatureDim, k, true, 3)
+	head := tfgraph.NewDense(g.Root().Child("classifier"), net.Backbone.FeatureDim(), k, true, 3)
 	var vars []*tfgraph.Variable
 	for _, v := range g.Variables() {
 		if strings.HasPrefix(v.Key, "encoder/") || strings.HasPrefix(v.Key, "classifier/") {

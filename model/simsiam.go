@@ -10,22 +10,24 @@ import (
 // SimSiam holds the variables of the three parts of the network.
 type SimSiam struct {
 	Cfg       configs.Model
-	Backbone  *ResNet
+	Backbone  Backbone
 	Projector *MLP
 	Predictor *MLP
 }
 
-// New creates the network's variables in g: encoder/... (the backbone),
-// projector/... and predictor/.... inCh is the image channel count and seed
-// the run seed from which every initial value is derived.
+// New creates the network's variables in g: encoder/... (the backbone
+// cfg.Arch names, see NewBackbone), projector/... and predictor/.... inCh is
+// the image channel count and seed the run seed from which every initial
+// value is derived.
 func New(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64) (*SimSiam, error) {
-	bn := BNOpts{Eps: float32(cfg.BNEps), Momentum: float32(cfg.BNMomentum)}
+	bc := BackboneConfig{Model: cfg, InChannels: inCh, Seed: seed}
+	bn := bc.bn()
 	root := g.Root()
-	bb, err := NewResNet(root.Child("encoder"), cfg.Arch, cfg.Stem, inCh, int64(cfg.Width), cfg.ZeroInitResidual, bn, seed)
+	bb, err := NewBackbone(root.Child(EncoderScope), bc)
 	if err != nil {
 		return nil, err
 	}
-	proj, err := NewProjector(root.Child("projector"), bb.FeatureDim, int64(cfg.ProjHidden), int64(cfg.ProjDim), cfg.ProjLayers, bn, seed)
+	proj, err := NewProjector(root.Child("projector"), bb.FeatureDim(), int64(cfg.ProjHidden), int64(cfg.ProjDim), cfg.ProjLayers, bn, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +45,7 @@ type View struct {
 
 // Forward runs backbone, projector and predictor on x in scope s.
 func (n *SimSiam) Forward(s *tfgraph.Scope, x Output, mode tfgraph.Mode) View {
-	h := n.Backbone.Apply(s.Child("encoder"), x, mode)
+	h := n.Backbone.Apply(s.Child(EncoderScope), x, mode)
 	z := s.Identity("z", n.Projector.Apply(s.Child("projector"), h, mode))
 	p := s.Identity("p", n.Predictor.Apply(s.Child("predictor"), z, mode))
 	return View{H: h, Z: z, P: p}

@@ -413,7 +413,7 @@ func TestPredict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := tfgraph.NewDense(g.Root().Child("classifier"), net.Backbone.FeatureDim, 3, true, 21)
+	head := tfgraph.NewDense(g.Root().Child("classifier"), net.Backbone.FeatureDim(), 3, true, 21)
 	vars := []*tfgraph.Variable{head.Kernel, head.Bias}
 	for _, v := range g.Variables() {
 		if strings.HasPrefix(v.Key, "encoder/") {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"github.com/simsiam-go/simsiam/model"
-	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
 
@@ -16,16 +15,6 @@ type flopCount struct {
 
 func (f flopCount) total() int64 { return f.Backbone + f.Projector + f.Predictor }
 
-// convOut is the output side of a padded, strided convolution.
-func convOut(side int64, c *tfgraph.Conv2D) int64 {
-	return (side+2*c.Pad-c.K)/c.Stride + 1
-}
-
-func convFLOPs(side int64, c *tfgraph.Conv2D) (int64, int64) {
-	o := convOut(side, c)
-	return 2 * c.K * c.K * c.InCh * c.OutCh * o * o, o
-}
-
 func mlpFLOPs(m *model.MLP) int64 {
 	var n int64
 	for _, fc := range m.FCs {
@@ -34,34 +23,15 @@ func mlpFLOPs(m *model.MLP) int64 {
 	return n
 }
 
-// countFLOPs walks the network that was built (not the config), so the
-// count follows whatever the model package builds.
+// countFLOPs counts the network that was built (not the config), so the
+// count follows whatever the model package builds: the backbone's own
+// multiply-accumulate count, and the MLP kernels.
 func countFLOPs(net *model.SimSiam, imageSize int64) flopCount {
-	var f flopCount
-	r := net.Backbone
-	n, side := convFLOPs(imageSize, r.Conv1)
-	f.Backbone += n
-	if r.Stem == "imagenet" {
-		side = (side+2-3)/2 + 1 // 3x3/2 max pool, padding 1
+	return flopCount{
+		Backbone:  2 * net.Backbone.MACs(imageSize),
+		Projector: mlpFLOPs(net.Projector),
+		Predictor: mlpFLOPs(net.Predictor),
 	}
-	for _, layer := range r.Layers {
-		for _, b := range layer {
-			in := side
-			s := side
-			for _, c := range b.Convs {
-				n, s = convFLOPs(s, c)
-				f.Backbone += n
-			}
-			if b.DownConv != nil {
-				n, _ = convFLOPs(in, b.DownConv)
-				f.Backbone += n
-			}
-			side = s
-		}
-	}
-	f.Projector = mlpFLOPs(net.Projector)
-	f.Predictor = mlpFLOPs(net.Predictor)
-	return f
 }
 
 // describeNetwork records parameters and FLOPs of the built step.
