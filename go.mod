@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/go-viper/mapstructure/v2 v2.4.0
+	github.com/klauspost/compress v1.20.4
 	github.com/spf13/viper v1.21.0
 	github.com/wamuir/graft v0.10.0
 	go.yaml.in/yaml/v3 v3.0.4

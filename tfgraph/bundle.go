@@ -35,6 +35,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/klauspost/compress/snappy"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
 	"google.golang.org/protobuf/proto"
 )
@@ -288,76 +289,23 @@ func scanBlock(block []byte, fn func(key, value []byte) error) error {
 	return nil
 }
 
-// snappyDecode decodes one Snappy block (the raw format, no framing): a
-// varint uncompressed length, then literals and back-references.
+// snappyDecode decodes one Snappy block (the raw format, no framing) with
+// the strict decoder of github.com/klauspost/compress/snappy, which takes
+// standard Snappy only (not the S2 extensions its Decode accepts). The
+// length in the block's header is checked first: a 3-byte copy yields at
+// most 64 bytes, so valid input cannot expand more than about 22-fold, and
+// refusing more keeps garbage from allocating.
 func snappyDecode(src []byte) ([]byte, error) {
-	dlen, n := binary.Uvarint(src)
-	if n <= 0 {
-		return nil, errors.New("snappy: bad length")
+	n, err := snappy.DecodedLen(src)
+	if err != nil {
+		return nil, fmt.Errorf("snappy: bad length: %w", err)
 	}
-	// A 3-byte copy yields at most 64 bytes, so valid input cannot expand
-	// more than about 22-fold; refusing more keeps garbage from allocating.
-	if dlen > maxBlockBytes || dlen > 32*uint64(len(src))+64 {
-		return nil, fmt.Errorf("snappy: implausible length %d for %d input bytes", dlen, len(src))
+	if n > maxBlockBytes || uint64(n) > 32*uint64(len(src))+64 {
+		return nil, fmt.Errorf("snappy: implausible length %d for %d input bytes", n, len(src))
 	}
-	src = src[n:]
-	dst := make([]byte, 0, dlen)
-	for len(src) > 0 {
-		tag := src[0]
-		var length, offset uint64
-		switch tag & 3 {
-		case 0: // literal
-			length = uint64(tag>>2) + 1
-			src = src[1:]
-			if length > 60 {
-				k := int(length - 60) // 1..4 length bytes follow
-				if len(src) < k {
-					return nil, errors.New("snappy: truncated literal length")
-				}
-				var l uint64
-				for i := k - 1; i >= 0; i-- {
-					l = l<<8 | uint64(src[i])
-				}
-				length, src = l+1, src[k:]
-			}
-			if length > uint64(len(src)) || length > dlen-uint64(len(dst)) {
-				return nil, errors.New("snappy: literal overruns")
-			}
-			dst = append(dst, src[:length]...)
-			src = src[length:]
-			continue
-		case 1:
-			if len(src) < 2 {
-				return nil, errors.New("snappy: truncated copy")
-			}
-			length = 4 + uint64(tag>>2&7)
-			offset = uint64(tag>>5)<<8 | uint64(src[1])
-			src = src[2:]
-		case 2:
-			if len(src) < 3 {
-				return nil, errors.New("snappy: truncated copy")
-			}
-			length = 1 + uint64(tag>>2)
-			offset = uint64(binary.LittleEndian.Uint16(src[1:]))
-			src = src[3:]
-		case 3:
-			if len(src) < 5 {
-				return nil, errors.New("snappy: truncated copy")
-			}
-			length = 1 + uint64(tag>>2)
-			offset = uint64(binary.LittleEndian.Uint32(src[1:]))
-			src = src[5:]
-		}
-		if offset == 0 || offset > uint64(len(dst)) || length > dlen-uint64(len(dst)) {
-			return nil, errors.New("snappy: bad copy")
-		}
-		start := uint64(len(dst)) - offset
-		for i := uint64(0); i < length; i++ { // may overlap its own output
-			dst = append(dst, dst[start+i])
-		}
-	}
-	if uint64(len(dst)) != dlen {
-		return nil, fmt.Errorf("snappy: decoded %d bytes, header says %d", len(dst), dlen)
+	dst, err := snappy.DecodeStrict(nil, src)
+	if err != nil {
+		return nil, fmt.Errorf("snappy: %w", err)
 	}
 	return dst, nil
 }

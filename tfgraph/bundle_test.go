@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/snappy"
 	shapepb "github.com/wamuir/graft/tensorflow/core/framework/tensor_shape_go_proto"
 	typespb "github.com/wamuir/graft/tensorflow/core/framework/types_go_proto"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -126,7 +127,8 @@ func TestReadCheckpointIndexErrors(t *testing.T) {
 }
 
 // tableWriter writes the LevelDB table format for tests: small blocks,
-// optional Snappy (literal-only) compression.
+// optional Snappy compression (with the module's encoder, so blocks hold
+// back-references as TensorFlow's would).
 type tableWriter struct {
 	blockSize, restartEvery int
 	snappy                  bool
@@ -182,7 +184,7 @@ func snappyLiteral(b []byte) []byte {
 func (w tableWriter) put(file *[]byte, contents []byte) blockHandle {
 	typ := byte(0)
 	if w.snappy {
-		contents, typ = snappyLiteral(contents), 1
+		contents, typ = snappy.Encode(nil, contents), 1
 	}
 	h := blockHandle{uint64(len(*file)), uint64(len(contents))}
 	crc := crc32.Update(crc32.Checksum(contents, castagnoli), castagnoli, []byte{typ})
@@ -293,6 +295,13 @@ func TestSnappyDecode(t *testing.T) {
 	if string(got) != "abcdabcdabcdabccc" {
 		t.Errorf("got %q", got)
 	}
+	// Literals with 1- and 2-byte lengths.
+	for _, n := range []int{61, 300} {
+		long := bytes.Repeat([]byte{'x'}, n)
+		if got, err := snappyDecode(snappyLiteral(long)); err != nil || !bytes.Equal(got, long) {
+			t.Errorf("literal of %d bytes: %v", n, err)
+		}
+	}
 	for _, bad := range [][]byte{
 		{},
 		{5, 0},                     // literal of 1 with no data
@@ -300,6 +309,7 @@ func TestSnappyDecode(t *testing.T) {
 		{200, 1},                   // implausible length
 		{4, 3 << 2, 'a', 'b', 'c'}, // truncated literal
 		{4, 2 << 2, 'a', 'b', 'c'}, // wrong total length
+		{5, 0, 'a', 1, 0},          // copy with offset 0 (an S2 repeat, not Snappy)
 	} {
 		if _, err := snappyDecode(bad); err == nil {
 			t.Errorf("snappyDecode(%v) succeeded", bad)
