@@ -109,6 +109,16 @@ func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
 	return e, nil
 }
 
+// Inference builds the inference encoder, the one path from images to
+// features that kNN, linear evaluation, the kNN monitor and the exported
+// SavedModel share: uint8 NHWC images → augment.Eval (resize, normalise)
+// in scope pre → the backbone in inference mode (BatchNorm with its moving
+// statistics) in fwd's child "encoder" → pooled features [N, FeatureDim].
+// The scopes name the ops (a SavedModel's are "preprocess" and "inference").
+func Inference(pre, fwd *tfgraph.Scope, bb model.Backbone, images tfgraph.Output, d configs.Data) tfgraph.Output {
+	return bb.Apply(fwd.Child(model.EncoderScope), augment.Eval(pre, images, d), tfgraph.Inference)
+}
+
 // NewEncoderOn adds an inference path over an existing backbone bb of g (for
 // example the training graph's st.Net.Backbone, for a kNN monitor that reads
 // the live weights). It adds no variables and no restore ops; Attach the
@@ -117,8 +127,7 @@ func NewEncoderOn(g *tfgraph.Graph, bb model.Backbone, d configs.Data) *Encoder 
 	s := g.Root().Child("features")
 	e := &Encoder{Graph: g, Backbone: bb, Dim: int(bb.FeatureDim()), Channels: d.Channels}
 	e.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(d.Channels)})
-	x := augment.Eval(s, e.Images, d)
-	e.Out = s.Identity("output", bb.Apply(s.Child(EncoderScope), x, tfgraph.Inference))
+	e.Out = s.Identity("output", Inference(s, s, bb, e.Images, d))
 	for _, v := range g.Variables() {
 		if strings.HasPrefix(v.Key, bb.VarPrefix()) {
 			e.Vars = append(e.Vars, v)

@@ -32,8 +32,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -210,9 +210,8 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 	}
 	root := g.Root()
 	images := root.Placeholder(InputImages, tfgraph.Uint8, []int64{-1, -1, -1, c})
-	x := augment.Eval(root.Child("preprocess"), images, cfg.Data)
 	fwd := root.Child("inference")
-	h := net.Backbone.Apply(fwd.Child(model.EncoderScope), x, tfgraph.Inference)
+	h := eval.Inference(root.Child("preprocess"), fwd, net.Backbone, images, cfg.Data)
 	emb := root.Identity(OutEmbedding, h)
 
 	// Variables to restore, grouped by the checkpoint they come from.

@@ -384,6 +384,7 @@ func TestExportClassifier(t *testing.T) {
 		t.Errorf("signatures %s (the pretraining checkpoint has the projector)", got)
 	}
 	checkSignaturesOnGPU(t, sm2)
+	checkPinnedNames(t, sm2, map[string]string{"serving_default": embeddingSig, "projection": projectionSig, "classify": classifySig})
 	for _, name := range []string{"restore_0/restore_all", "restore_1/restore_all", "predictor/fc1/kernel"} {
 		if sm2.Graph.Operation(name) != nil {
 			t.Errorf("the exported graph still has %s", name)

@@ -53,4 +53,5 @@ func TestEncoderSavedModelHasGPUKernels(t *testing.T) {
 		t.Fatalf("signatures %v, want embedding and projection", sm.SignatureNames())
 	}
 	checkSignaturesOnGPU(t, sm)
+	checkPinnedNames(t, sm, map[string]string{"serving_default": embeddingSig, "projection": projectionSig})
 }
