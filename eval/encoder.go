@@ -8,12 +8,14 @@
 package eval
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
@@ -265,11 +267,30 @@ func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
 		}
 	}
 	if len(extra) > 0 {
-		slices.Sort(extra)
+		slices.SortFunc(extra, byBlock)
 		return fmt.Errorf("checkpoint %s holds %s and %d more %s variables this config's backbone does not have: its backbone is deeper (check model.arch)",
 			prefix, extra[0], len(extra)-1, r.prefix)
 	}
 	return r.saver.RestoreFrom(sess, prefix)
+}
+
+// byBlock orders variable keys segment by segment, numbers by value, so the
+// first extra key of a deeper checkpoint names the first missing block
+// (encoder/layer3/6/... before encoder/layer3/10/...).
+func byBlock(a, b string) int {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] == bs[i] {
+			continue
+		}
+		x, errx := strconv.Atoi(as[i])
+		y, erry := strconv.Atoi(bs[i])
+		if errx == nil && erry == nil {
+			return cmp.Compare(x, y)
+		}
+		return strings.Compare(as[i], bs[i])
+	}
+	return cmp.Compare(len(as), len(bs))
 }
 
 // ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:

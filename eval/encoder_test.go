@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,52 @@ func TestEncoderCheckpointErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v\nwant it to contain %q", tc.ckpt, err, tc.want)
 		}
+	}
+}
+
+// TestEncoderNamesTheFirstExtraBlock restores a resnet101 checkpoint into a
+// resnet50: the error names the first block resnet50 lacks (layer3/6, not
+// layer3/10 as a plain string sort would) and counts the 17 extra blocks of
+// 15 variables.
+func TestEncoderNamesTheFirstExtraBlock(t *testing.T) {
+	prefix := filepath.Join(t.TempDir(), "ckpt-1")
+	c101 := tinyConfig(1)
+	c101.Model.Arch = "resnet101"
+	saveTrainingLikeCheckpoint(t, c101, prefix)
+	c50 := tinyConfig(1)
+	c50.Model.Arch = "resnet50"
+	e, err := NewEncoder(c50, prefix)
+	if err == nil {
+		e.Close()
+		t.Fatal("a resnet101 checkpoint restored into a resnet50")
+	}
+	if want := "holds encoder/layer3/6/bn1/beta and 254 more encoder/ variables"; !strings.Contains(err.Error(), want) {
+		t.Errorf("err = %v\nwant it to contain %q", err, want)
+	}
+}
+
+func TestByBlock(t *testing.T) {
+	keys := []string{
+		"encoder/layer3/10/conv1/kernel",
+		"encoder/layer4/0/bn1/beta",
+		"encoder/layer3/6/conv1/kernel",
+		"encoder/layer3/6/bn1/beta",
+		"encoder/layer3",
+		"encoder/layer10/0/bn1/beta",
+		"encoder/layer3/22/conv1/kernel",
+	}
+	slices.SortFunc(keys, byBlock)
+	want := []string{
+		"encoder/layer10/0/bn1/beta", // "layer10" is no number: compared as text
+		"encoder/layer3",
+		"encoder/layer3/6/bn1/beta",
+		"encoder/layer3/6/conv1/kernel",
+		"encoder/layer3/10/conv1/kernel",
+		"encoder/layer3/22/conv1/kernel",
+		"encoder/layer4/0/bn1/beta",
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("sorted %q\nwant   %q", keys, want)
 	}
 }
 
