@@ -8,14 +8,11 @@
 package eval
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
@@ -235,62 +232,10 @@ func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, prefix string
 // channel count, an extra key a deeper backbone (resnet34 holds every
 // resnet18 variable, with the same shapes).
 func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
-	specs, err := tfgraph.ReadCheckpointIndex(prefix)
-	if err != nil {
-		return fmt.Errorf("reading checkpoint %s: %w", prefix, err)
-	}
-	held := 0
-	for key := range specs {
-		if strings.HasPrefix(key, r.prefix) {
-			held++
-		}
-	}
-	if held == 0 {
-		return fmt.Errorf("checkpoint %s has no %s variables: is it a SimSiam checkpoint?", prefix, r.prefix)
-	}
-	own := make(map[string]bool, len(r.vars))
-	for _, v := range r.vars {
-		sp, ok := specs[v.Key]
-		if !ok {
-			return fmt.Errorf("checkpoint %s does not hold the encoder this config builds (check model.arch, model.stem, model.width and data.channels): %s is missing", prefix, v.Key)
-		}
-		if !slices.Equal(sp.Dims, v.Dims) {
-			return fmt.Errorf("checkpoint %s: %s has shape %v but this config builds %v (check model.arch, model.stem, model.width and data.channels)",
-				prefix, v.Key, sp.Dims, v.Dims)
-		}
-		own[v.Key] = true
-	}
-	var extra []string
-	for key := range specs {
-		if strings.HasPrefix(key, r.prefix) && !own[key] {
-			extra = append(extra, key)
-		}
-	}
-	if len(extra) > 0 {
-		slices.SortFunc(extra, byBlock)
-		return fmt.Errorf("checkpoint %s holds %s and %d more %s variables this config's backbone does not have: its backbone is deeper (check model.arch)",
-			prefix, extra[0], len(extra)-1, r.prefix)
+	if err := tfgraph.CheckCompatible(prefix, r.vars); err != nil {
+		return fmt.Errorf("the encoder this config builds cannot load it (check model.arch, model.stem, model.width and data.channels): %w", err)
 	}
 	return r.saver.RestoreFrom(sess, prefix)
-}
-
-// byBlock orders variable keys segment by segment, numbers by value, so the
-// first extra key of a deeper checkpoint names the first missing block
-// (encoder/layer3/6/... before encoder/layer3/10/...).
-func byBlock(a, b string) int {
-	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
-	for i := 0; i < len(as) && i < len(bs); i++ {
-		if as[i] == bs[i] {
-			continue
-		}
-		x, errx := strconv.Atoi(as[i])
-		y, erry := strconv.Atoi(bs[i])
-		if errx == nil && erry == nil {
-			return cmp.Compare(x, y)
-		}
-		return strings.Compare(as[i], bs[i])
-	}
-	return cmp.Compare(len(as), len(bs))
 }
 
 // ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:

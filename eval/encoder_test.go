@@ -4,7 +4,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -90,11 +89,11 @@ func TestEncoderCheckpointErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ ckpt, want string }{
-		{other, "has no encoder/ variables: is it a SimSiam checkpoint?"},
-		{wide, "encoder/conv1/kernel has shape [3 3 3 16] but this config builds [3 3 3 8]"},
+		{other, "encoder/: the checkpoint holds no variables under it"},
+		{wide, "encoder/conv1/kernel: checkpoint has [3 3 3 16], model wants [3 3 3 8]"},
 		// resnet34 has 8 blocks more than resnet18, of 10 variables each.
-		{deeper, "holds encoder/layer1/2/bn1/beta and 79 more encoder/ variables this config's backbone does not have"},
-		{bottleneck, "this config builds"},
+		{deeper, "encoder/: the checkpoint holds 80 variables the model does not have, first encoder/layer1/2/bn1/beta"},
+		{bottleneck, "model wants"},
 		{filepath.Join(dir, "missing"), "no missing.index"},
 		{empty, "without ckpt-STEP.index"},
 	} {
@@ -126,33 +125,8 @@ func TestEncoderNamesTheFirstExtraBlock(t *testing.T) {
 		e.Close()
 		t.Fatal("a resnet101 checkpoint restored into a resnet50")
 	}
-	if want := "holds encoder/layer3/6/bn1/beta and 254 more encoder/ variables"; !strings.Contains(err.Error(), want) {
+	if want := "encoder/: the checkpoint holds 255 variables the model does not have, first encoder/layer3/6/bn1/beta"; !strings.Contains(err.Error(), want) {
 		t.Errorf("err = %v\nwant it to contain %q", err, want)
-	}
-}
-
-func TestByBlock(t *testing.T) {
-	keys := []string{
-		"encoder/layer3/10/conv1/kernel",
-		"encoder/layer4/0/bn1/beta",
-		"encoder/layer3/6/conv1/kernel",
-		"encoder/layer3/6/bn1/beta",
-		"encoder/layer3",
-		"encoder/layer10/0/bn1/beta",
-		"encoder/layer3/22/conv1/kernel",
-	}
-	slices.SortFunc(keys, byBlock)
-	want := []string{
-		"encoder/layer10/0/bn1/beta", // "layer10" is no number: compared as text
-		"encoder/layer3",
-		"encoder/layer3/6/bn1/beta",
-		"encoder/layer3/6/conv1/kernel",
-		"encoder/layer3/10/conv1/kernel",
-		"encoder/layer3/22/conv1/kernel",
-		"encoder/layer4/0/bn1/beta",
-	}
-	if !slices.Equal(keys, want) {
-		t.Errorf("sorted %q\nwant   %q", keys, want)
 	}
 }
 

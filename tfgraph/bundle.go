@@ -26,13 +26,16 @@ package tfgraph
 // tensor's entry describes it.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/klauspost/compress/snappy"
@@ -323,18 +326,57 @@ func (e *IncompatibleError) Error() string {
 }
 
 // CheckCompatible checks, from the index alone, that the checkpoint at
-// prefix holds every variable of vars with the same dtype and shape. The
-// error is an *IncompatibleError listing every missing variable and every
-// mismatch by name, e.g.
-// "encoder/conv1/kernel: checkpoint has [3 3 3 16], model wants [3 3 3 64]".
-// Extra tensors in the checkpoint (optimizer slots, counters) are fine.
+// prefix holds every variable of vars with the same dtype and shape, and
+// nothing else under the scopes those variables live in (the part of a key
+// up to its first "/": "encoder/", "projector/"). The error is an
+// *IncompatibleError listing every missing variable and every mismatch by
+// name, e.g. "encoder/conv1/kernel: checkpoint has [3 3 3 16], model wants
+// [3 3 3 64]", and every scope with keys the model lacks, which is how a
+// checkpoint of a deeper network shows itself when all the shallower
+// network's tensors are in it with the same shapes. Tensors under other
+// scopes (a head, optimizer slots of a different run) are fine. This is the
+// one check resume, export, kNN and linear evaluation make before they
+// restore.
 func CheckCompatible(prefix string, vars []*Variable) error {
 	specs, err := ReadCheckpointIndex(prefix)
 	if err != nil {
 		return err
 	}
 	var probs []string
+	own := make(map[string]bool, len(vars))
+	scopes := map[string]bool{}
 	for _, v := range vars {
+		own[v.Key] = true
+		if i := strings.Index(v.Key, "/"); i > 0 {
+			scopes[v.Key[:i+1]] = true
+		}
+	}
+	empty := map[string]bool{}
+	for scope := range scopes {
+		var extra []string
+		held := 0
+		for key := range specs {
+			if strings.HasPrefix(key, scope) {
+				held++
+				if !own[key] {
+					extra = append(extra, key)
+				}
+			}
+		}
+		switch {
+		case held == 0:
+			empty[scope] = true // one line for the scope, not one per variable
+			probs = append(probs, fmt.Sprintf("%s: the checkpoint holds no variables under it (a checkpoint of another model?)", scope))
+		case len(extra) > 0:
+			slices.SortFunc(extra, NaturalCompare)
+			probs = append(probs, fmt.Sprintf("%s: the checkpoint holds %d variables the model does not have, first %s (a deeper or different network?)",
+				scope, len(extra), extra[0]))
+		}
+	}
+	for _, v := range vars {
+		if i := strings.Index(v.Key, "/"); i > 0 && empty[v.Key[:i+1]] {
+			continue
+		}
 		sp, ok := specs[v.Key]
 		switch {
 		case !ok:
@@ -350,6 +392,24 @@ func CheckCompatible(prefix string, vars []*Variable) error {
 	}
 	sort.Strings(probs)
 	return &IncompatibleError{Prefix: prefix, Problems: probs}
+}
+
+// NaturalCompare orders checkpoint keys path element by path element,
+// numbers by value: "encoder/layer3/6" before "encoder/layer3/10".
+func NaturalCompare(a, b string) int {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] == bs[i] {
+			continue
+		}
+		x, errx := strconv.Atoi(as[i])
+		y, erry := strconv.Atoi(bs[i])
+		if errx == nil && erry == nil {
+			return cmp.Compare(x, y)
+		}
+		return strings.Compare(as[i], bs[i])
+	}
+	return cmp.Compare(len(as), len(bs))
 }
 
 func equalDims(a, b []int64) bool {

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -348,7 +349,7 @@ func TestCheckCompatible(t *testing.T) {
 	}
 	want := []string{
 		"encoder/conv1/kernel: checkpoint has [3 3 3 16], model wants [3 3 3 64]",
-		"projector/fc1/kernel: missing from the checkpoint (model wants float32 [64 8])",
+		"projector/: the checkpoint holds no variables under it (a checkpoint of another model?)",
 		"step: checkpoint has int64 [], model wants float32 []",
 	}
 	if strings.Join(ie.Problems, "\n") != strings.Join(want, "\n") {
@@ -356,6 +357,15 @@ func TestCheckCompatible(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), prefix) || !strings.Contains(err.Error(), "3 problems") {
 		t.Errorf("message: %v", err)
+	}
+	// A shallower model: every tensor it has is in the checkpoint with its
+	// shape, but the checkpoint's encoder/ holds one more.
+	g3 := NewGraph()
+	shallow := []*Variable{g3.Root().Child("encoder/conv1").Var("kernel", []int64{3, 3, 3, 16}, Zeros(), 0)}
+	err = CheckCompatible(prefix, shallow)
+	if !errors.As(err, &ie) || len(ie.Problems) != 1 ||
+		ie.Problems[0] != "encoder/: the checkpoint holds 1 variables the model does not have, first encoder/bn1/gamma (a deeper or different network?)" {
+		t.Errorf("shallower model: %v", err)
 	}
 }
 
@@ -395,4 +405,29 @@ func FuzzReadCheckpointIndex(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestNaturalCompare(t *testing.T) {
+	keys := []string{
+		"encoder/layer3/10/conv1/kernel",
+		"encoder/layer4/0/bn1/beta",
+		"encoder/layer3/6/conv1/kernel",
+		"encoder/layer3/6/bn1/beta",
+		"encoder/layer3",
+		"encoder/layer10/0/bn1/beta",
+		"encoder/layer3/22/conv1/kernel",
+	}
+	slices.SortFunc(keys, NaturalCompare)
+	want := []string{
+		"encoder/layer10/0/bn1/beta", // "layer10" is no number: compared as text
+		"encoder/layer3",
+		"encoder/layer3/6/bn1/beta",
+		"encoder/layer3/6/conv1/kernel",
+		"encoder/layer3/10/conv1/kernel",
+		"encoder/layer3/22/conv1/kernel",
+		"encoder/layer4/0/bn1/beta",
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("sorted %q\nwant   %q", keys, want)
+	}
 }

@@ -183,6 +183,29 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "encoder/conv1/kernel: checkpoint has [3 3 1 4], model wants [3 3 1 8]") {
 		t.Fatalf("resuming with another width: %v", err)
 	}
+	// Shapes that happen to fit are not enough: a resnet34 checkpoint holds
+	// every resnet18 tensor with its shape, and a 3-layer projector every
+	// 2-layer one's but its last.
+	for _, tc := range []struct {
+		name string
+		set  func(c *configs.Config)
+		want string
+	}{
+		{"shallower backbone", func(c *configs.Config) { c.Model.Arch = "resnet18" }, "encoder/: the checkpoint holds 80 variables the model does not have"},
+		{"fewer projector layers", func(c *configs.Config) { c.Model.ProjLayers = 2 }, "projector/: the checkpoint holds"},
+	} {
+		c := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run34"))
+		c.Model.Arch, c.Optim.Epochs, c.Train.KNNEvery = "resnet34", 1, 0
+		if _, err := Run(context.Background(), c, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		c.Model.Arch = "resnet34"
+		tc.set(c)
+		c.Optim.Epochs = 2
+		if _, err := Run(context.Background(), c, Options{Resume: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: resume gave %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
 	after, _ := os.ReadFile(ckpt)
 	if !bytes.Equal(before, after) {
 		t.Error("the checkpoint changed")
