@@ -66,7 +66,7 @@ func TestResNet101(t *testing.T) {
 	}
 
 	x := g.Root().Placeholder("x", tfgraph.Float, []int64{2, 224, 224, 3})
-	out := bb.Apply(g.Root().Child("fwd"), x, tfgraph.Training)
+	out := bb.Apply(g.Root().Child("fwd"), x, tfgraph.Training(tfgraph.NewUpdates()))
 	if err := g.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -325,8 +325,8 @@ func TestResNetShapes(t *testing.T) {
 			{"imagenet", 64, [4]int64{16, 8, 4, 2}},
 			{"imagenet", 224, [4]int64{56, 28, 14, 7}},
 		} {
-			for _, mode := range []tfgraph.Mode{tfgraph.Inference, tfgraph.Training} {
-				t.Run(fmt.Sprintf("%s/%s/%d/mode%d", r.arch, tc.stem, tc.size, mode), func(t *testing.T) {
+			for _, mode := range []tfgraph.Mode{tfgraph.Inference, tfgraph.Training(tfgraph.NewUpdates())} {
+				t.Run(fmt.Sprintf("%s/%s/%d/training=%v", r.arch, tc.stem, tc.size, mode.IsTraining()), func(t *testing.T) {
 					const width = 4
 					g, bb := buildBackbone(t, r.arch, tc.stem, width, 3)
 					x := g.Root().Placeholder("x", tfgraph.Float, []int64{2, tc.size, tc.size, 3})
@@ -392,7 +392,7 @@ func TestResNetRuns(t *testing.T) {
 			g, bb := buildBackbone(t, name, "cifar", 4, 3)
 			x := g.Root().Placeholder("x", tfgraph.Float, []int64{-1, 8, 8, 3})
 			inf := bb.Apply(g.Root().Child("inference"), x, tfgraph.Inference)
-			train := bb.Apply(g.Root().Child("training"), x, tfgraph.Training)
+			train := bb.Apply(g.Root().Child("training"), x, tfgraph.Training(tfgraph.NewUpdates()))
 			init := g.InitOp("init")
 			if err := g.Err(); err != nil {
 				t.Fatal(err)

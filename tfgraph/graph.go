@@ -54,9 +54,6 @@ type Graph struct {
 	err   error
 	vars  []*Variable
 	byKey map[string]*Variable
-	// pending holds state values not yet assigned (see StateValue).
-	pending      map[*Variable]Output
-	pendingOrder []*Variable
 	// device is where ops of scopes without a device of their own go.
 	device string
 }

@@ -6,15 +6,20 @@ import (
 	tf "github.com/wamuir/graft/tensorflow"
 )
 
-// Mode says whether layers run for training (batch statistics, state
-// updates) or inference (moving statistics, no side effects).
-type Mode int
+// Mode says how layers with state run: Inference uses BatchNorm's moving
+// statistics and has no side effects; Training(u) uses the batch
+// statistics and records the new moving statistics in u, which the caller
+// assigns once at the end of the step (Updates.Assign).
+type Mode struct{ updates *Updates }
 
-// The two modes.
-const (
-	Inference Mode = iota
-	Training
-)
+// Inference is the mode of evaluation and serving.
+var Inference = Mode{}
+
+// Training is the training mode whose state updates go to u.
+func Training(u *Updates) Mode { return Mode{updates: u} }
+
+// IsTraining reports whether m is a training mode.
+func (m Mode) IsTraining() bool { return m.updates != nil }
 
 // HeNormalFanOut is Kaiming-normal init with mode fan_out and ReLU gain, as
 // torchvision's ResNets use for convolutions (kernel HWIO).
@@ -106,7 +111,6 @@ func NewBatchNorm(s *Scope, c int64, eps, momentum float32, affine bool, gammaIn
 
 // Apply normalises x (rank 2 [N,C] or rank 4 NHWC).
 func (bn *BatchNorm) Apply(s *Scope, x Output, mode Mode) Output {
-	g := s.g
 	rank2 := x.Op != nil && x.Shape().NumDimensions() == 2
 	in := x
 	if rank2 {
@@ -124,10 +128,11 @@ func (bn *BatchNorm) Apply(s *Scope, x Output, mode Mode) Output {
 	}
 	attrs := map[string]any{
 		"T": Float, "U": Float, "epsilon": bn.Eps, "data_format": "NHWC",
-		"is_training": mode == Training,
+		"is_training": mode.IsTraining(),
 	}
-	mean, variance := g.StateValue(bn.MovingMean), g.StateValue(bn.MovingVar)
-	if mode == Training {
+	mean, variance := bn.MovingMean.Read(), bn.MovingVar.Read()
+	if u := mode.updates; u != nil {
+		mean, variance = u.Value(bn.MovingMean), u.Value(bn.MovingVar)
 		attrs["exponential_avg_factor"] = bn.Momentum
 	}
 	op := s.Op("FusedBatchNormV3", "FusedBatchNormV3", []tf.Input{in, scale, offset, mean, variance}, attrs)
@@ -135,9 +140,9 @@ func (bn *BatchNorm) Apply(s *Scope, x Output, mode Mode) Output {
 		return Output{}
 	}
 	y := op.Output(0)
-	if mode == Training {
-		g.SetState(bn.MovingMean, op.Output(1))
-		g.SetState(bn.MovingVar, op.Output(2))
+	if u := mode.updates; u != nil {
+		u.Set(bn.MovingMean, op.Output(1))
+		u.Set(bn.MovingVar, op.Output(2))
 	}
 	if rank2 {
 		y = s.Reshape(y, -1, int32(bn.C))

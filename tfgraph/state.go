@@ -1,40 +1,47 @@
 package tfgraph
 
-// Pending state updates. A value such as a BatchNorm moving mean may be updated
-// several times in one step (once per view): each update must start from the
-// previous one, as sequential forward passes would, and the variable is
-// assigned once at the end. StateValue and SetState thread the value through
-// the graph; FlushState creates the assignments.
+// Updates collects the new values of state variables (BatchNorm's moving
+// statistics) computed while a training step is built. A value may be
+// updated several times in one step (once per view, once per tower): each
+// update starts from the previous one, as sequential forward passes would,
+// and the variable is assigned once, by Assign, at the end. The collector
+// is passed explicitly (tfgraph.Training(u)), so which ops update which
+// state is visible at the call site.
+type Updates struct {
+	values map[*Variable]Output
+	order  []*Variable
+}
 
-// StateValue is the current value of v within the step being built: the
-// last value given to SetState, or v's read.
-func (g *Graph) StateValue(v *Variable) Output {
-	if g.pending != nil {
-		if o, ok := g.pending[v]; ok {
-			return o
-		}
+// NewUpdates starts an empty collector.
+func NewUpdates() *Updates { return &Updates{values: map[*Variable]Output{}} }
+
+// Value is v's current value within the step being built: the last value
+// given to Set, or v's read.
+func (u *Updates) Value(v *Variable) Output {
+	if o, ok := u.values[v]; ok {
+		return o
 	}
 	return v.Read()
 }
 
-// SetState records value as v's new value for the step being built.
-func (g *Graph) SetState(v *Variable, value Output) {
-	if g.pending == nil {
-		g.pending = map[*Variable]Output{}
+// Set records value as v's new value.
+func (u *Updates) Set(v *Variable, value Output) {
+	if _, ok := u.values[v]; !ok {
+		u.order = append(u.order, v)
 	}
-	if _, ok := g.pending[v]; !ok {
-		g.pendingOrder = append(g.pendingOrder, v)
-	}
-	g.pending[v] = value
+	u.values[v] = value
 }
 
-// FlushState assigns every pending value to its variable (in scope s) and
-// returns the assignment ops; the pending set is cleared.
-func (g *Graph) FlushState(s *Scope) []*Operation {
-	var ops []*Operation
-	for _, v := range g.pendingOrder {
-		ops = append(ops, v.AssignOp(s, v.Key, g.pending[v]))
+// Len is the number of variables with a new value.
+func (u *Updates) Len() int { return len(u.order) }
+
+// Assign creates one assignment per updated variable, in the order they
+// were first updated, in scope s (named after the variable) and returns
+// the ops.
+func (u *Updates) Assign(s *Scope) []*Operation {
+	ops := make([]*Operation, 0, len(u.order))
+	for _, v := range u.order {
+		ops = append(ops, v.AssignOp(s, v.Key, u.values[v]))
 	}
-	g.pending, g.pendingOrder = nil, nil
 	return ops
 }

@@ -98,8 +98,9 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		x2s = root.Child("input").Split(0, len(devices), x2)
 	}
 	var losses []Output
+	bn := tfgraph.NewUpdates() // BatchNorm moving statistics, assigned after the gradients
 	for i, dev := range devices {
-		t := net.Tower(root.Child(fmt.Sprintf("tower%d", i)).WithDevice(dev), x1s[i], x2s[i])
+		t := net.Tower(root.Child(fmt.Sprintf("tower%d", i)).WithDevice(dev), x1s[i], x2s[i], bn)
 		st.Towers = append(st.Towers, t)
 		losses = append(losses, t.Loss)
 	}
@@ -140,7 +141,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	after := root.WithControl(gradOps...)
 	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
 	apply := st.Opt.Apply(after.Child("optimizer"), st.Trainable, st.Grads, lrFor)
-	updates := g.FlushState(after.Child("bn_updates"))
+	updates := bn.Assign(after.Child("bn_updates"))
 	done := root.Group("updates", append(updates, apply)...)
 	inc := st.GlobalStep.AssignAddOp(root.WithControl(done), "increment_step", root.Const("one", int64(1)))
 	// The epoch the next step belongs to, kept in checkpoints for people and
