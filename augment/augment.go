@@ -31,6 +31,7 @@ const (
 	stageGrey
 	stageBlur
 	stageFlip
+	stageSolarize
 	numStages
 )
 
@@ -133,6 +134,10 @@ func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d co
 		sigma := between(s, column(s, u, 1), sig[0], sig[1])
 		sigma = s.Mul(sigma, bernoulli(s, column(s, u, 0), a.BlurProb)) // 0 = no blur
 		x = GaussianBlur(s, x, sigma, BlurKernelSize(size))
+	}
+	if a.SolarizeProb > 0 {
+		u := uniform(s, "solarize_draws", n, 1, seeds[stageSolarize])
+		x = RandomSolarize(s, x, bernoulli(s, s.Reshape(u, -1), a.SolarizeProb))
 	}
 	return Normalize(s, x, d.Mean, d.Std)
 }

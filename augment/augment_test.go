@@ -170,6 +170,20 @@ func TestRandomStageRates(t *testing.T) {
 			func(t *testing.T, x []float32) bool { return changed(x) }},
 		{"blur", func(a *configs.Augment) { a.BlurProb, a.BlurSigma = 0.3, []float64{1, 2} }, 0.3,
 			func(t *testing.T, x []float32) bool { return changed(x) }},
+		{"solarize", func(a *configs.Augment) { a.SolarizeProb = 0.2 }, 0.2, func(t *testing.T, x []float32) bool {
+			inverted := true
+			for i, v := range orig {
+				want := v
+				if v >= 0.5 {
+					want = 1 - v
+				}
+				inverted = inverted && math.Abs(float64(x[i]-want)) < tol
+			}
+			if !inverted && changed(x) {
+				t.Fatalf("a view is neither solarized nor the image")
+			}
+			return inverted
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

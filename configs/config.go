@@ -107,6 +107,8 @@ type Augment struct {
 	BlurProb float64 `mapstructure:"blur_prob" yaml:"blur_prob" doc:"Probability of a Gaussian blur (0 for small images such as CIFAR)."`
 	// BlurSigma bounds the standard deviation of the Gaussian blur.
 	BlurSigma []float64 `mapstructure:"blur_sigma" yaml:"blur_sigma" doc:"[min, max] standard deviation of the Gaussian blur, in pixels."`
+	// SolarizeProb is the probability of solarizing a view.
+	SolarizeProb float64 `mapstructure:"solarize_prob" yaml:"solarize_prob" doc:"Probability of solarizing a view (values >= 0.5 become 1 - x), applied after the blur; 0 in SimSiam's recipe (BYOL uses 0 and 0.2 for its two views)."`
 	// FlipProb is the probability of a horizontal flip.
 	FlipProb float64 `mapstructure:"flip_prob" yaml:"flip_prob" doc:"Probability of a horizontal flip."`
 }
@@ -246,6 +248,7 @@ func Default() Config {
 			Hue:           0.1,
 			GrayscaleProb: 0.2,
 			BlurProb:      0.5,
+			SolarizeProb:  0,
 			BlurSigma:     []float64{0.1, 2.0},
 			FlipProb:      0.5,
 		},

@@ -504,6 +504,7 @@ func TestRanges(t *testing.T) {
 		{"jitter_prob > 1", func(c *Config) { c.Augment.JitterProb = 1.5 }, []string{"augment.jitter_prob"}},
 		{"grayscale_prob < 0", func(c *Config) { c.Augment.GrayscaleProb = -0.1 }, []string{"augment.grayscale_prob"}},
 		{"blur_prob > 1", func(c *Config) { c.Augment.BlurProb = 2 }, []string{"augment.blur_prob"}},
+		{"solarize_prob < 0", func(c *Config) { c.Augment.SolarizeProb = -0.1 }, []string{"augment.solarize_prob"}},
 		{"flip_prob NaN", func(c *Config) { c.Augment.FlipProb = math.NaN() }, []string{"augment.flip_prob"}},
 		{"brightness negative", func(c *Config) { c.Augment.Brightness = -1 }, []string{"augment.brightness"}},
 		{"contrast negative", func(c *Config) { c.Augment.Contrast = -1 }, []string{"augment.contrast"}},

@@ -182,6 +182,7 @@ func (c *Config) Validate(checkPaths bool) error {
 	k.between("augment.hue", a.Hue, 0, 0.5)
 	k.between("augment.grayscale_prob", a.GrayscaleProb, 0, 1)
 	k.between("augment.blur_prob", a.BlurProb, 0, 1)
+	k.between("augment.solarize_prob", a.SolarizeProb, 0, 1)
 	k.interval("augment.blur_sigma", a.BlurSigma, 0)
 	k.between("augment.flip_prob", a.FlipProb, 0, 1)
 
