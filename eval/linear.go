@@ -106,23 +106,7 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 		log = io.Discard
 	}
 	l := cfg.Linear
-	switch {
-	case l.Epochs <= 0:
-		return nil, fmt.Errorf("linear.epochs is %d, want > 0", l.Epochs)
-	case l.BatchSize <= 0:
-		return nil, fmt.Errorf("linear.batch_size is %d, want > 0", l.BatchSize)
-	case !(cfg.LinearLR() > 0):
-		return nil, fmt.Errorf("linear learning rate %v, want > 0", cfg.LinearLR())
-	case l.CachedFeatures && l.Augment:
-		return nil, errors.New("linear.cached_features computes features once without augmentation; set linear.augment to false")
-	}
-	if err := checkLabelled(trainSet, "train split"); err != nil {
-		return nil, err
-	}
-	if err := checkLabelled(testSet, "test split"); err != nil {
-		return nil, err
-	}
-	classes, err := numClasses(trainSet, testSet)
+	classes, err := checkLinear(cfg, trainSet, testSet)
 	if err != nil {
 		return nil, err
 	}
@@ -220,18 +204,49 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	fmt.Fprintf(log, "linear eval: test top-1 %.2f%% top-5 %.2f%% (%d images)\n", 100*res.Top1, 100*res.Top5, testSet.N)
 
 	if out != "" {
-		ckpts := tfgraph.Checkpoints{Dir: filepath.Join(out, "linear"), Keep: 1}
-		prefix := ckpts.Prefix(step)
-		if err := lg.saver.Save(sess, prefix); err != nil {
+		if res.Checkpoint, err = saveClassifier(sess, lg.saver, out, step); err != nil {
 			return nil, err
 		}
-		if err := ckpts.Commit(step); err != nil {
-			return nil, err
-		}
-		res.Checkpoint = prefix
-		fmt.Fprintf(log, "linear eval: wrote %s (encoder/* and classifier/*)\n", prefix)
+		fmt.Fprintf(log, "linear eval: wrote %s (encoder/* and classifier/*)\n", res.Checkpoint)
 	}
 	return res, nil
+}
+
+// checkLinear checks the linear.* settings and the labelled sets and
+// returns the number of classes.
+func checkLinear(cfg *configs.Config, trainSet, testSet *data.Images) (int, error) {
+	l := cfg.Linear
+	switch {
+	case l.Epochs <= 0:
+		return 0, fmt.Errorf("linear.epochs is %d, want > 0", l.Epochs)
+	case l.BatchSize <= 0:
+		return 0, fmt.Errorf("linear.batch_size is %d, want > 0", l.BatchSize)
+	case !(cfg.LinearLR() > 0):
+		return 0, fmt.Errorf("linear learning rate %v, want > 0", cfg.LinearLR())
+	case l.CachedFeatures && l.Augment:
+		return 0, errors.New("linear.cached_features computes features once without augmentation; set linear.augment to false")
+	}
+	if err := checkLabelled(trainSet, "train split"); err != nil {
+		return 0, err
+	}
+	if err := checkLabelled(testSet, "test split"); err != nil {
+		return 0, err
+	}
+	return numClasses(trainSet, testSet)
+}
+
+// saveClassifier writes the checkpoint out/linear/ckpt-STEP (encoder/* and
+// classifier/*), the only one kept there, and returns its prefix.
+func saveClassifier(sess *tfgraph.Session, saver *tfgraph.Saver, out string, step int64) (string, error) {
+	ckpts := tfgraph.Checkpoints{Dir: filepath.Join(out, "linear"), Keep: 1}
+	prefix := ckpts.Prefix(step)
+	if err := saver.Save(sess, prefix); err != nil {
+		return "", err
+	}
+	if err := ckpts.Commit(step); err != nil {
+		return "", err
+	}
+	return prefix, nil
 }
 
 // trainClassifier runs linear.epochs epochs of classifier steps fed by f,
