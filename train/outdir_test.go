@@ -14,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/simsiam-go/simsiam/tfgraph"
+	evpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -337,6 +340,27 @@ func TestResumeEdgeCases(t *testing.T) {
 	}
 	if l := readLosses(t, mpath); l[4] == 9 || l[5] == 9 {
 		t.Errorf("the stale records survived: %v", l)
+	}
+	// Two event files, each starting with TensorBoard's restart marker at
+	// the first step its run logged again (both runs resumed).
+	evFiles, _ := filepath.Glob(filepath.Join(cfg.OutputDir, "logs", "events.out.tfevents.*"))
+	if len(evFiles) != 2 {
+		t.Fatalf("event files: %v", evFiles)
+	}
+	starts := map[string][]int64{}
+	for _, p := range evFiles {
+		evs, err := tfgraph.ReadEventFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if ev.GetSessionLog().GetStatus() == evpb.SessionLog_START {
+				starts[p] = append(starts[p], ev.Step)
+			}
+		}
+	}
+	if len(starts) != 2 || fmt.Sprint(starts[evFiles[0]], starts[evFiles[1]]) != "[1] [4]" {
+		t.Errorf("SessionLog START events: %v, want one at step 1 in %s and one at step 4 in %s", starts, evFiles[0], evFiles[1])
 	}
 
 	// The run is complete; its final export went missing.

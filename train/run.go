@@ -215,6 +215,11 @@ func (r *run) start() error {
 	if r.latest != "" && r.from >= r.total {
 		return r.complete()
 	}
+	if r.opts.Resume {
+		// TensorBoard drops the older files' events from this step on: the
+		// steps after the checkpoint, which this run logs again.
+		return r.summaries.SessionStart(r.sess.Session, r.from+1)
+	}
 	return nil
 }
 
