@@ -61,8 +61,9 @@ type run struct {
 	closeFns      []func()
 }
 
-// newRun opens the data, checks the output folder and builds the graph and
-// session on the devices the run uses.
+// newRun locks and checks the output folder (see prepareOutput), opens the
+// data and builds the graph and session on the devices the run uses. On an
+// error it releases what it had opened, the lock included.
 func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
 	r := &run{cfg: cfg, opts: o, logw: o.Log}
 	if r.logw == nil {
