@@ -5,7 +5,8 @@
 set -euo pipefail
 BIN="${BIN:-bin/simsiam}"
 OUT="$(mktemp -d)"
-trap 'rm -rf "$OUT"' EXIT
+first=""
+trap 'if [ -n "$first" ]; then kill -9 "$first" 2>/dev/null || true; fi; rm -rf "$OUT"' EXIT
 tiny=(--set model.width=4 --set model.proj_dim=32 --set model.proj_hidden=32 --set model.pred_hidden=8
       --set data.limit=512 --set eval.limit_train=512 --set eval.limit_test=256 --set optim.batch_size=64
       --set optim.epochs=2 --set train.log_every=4 --set train.knn_every=1 --set train.knn_k=20
@@ -42,6 +43,39 @@ grep -q "oneDNN off" "$OUT/train_eigen.log"
 step train --resume; "$BIN" train "${tiny[@]}" --resume
 test -f "$OUT/run/saved_model/saved_model.pb"
 ls "$OUT/run/logs" | grep -q events.out.tfevents
+step train on a used output_dir
+if "$BIN" train "${tiny[@]}" 2> "$OUT/used.err"; then
+  echo "smoke: a fresh train over another run's files succeeded" >&2; exit 1
+fi
+cat "$OUT/used.err"
+grep -q "already holds another run's files (checkpoints/, config.yaml, metrics.jsonl, saved_model/, logs/): pass --resume to continue that run, or --force" "$OUT/used.err"
+step train --resume of a complete run whose SavedModel is missing
+rm -rf "$OUT/run/saved_model"
+"$BIN" train "${tiny[@]}" --resume | tee "$OUT/complete.log"
+grep -q "saved_model/ is missing: exporting it from ckpt-16" "$OUT/complete.log"
+grep -q "^done: the run was already complete at step 16, nothing trained" "$OUT/complete.log"
+test -f "$OUT/run/saved_model/saved_model.pb"
+step train while another run holds output_dir
+long=("${tiny[@]}" --set train.knn_every=0 --set optim.epochs=1000 --set train.log_every=1 --set "output_dir=$OUT/run_lock")
+"$BIN" train "${long[@]}" > "$OUT/first.log" 2>&1 &
+first=$!
+for _ in $(seq 1200); do
+  grep -q "^step 1/" "$OUT/first.log" && break
+  kill -0 "$first" || { cat "$OUT/first.log"; exit 1; }
+  sleep 0.1
+done
+grep -q "^step 1/" "$OUT/first.log"
+if "$BIN" train "${long[@]}" --resume 2> "$OUT/second.err"; then
+  echo "smoke: a second run on a locked output_dir succeeded" >&2; exit 1
+fi
+cat "$OUT/second.err"
+grep -q "output_dir $OUT/run_lock is in use: PID $first holds the lock" "$OUT/second.err"
+kill -9 "$first"; wait "$first" || true; first=""
+step train --force after kill -9 of the lock holder
+"$BIN" train "${long[@]}" --force --set train.max_steps=2 | tee "$OUT/force.log"
+grep -q -- "--force: moved .*config.yaml, metrics.jsonl, logs/ into $OUT/run_lock/.replaced-" "$OUT/force.log"
+test -f "$OUT"/run_lock/.replaced-*/config.yaml
+test -f "$OUT/run_lock/saved_model/saved_model.pb"
 step knn;            "$BIN" knn "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
 step knn random;     "$BIN" knn "${tiny[@]}" --checkpoint random
 step knn pixels;     "$BIN" knn "${tiny[@]}" --pixels

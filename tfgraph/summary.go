@@ -1,10 +1,19 @@
 package tfgraph
 
 import (
+	"bufio"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
 	"sort"
+	"time"
 
 	tf "github.com/wamuir/graft/tensorflow"
+	evpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
+	"google.golang.org/protobuf/proto"
 )
 
 // Summary writer defaults: events are buffered in TensorFlow and written
@@ -41,7 +50,11 @@ type SummaryWriter struct {
 	// InitOp creates the event file; FlushOp writes pending events; CloseOp
 	// flushes and closes the file.
 	InitOp, FlushOp, CloseOp *Operation
-	tags                     []string
+	// Event is the string placeholder of a serialized tensorflow.Event that
+	// ImportOp (TF's ImportEvent) writes as it is.
+	Event    Output
+	ImportOp *Operation
+	tags     []string
 }
 
 // NewSummaryWriter builds a writer of the given scalar tags into logdir,
@@ -64,6 +77,8 @@ func NewSummaryWriter(g *Graph, logdir string, tags ...string) *SummaryWriter {
 	}, nil)
 	sw.FlushOp = s.Op("FlushSummaryWriter", "flush", []tf.Input{sw.Writer}, nil)
 	sw.CloseOp = s.Op("CloseSummaryWriter", "close", []tf.Input{sw.Writer}, nil)
+	sw.Event = s.Placeholder("event", String, []int64{})
+	sw.ImportOp = s.Op("ImportEvent", "import_event", []tf.Input{sw.Writer, sw.Event}, nil)
 	sw.Step = s.Placeholder("step", Int64, []int64{})
 	for i, tag := range tags {
 		if tag == "" {
@@ -148,4 +163,72 @@ func (sw *SummaryWriter) Close(sess *Session) error {
 		return fmt.Errorf("summary writer %s: close: %w", sw.Logdir, err)
 	}
 	return nil
+}
+
+// SessionStart writes TensorBoard's restart marker, a SessionLog START
+// event, at step: TensorBoard then drops the events of earlier files with
+// step >= step, the ones a run resumed from an older checkpoint writes
+// again.
+func (sw *SummaryWriter) SessionStart(sess *Session, step int64) error {
+	ev, err := proto.Marshal(&evpb.Event{
+		WallTime: float64(time.Now().UnixNano()) / 1e9,
+		Step:     step,
+		What:     &evpb.Event_SessionLog{SessionLog: &evpb.SessionLog{Status: evpb.SessionLog_START}},
+	})
+	if err != nil {
+		return err
+	}
+	t, err := tf.NewTensor(string(ev))
+	if err != nil {
+		return err
+	}
+	if _, err := sess.Run(map[Output]*Tensor{sw.Event: t}, nil, sw.ImportOp); err != nil {
+		return fmt.Errorf("summary writer %s: session start at step %d: %w", sw.Logdir, step, err)
+	}
+	return nil
+}
+
+// ReadEventFile reads the events of a TensorBoard event file (TFRecord
+// framing, CRCs checked). A record cut short by a killed writer ends the
+// file without an error.
+func ReadEventFile(path string) ([]*evpb.Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rd := bufio.NewReader(f)
+	crc := func(b []byte) uint32 {
+		c := crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli))
+		return (c>>15 | c<<17) + 0xa282ead8
+	}
+	var events []*evpb.Event
+	for {
+		var head [12]byte
+		if _, err := io.ReadFull(rd, head[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return events, nil
+			}
+			return events, err
+		}
+		if crc(head[:8]) != binary.LittleEndian.Uint32(head[8:]) {
+			return events, fmt.Errorf("%s: record %d: bad length CRC", path, len(events))
+		}
+		body := make([]byte, binary.LittleEndian.Uint64(head[:8])+4)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return events, nil
+			}
+			return events, err
+		}
+		data := body[:len(body)-4]
+		if crc(data) != binary.LittleEndian.Uint32(body[len(body)-4:]) {
+			return events, fmt.Errorf("%s: record %d: bad data CRC", path, len(events))
+		}
+		ev := &evpb.Event{}
+		if err := proto.Unmarshal(data, ev); err != nil {
+			return events, fmt.Errorf("%s: record %d: %w", path, len(events), err)
+		}
+		events = append(events, ev)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	evpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
 )
 
 func eventFiles(t *testing.T, dir string) []string {
@@ -113,5 +115,48 @@ func TestTwoSummaryWritersInOneGraph(t *testing.T) {
 	}
 	if len(eventFiles(t, d1)) != 1 || len(eventFiles(t, d2)) != 1 {
 		t.Errorf("want one event file per logdir: %v %v", eventFiles(t, d1), eventFiles(t, d2))
+	}
+}
+
+// TestSummaryWriterSessionStart writes scalars and a restart marker and
+// reads them back from the event file.
+func TestSummaryWriterSessionStart(t *testing.T) {
+	dir := t.TempDir()
+	g := NewGraph()
+	sw := NewSummaryWriter(g, dir, "loss")
+	sess, err := NewSession(g, SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if err := sw.Init(sess); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.SessionStart(sess, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Scalars(sess, 5, map[string]float32{"loss": 0.25}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.Close(sess); err != nil {
+		t.Fatal(err)
+	}
+	files := eventFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("event files %v", files)
+	}
+	evs, err := ReadEventFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// file_version, the marker, the scalar.
+	if len(evs) != 3 || evs[0].GetFileVersion() == "" {
+		t.Fatalf("events: %v", evs)
+	}
+	if sl := evs[1].GetSessionLog(); sl == nil || sl.Status != evpb.SessionLog_START || evs[1].Step != 5 || evs[1].WallTime == 0 {
+		t.Errorf("marker event: %v", evs[1])
+	}
+	if v := evs[2].GetSummary().GetValue(); len(v) != 1 || v[0].Tag != "loss" || v[0].GetSimpleValue() != 0.25 || evs[2].Step != 5 {
+		t.Errorf("scalar event: %v", evs[2])
 	}
 }

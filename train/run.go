@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
@@ -60,12 +61,24 @@ type run struct {
 	closeFns      []func()
 }
 
-// newRun opens the data, checks the output folder and builds the graph and
-// session on the devices the run uses.
-func newRun(cfg *configs.Config, o Options) (*run, error) {
+// newRun locks and checks the output folder (see prepareOutput), opens the
+// data and builds the graph and session on the devices the run uses. On an
+// error it releases what it had opened, the lock included.
+func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
 	r := &run{cfg: cfg, opts: o, logw: o.Log}
 	if r.logw == nil {
 		r.logw = io.Discard
+	}
+	if o.Force && o.Resume {
+		return nil, errors.New("--force starts afresh and --resume continues: give one of them")
+	}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if err := r.prepareOutput(); err != nil {
+		return nil, err
 	}
 	ds, err := OpenPretrainData(cfg)
 	if err != nil {
@@ -88,8 +101,8 @@ func newRun(cfg *configs.Config, o Options) (*run, error) {
 	if r.latest, err = r.ckpts.Latest(); err != nil {
 		return nil, err
 	}
-	if r.latest != "" && !o.Resume {
-		return nil, fmt.Errorf("%s already holds checkpoints (newest %s): pass --resume to continue, or choose another output_dir", r.ckpts.Dir, filepath.Base(r.latest))
+	if o.Resume && r.latest == "" {
+		fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
 	}
 	if cfg.Train.KNNEvery > 0 {
 		if r.bank, r.knnTest, err = eval.OpenEvalData(cfg); err != nil {
@@ -115,11 +128,46 @@ func newRun(cfg *configs.Config, o Options) (*run, error) {
 		r.enc.Attach(r.sess.Session)
 	}
 	if err := r.summaries.Init(r.sess.Session); err != nil {
-		r.close()
 		return nil, err
 	}
 	r.closeFns = append(r.closeFns, func() { r.summaries.Close(r.sess.Session) })
 	return r, nil
+}
+
+// prepareOutput locks output_dir for the run, removes what a killed run
+// left half-written and, for a fresh run, makes sure the folder holds no
+// other run's files (moving them aside with Force).
+func (r *run) prepareOutput() error {
+	dir := r.cfg.OutputDir
+	lock, err := lockOutput(dir)
+	if err != nil {
+		return err
+	}
+	r.closeFns = append(r.closeFns, func() { unlockOutput(lock) })
+	removed, err := removeLeftovers(dir)
+	if err != nil {
+		return fmt.Errorf("removing temporary files of a killed run in %s: %w", dir, err)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(r.logw, "removed temporary files of an interrupted write in %s: %s\n", dir, strings.Join(removed, ", "))
+	}
+	if r.opts.Resume {
+		return nil
+	}
+	found, err := findArtifacts(dir)
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	if !r.opts.Force {
+		return fmt.Errorf("output_dir %s already holds another run's files (%s): pass --resume to continue that run, or --force to move them into %s/.replaced-TIME/ and start afresh (or choose another output_dir)",
+			dir, strings.Join(found, ", "), dir)
+	}
+	aside, err := moveAside(dir, found, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(r.logw, "--force: moved %s into %s\n", strings.Join(found, ", "), aside)
+	return nil
 }
 
 // close releases what newRun and start opened, last opened first.
@@ -149,11 +197,52 @@ func (r *run) start() error {
 	if err := tfgraph.WriteFileAtomic(filepath.Join(r.cfg.OutputDir, "config.yaml"), yml); err != nil {
 		return err
 	}
-	r.metrics, err = os.OpenFile(filepath.Join(r.cfg.OutputDir, "metrics.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	mpath := filepath.Join(r.cfg.OutputDir, "metrics.jsonl")
+	if r.opts.Resume {
+		// The records after the checkpoint's step are trained again.
+		dropped, unreadable, err := trimMetrics(mpath, r.from)
+		if err != nil {
+			return err
+		}
+		if dropped+unreadable > 0 {
+			fmt.Fprintf(r.logw, "metrics.jsonl: dropped %d records after step %d and %d unreadable lines\n", dropped, r.from, unreadable)
+		}
+	}
+	r.metrics, err = os.OpenFile(mpath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	r.closeFns = append(r.closeFns, func() { r.metrics.Close() })
+	if r.latest != "" && r.from >= r.total {
+		return r.complete()
+	}
+	if r.opts.Resume {
+		// TensorBoard drops the older files' events from this step on: the
+		// steps after the checkpoint, which this run logs again.
+		return r.summaries.SessionStart(r.sess.Session, r.from+1)
+	}
+	return nil
+}
+
+// complete finishes a resumed run that had already reached its last step:
+// nothing is trained, and a SavedModel missing because the final export
+// failed or was killed is exported now.
+func (r *run) complete() error {
+	r.res.AlreadyComplete = true
+	r.res.Checkpoint = r.latest
+	fmt.Fprintf(r.logw, "the run is already complete (step %d of %d): nothing to train\n", r.from, r.total)
+	dir := filepath.Join(r.cfg.OutputDir, "saved_model")
+	if _, err := os.Stat(filepath.Join(dir, tfgraph.SavedModelFile)); err == nil {
+		r.res.SavedModel = dir
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	fmt.Fprintf(r.logw, "saved_model/ is missing: exporting it from %s\n", filepath.Base(r.latest))
+	if err := export.Export(r.cfg, r.latest, dir, true); err != nil {
+		return fmt.Errorf("exporting the SavedModel: %w", err)
+	}
+	r.res.SavedModel = dir
 	return nil
 }
 

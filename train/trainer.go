@@ -15,8 +15,12 @@ import (
 
 // Options control one pretraining run besides the config.
 type Options struct {
-	// Resume continues from the newest checkpoint in output_dir/checkpoints.
+	// Resume continues from the newest checkpoint in output_dir/checkpoints
+	// (from step 0 when there is none).
 	Resume bool
+	// Force lets a fresh run (no Resume) start in an output_dir holding
+	// another run's files: they are moved into output_dir/.replaced-TIME/.
+	Force bool
 	// Log receives one progress line per log interval (nil: discard).
 	Log io.Writer
 	// StopAfter > 0 stops after that global step (with a checkpoint) without
@@ -35,6 +39,10 @@ type Result struct {
 	ImagesPerSec float64 // training throughput over the run (both views count once)
 	Checkpoint   string  // prefix of the final checkpoint
 	SavedModel   string  // exported SavedModel directory ("" if the run stopped early)
+	// AlreadyComplete is set when a resumed run had already reached its
+	// last step: nothing was trained (Loss, ZStd and ImagesPerSec are 0),
+	// only a missing SavedModel was exported.
+	AlreadyComplete bool
 	// KNNTop1 and KNNTop5 are the last kNN monitor accuracies (NaN if not run).
 	KNNTop1, KNNTop5 float64
 }

@@ -1,6 +1,6 @@
 // Command simsiam trains and serves SimSiam (Chen & He, 2020) on TensorFlow.
 //
-//	simsiam train [--config FILE | --preset NAME] [--set key=value ...] [--resume]
+//	simsiam train [--config FILE | --preset NAME] [--set key=value ...] [--resume | --force]
 //	simsiam knn | linear-eval | export | embed | predict [flags]
 //	simsiam config show|validate [--config FILE | --preset NAME] [--set key=value ...]
 //	simsiam version
@@ -163,6 +163,9 @@ func cmdTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 Pretrains SimSiam. Without --config or --preset it runs the CPU-sized demo on
 Fashion-MNIST. Output goes to output_dir: checkpoints/, config.yaml, metrics.jsonl.
+A new run refuses an output_dir holding another run's files: --resume
+continues that run, --force moves its files into output_dir/.replaced-TIME/.
+One run at a time holds output_dir (a flock on output_dir/.lock).
 
 Examples:
   simsiam train
@@ -174,8 +177,12 @@ Flags:
 	var cf configFlags
 	cf.register(fs)
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in output_dir")
+	force := fs.Bool("force", false, "start afresh in an output_dir holding another run's files, moving them into output_dir/.replaced-TIME/")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *force && *resume {
+		return usageError{errors.New("train: --force starts afresh and --resume continues: give one of them")}
 	}
 	cfg, err := cf.loadForTF(true, stderr)
 	if err != nil {
@@ -202,11 +209,15 @@ Flags:
 	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, output %s\n", strings.Join(devices, ", "),
 		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), cfg.OutputDir)
 	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
-	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Log: stdout, Devices: devices})
+	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: step %d loss %.4f z_std %.3f, %.1f images/s, checkpoint %s\n", res.Steps, res.Loss, res.ZStd, res.ImagesPerSec, res.Checkpoint)
+	if res.AlreadyComplete {
+		fmt.Fprintf(stdout, "done: the run was already complete at step %d, nothing trained, checkpoint %s\n", res.Steps, res.Checkpoint)
+	} else {
+		fmt.Fprintf(stdout, "done: step %d loss %.4f z_std %.3f, %.1f images/s, checkpoint %s\n", res.Steps, res.Loss, res.ZStd, res.ImagesPerSec, res.Checkpoint)
+	}
 	if res.SavedModel != "" {
 		fmt.Fprintf(stdout, "SavedModel: %s\n", res.SavedModel)
 	}

@@ -28,6 +28,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"frobnicate"},
 		{"config", "show", "--set", "optim.batchsize=3"},
 		{"train", "--set", "optim.batch_size=abc"},
+		{"train", "--resume", "--force"},
 		{"config"},
 	} {
 		var out bytes.Buffer
