@@ -216,7 +216,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		bar.Update(step+1, "epoch", fmt.Sprint(step/r.spe+1), "loss", fmt.Sprintf("%.4f", stats.Loss),
 			"z_std", fmt.Sprintf("%.3f", stats.ZStd), "lr", fmt.Sprintf("%.4g", stats.LR),
 			"img/s", fmt.Sprintf("%.0f", float64(r.imgs)/time.Since(r.t0).Seconds()))
-		if err := r.afterStep(step+1, stats); err != nil {
+		if err := r.afterStep(ctx, step+1, stats); err != nil {
 			return r.res, err
 		}
 		if r.opts.StopAfter > 0 && step+1 >= r.opts.StopAfter {
@@ -250,8 +250,9 @@ func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
 }
 
 // afterStep does what is due after global step done: the log record, a
-// checkpoint, the kNN monitor at the end of an epoch.
-func (r *run) afterStep(done int64, stats Stats) error {
+// checkpoint, the kNN monitor at the end of an epoch (which stops early
+// when ctx is done).
+func (r *run) afterStep(ctx context.Context, done int64, stats Stats) error {
 	t := r.cfg.Train
 	if (t.LogEvery > 0 && done%int64(t.LogEvery) == 0) || done == r.total {
 		if err := r.logStep(done, stats); err != nil {
@@ -264,7 +265,7 @@ func (r *run) afterStep(done int64, stats Stats) error {
 		}
 	}
 	if r.enc != nil && done%r.spe == 0 && (done/r.spe)%int64(t.KNNEvery) == 0 {
-		return r.monitor(done)
+		return r.monitor(ctx, done)
 	}
 	return nil
 }
@@ -287,9 +288,9 @@ func (r *run) logStep(done int64, stats Stats) error {
 }
 
 // monitor runs the kNN monitor on the live weights after global step done.
-func (r *run) monitor(done int64) error {
+func (r *run) monitor(ctx context.Context, done int64) error {
 	t := r.cfg.Train
-	t1, t5, err := r.enc.KNN(r.bank, r.knnTest, t.KNNK, t.KNNTemperature)
+	t1, t5, err := r.enc.KNN(ctx, r.bank, r.knnTest, t.KNNK, t.KNNTemperature)
 	if err != nil {
 		return fmt.Errorf("kNN monitor: %w", err)
 	}

@@ -27,7 +27,7 @@ func pct(x float64) string {
 	return fmt.Sprintf("%.2f%%", 100*x)
 }
 
-func cmdKNN(args []string, stdout, stderr io.Writer) error {
+func cmdKNN(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("knn", `Usage: simsiam knn --checkpoint CKPT [flags]
 
 Weighted kNN (k=train.knn_k, temperature train.knn_temperature) on the
@@ -61,7 +61,7 @@ Flags:
 			return err
 		}
 		nc := max(bank.NumClasses, test.NumClasses)
-		top1, top5, err = eval.KNN(eval.PixelFeatures(bank), bank.Labels, bank.H*bank.W*bank.C,
+		top1, top5, err = eval.KNN(ctx, eval.PixelFeatures(bank), bank.Labels, bank.H*bank.W*bank.C,
 			eval.PixelFeatures(test), test.Labels, nc, cfg.Train.KNNK, cfg.Train.KNNTemperature)
 		if err != nil {
 			return err
@@ -75,7 +75,7 @@ Flags:
 		} else if path, err = eval.ResolveCheckpoint(path); err != nil {
 			return err
 		}
-		if top1, top5, err = eval.RunKNN(cfg, path, stderr); err != nil {
+		if top1, top5, err = eval.RunKNN(ctx, cfg, path, stderr); err != nil {
 			return err
 		}
 	}

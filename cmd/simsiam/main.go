@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "server":
 		return cmdServer(args[1:], stdout, stderr)
 	case "knn":
-		return cmdKNN(args[1:], stdout, stderr)
+		return cmdKNN(ctx, args[1:], stdout, stderr)
 	case "linear-eval":
 		return cmdLinearEval(ctx, args[1:], stdout, stderr)
 	case "export":
