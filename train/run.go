@@ -181,11 +181,16 @@ func (r *run) resume() error {
 }
 
 // loop trains from the start step to the last, then finishes the run. An
-// interrupt (ctx done) checkpoints what was trained and returns ctx's error.
+// interrupt (ctx done) lets the current step and its logging finish (a kNN
+// monitor stops between batches), checkpoints what was trained and returns
+// a *Stopped.
 func (r *run) loop(ctx context.Context) (*Result, error) {
 	if r.from >= r.total {
 		r.res.Checkpoint = r.latest
 		return r.res, nil
+	}
+	if ctx.Err() != nil {
+		return r.stopped(ctx)
 	}
 	pf, err := data.NewPrefetcher(ctx, r.ds, r.batches, data.PrefetchOptions{Start: posAt(r.batches, r.from), Steps: int(r.total - r.from), Depth: r.cfg.Data.Prefetch})
 	if err != nil {
@@ -206,6 +211,9 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			break
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return r.stopped(ctx)
+			}
 			return r.res, err
 		}
 		stats, err := r.trainStep(batch, step)
@@ -217,20 +225,43 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			"z_std", fmt.Sprintf("%.3f", stats.ZStd), "lr", fmt.Sprintf("%.4g", stats.LR),
 			"img/s", fmt.Sprintf("%.0f", float64(r.imgs)/time.Since(r.t0).Seconds()))
 		if err := r.afterStep(ctx, step+1, stats); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return r.stopped(ctx) // the kNN monitor was cut short
+			}
 			return r.res, err
 		}
 		if r.opts.StopAfter > 0 && step+1 >= r.opts.StopAfter {
 			break
 		}
-		if err := ctx.Err(); err != nil {
-			// Interrupted (Ctrl-C): keep what was trained.
-			if serr := r.save(r.res.Steps); serr != nil {
-				return r.res, errors.Join(err, serr)
-			}
-			return r.res, fmt.Errorf("stopped at step %d, checkpoint %s: %w", r.res.Steps, r.res.Checkpoint, err)
+		if ctx.Err() != nil {
+			return r.stopped(ctx)
 		}
 	}
 	return r.finish()
+}
+
+// stopped ends an interrupted run: it checkpoints the steps trained since
+// the newest checkpoint, flushes the summaries and returns a *Stopped.
+func (r *run) stopped(ctx context.Context) (*Result, error) {
+	cause := ctx.Err()
+	var errs []error
+	if r.res.Steps > r.from && r.res.Checkpoint != r.ckpts.Prefix(r.res.Steps) {
+		if err := r.save(r.res.Steps); err != nil {
+			errs = append(errs, err)
+		}
+	} else if r.res.Checkpoint == "" {
+		r.res.Checkpoint = r.latest
+	}
+	if err := r.summaries.Flush(r.sess.Session); err != nil {
+		errs = append(errs, err)
+	}
+	if !r.t0.IsZero() {
+		r.res.ImagesPerSec = float64(r.imgs) / time.Since(r.t0).Seconds()
+	}
+	if len(errs) > 0 {
+		return r.res, fmt.Errorf("stopping at step %d (%w): %w", r.res.Steps, cause, errors.Join(errs...))
+	}
+	return r.res, &Stopped{Step: r.res.Steps, Checkpoint: r.res.Checkpoint, Err: cause}
 }
 
 // trainStep runs one step on batch.
