@@ -144,7 +144,9 @@ Flags:
 	measuredOn(stdout)
 	if res.Checkpoint != "" {
 		sm := filepath.Join(dir, "linear", "saved_model")
-		if err := export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{}); err != nil {
+		if err := untilDone(ctx, "exporting the classifier", func() error {
+			return export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{})
+		}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "classifier SavedModel: %s\n", sm)
@@ -152,7 +154,23 @@ Flags:
 	return nil
 }
 
-func cmdExport(args []string, stdout, stderr io.Writer) error {
+// untilDone runs f and returns its error, or ctx's as soon as ctx is done:
+// an export is TensorFlow calls that cannot be stopped, so it is abandoned
+// and ends with the process. It writes into a temporary directory renamed
+// into place at the end, so its output is either whole or absent (a
+// DIR.tmp-* directory may remain).
+func untilDone(ctx context.Context, what string, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+}
+
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", `Usage: simsiam export --checkpoint CKPT --out DIR [flags]
 
 Writes a SavedModel (tag "serve") with signatures serving_default
@@ -183,7 +201,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	if err := export.Export(cfg, path, *out, *overwrite); err != nil {
+	if err := untilDone(ctx, "export", func() error { return export.Export(cfg, path, *out, *overwrite) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "SavedModel written to %s\n", *out)
