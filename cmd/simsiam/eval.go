@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
-	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
@@ -208,23 +207,25 @@ Flags:
 	return nil
 }
 
-// loadImages reads --images: a data set in a known binary format is not
-// guessed; a directory is an image folder (recursively), a file one image.
-func loadImages(m *serve.Model, path string) ([]string, *data.Images, error) {
+// listImages resolves --images: a directory is an image folder (searched
+// recursively), a file one image. A folder without images is an error, so
+// embed and predict never succeed on nothing.
+func listImages(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var paths []string
-	if st.IsDir() {
-		if paths, err = serve.ListImages(path); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		paths = []string{path}
+	if !st.IsDir() {
+		return []string{path}, nil
 	}
-	imgs, err := m.ReadFiles(paths)
-	return paths, imgs, err
+	paths, err := serve.ListImages(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no images in %s (looked for .png, .jpg and .jpeg files in it and its subfolders)", path)
+	}
+	return paths, nil
 }
 
 func cmdEmbed(args []string, stdout, stderr io.Writer) error {
@@ -248,18 +249,25 @@ Flags:
 	if *model == "" || *images == "" || *out == "" {
 		return usageError{errors.New("embed: --model, --images and --out are required")}
 	}
+	paths, err := listImages(*images)
+	if err != nil {
+		return err
+	}
 	m, err := serve.Load(*model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	paths, imgs, err := loadImages(m, *images)
+	imgs, err := m.ReadFiles(paths)
 	if err != nil {
 		return err
 	}
 	emb, err := m.EmbedImages(imgs)
 	if err != nil {
 		return err
+	}
+	if len(emb) != len(paths) || len(emb[0]) == 0 {
+		return fmt.Errorf("embed: %d embeddings for %d images", len(emb), len(paths))
 	}
 	if err := serve.WriteNPY(*out, emb); err != nil {
 		return err
@@ -290,6 +298,10 @@ Flags:
 	if *model == "" || *images == "" {
 		return usageError{errors.New("predict: --model and --images are required")}
 	}
+	paths, err := listImages(*images)
+	if err != nil {
+		return err
+	}
 	m, err := serve.Load(*model)
 	if err != nil {
 		return err
@@ -298,7 +310,7 @@ Flags:
 	if !m.HasClassifier() {
 		return fmt.Errorf("%s has no classify signature (export one with simsiam linear-eval)", *model)
 	}
-	paths, imgs, err := loadImages(m, *images)
+	imgs, err := m.ReadFiles(paths)
 	if err != nil {
 		return err
 	}
@@ -335,6 +347,9 @@ Flags:
 	step := fs.Int64("step", 0, "training step whose augmentation draws to show")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *n < 1 {
+		return usageError{fmt.Errorf("preview: --n is the number of rows, at least 1; got %d", *n)}
 	}
 	cfg, err := cf.load(true)
 	if err != nil {
