@@ -371,7 +371,7 @@ func orNone(s string) string {
 // libtensorflow setup and the test suite use them.
 var reservedEnv = map[string]bool{
 	"SIMSIAM_CACHE": true, "SIMSIAM_PYTHON": true, "SIMSIAM_TF_PREFIX": true, "SIMSIAM_TF_VERSION": true, "SIMSIAM_TF_LIBDIR": true,
-	"SIMSIAM_NO_REAL_DATA": true, "SIMSIAM_NO_PYTHON": true,
+	"SIMSIAM_NO_REAL_DATA": true, "SIMSIAM_NO_PYTHON": true, "SIMSIAM_TEST_MAIN": true,
 }
 
 // configEnv drops the reserved variables; every other SIMSIAM_* variable
