@@ -280,6 +280,73 @@ func TestTrainStopsDuringTheKNNMonitor(t *testing.T) {
 	}
 }
 
+// TestTrainStopsCleanlyWhenItsPipeCloses: Ctrl-C in a terminal signals the
+// whole pipeline (simsiam train | tee log), so stdout's reader is gone when
+// the step finishes; the run still checkpoints and exits 0.
+func TestTrainStopsCleanlyWhenItsPipeCloses(t *testing.T) {
+	needFashionMNIST(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(exe, tinyTrain(out)...)
+	cmd.Env = append(os.Environ(), "SIMSIAM_TEST_MAIN=1")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedWriter
+	var buf bytes.Buffer
+	stderr.mu, stderr.w = new(sync.Mutex), &buf
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill() // by PID
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+		}
+	})
+	progress := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			if progressLine.MatchString(sc.Text()) {
+				progress <- true
+				return
+			}
+		}
+	}()
+	select {
+	case <-progress:
+	case <-time.After(180 * time.Second):
+		t.Fatal("no progress line in 180 s")
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // tee got the same Ctrl-C
+	select {
+	case err = <-exited:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no exit 60 s after SIGINT")
+	}
+	stderr.mu.Lock()
+	defer stderr.mu.Unlock()
+	if err != nil {
+		t.Fatalf("exit: %v (want 0); stderr:\n%s", err, buf.String())
+	}
+	if idx, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-*.index")); len(idx) == 0 {
+		t.Errorf("no checkpoint after SIGINT with stdout's pipe closed")
+	}
+}
+
 // TestServerExitsOnSignal: simsiam server stops on SIGTERM and SIGINT
 // (tfgraph's Join never returns) with a message.
 func TestServerExitsOnSignal(t *testing.T) {

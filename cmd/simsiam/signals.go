@@ -59,6 +59,10 @@ func handleSignals(cancel context.CancelCauseFunc, graceful bool, stderr io.Writ
 			case s := <-ch:
 				if first && graceful {
 					first = false
+					// Ctrl-C also stops the rest of the pipeline (simsiam train | tee
+					// log): a write to the closed pipe must fail, not kill the
+					// process before it has checkpointed.
+					signal.Ignore(syscall.SIGPIPE)
 					fmt.Fprintf(stderr, "simsiam: %s: stopping cleanly (send another signal to exit at once)\n", signalName(s))
 					cancel(signalCause{s})
 					continue
