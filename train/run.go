@@ -241,8 +241,13 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 }
 
 // stopped ends an interrupted run: it checkpoints the steps trained since
-// the newest checkpoint, flushes the summaries and returns a *Stopped.
+// the newest checkpoint, flushes the summaries and returns a *Stopped. An
+// interrupt after the last step (in the final kNN monitor) finishes the run
+// instead: a resume would have no step left to train and never export.
 func (r *run) stopped(ctx context.Context) (*Result, error) {
+	if r.res.Steps >= r.total {
+		return r.finish()
+	}
 	cause := ctx.Err()
 	var errs []error
 	if r.res.Steps > r.from && r.res.Checkpoint != r.ckpts.Prefix(r.res.Steps) {

@@ -80,4 +80,28 @@ func TestInterruptCheckpointsAndResumes(t *testing.T) {
 	}
 }
 
+// TestInterruptAfterTheLastStepFinishes: an interrupt in the final kNN
+// monitor finishes the run (checkpoint and SavedModel) instead of leaving a
+// resume with nothing to train and no export.
+func TestInterruptAfterTheLastStepFinishes(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 12 in all
+	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	cfg.Eval.Format, cfg.Eval.Dir, cfg.Eval.TrainSplit, cfg.Eval.TestSplit = "idx", dataDir, "train", "train"
+	cfg.Train.KNNEvery, cfg.Train.KNNK = 3, 5 // only at the end
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelAt{mark: "step 12/", cancel: cancel}
+	res, err := Run(ctx, cfg, Options{Log: w})
+	if err != nil {
+		t.Fatalf("interrupt after the last step: %v", err)
+	}
+	if res.Steps != 12 || res.SavedModel == "" {
+		t.Fatalf("result %+v: want step 12 and a SavedModel", res)
+	}
+	if _, err := os.Stat(filepath.Join(res.SavedModel, "saved_model.pb")); err != nil {
+		t.Error(err)
+	}
+}
+
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
