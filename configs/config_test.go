@@ -355,6 +355,8 @@ func TestWrongTypes(t *testing.T) {
 		{"set number for list", LoadOptions{Sets: []string{"augment.crop_scale=0.5"}}, `augment.crop_scale: want a list of numbers`},
 		{"set mapping for float", LoadOptions{Sets: []string{"optim.momentum={a: 1}"}}, `optim.momentum: want a number, got a mapping`},
 		{"set huge int", LoadOptions{Sets: []string{"seed=99999999999999999999"}}, `seed: want an integer`},
+		{"negative seed", LoadOptions{Sets: []string{"seed=-7"}}, `seed: must be >= 0, got -7`},
+		{"negative seed in file", LoadOptions{File: "seed: -1\n"}, `seed: must be >= 0, got -1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -418,7 +420,6 @@ func TestValidValues(t *testing.T) {
 		{"quoted string", LoadOptions{Env: []string{`SIMSIAM_OUTPUT_DIR="runs/a b"`}}, func(c *Config) bool { return c.OutputDir == "runs/a b" }},
 		{"empty string", LoadOptions{Sets: []string{"runtime.target="}}, func(c *Config) bool { return c.Runtime.Target == "" }},
 		{"bool", LoadOptions{Sets: []string{"runtime.xla=true"}}, func(c *Config) bool { return c.Runtime.XLA }},
-		{"negative seed", LoadOptions{Sets: []string{"seed=-7"}}, func(c *Config) bool { return c.Seed == -7 }},
 		{"large seed", LoadOptions{Sets: []string{"seed=9223372036854775807"}}, func(c *Config) bool { return c.Seed == math.MaxInt64 }},
 		{"non-SIMSIAM env ignored", LoadOptions{Env: []string{"PATH=/bin", "SIMSIAM", "OTHER_OPTIM_BATCH_SIZE=abc"}}, func(c *Config) bool { return c.Optim.BatchSize == 512 }},
 	}
@@ -648,7 +649,7 @@ func TestCheckPaths(t *testing.T) {
 
 func TestYAMLRoundTrip(t *testing.T) {
 	custom := Default()
-	custom.Seed = -42
+	custom.Seed = 42
 	custom.OutputDir = "runs/it's: a \"test\""
 	custom.Data.Format = "stl10"
 	custom.Data.Split = "train+unlabeled"

@@ -109,6 +109,11 @@ func (c *Config) Validate(checkPaths bool) error {
 	if strings.TrimSpace(c.OutputDir) == "" {
 		k.fail("output_dir", "must not be empty")
 	}
+	// The seed is used as an unsigned 64-bit number (the data order's
+	// stream): a negative one would silently wrap around.
+	if c.Seed < 0 {
+		k.fail("seed", "must be >= 0, got %d", c.Seed)
+	}
 
 	// data
 	d := c.Data

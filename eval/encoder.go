@@ -8,6 +8,7 @@
 package eval
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -156,6 +157,12 @@ func (e *Encoder) Close() error {
 // the graph; grey images are repeated to RGB when the encoder takes 3
 // channels.
 func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
+	return e.FeaturesContext(context.Background(), imgs, batch)
+}
+
+// FeaturesContext is Features that stops between batches once ctx is done,
+// returning ctx's error.
+func (e *Encoder) FeaturesContext(ctx context.Context, imgs *data.Images, batch int) ([]float32, error) {
 	if e.sess == nil {
 		return nil, errors.New("encoder: no session (use NewEncoder, or Attach one)")
 	}
@@ -174,6 +181,9 @@ func (e *Encoder) Features(imgs *data.Images, batch int) ([]float32, error) {
 	bar := progress.New(e.Log, "features", int64(imgs.N), int64(imgs.N/4+1))
 	defer bar.Finish()
 	for i := 0; i < imgs.N; i += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("encoder: stopped at image %d of %d: %w", i, imgs.N, err)
+		}
 		n := min(batch, imgs.N-i)
 		t, err := imageTensor(imgs.Pix[i*sz:(i+n)*sz], n, imgs.H, imgs.W, imgs.C)
 		if err != nil {

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +32,10 @@ const TopK = 5
 // TopKV2, votes by OneHot and Sum). k larger than the bank is clamped to the
 // bank size. Errors: empty bank or test set, label counts that do not match
 // the rows, labels outside 0..numClasses-1, non-finite features, k or t not
-// positive.
-func KNN(bank []float32, bankLabels []int32, d int, test []float32, testLabels []int32, numClasses, k int, t float64) (top1, top5 float64, err error) {
-	ranked, err := knnRank(bank, bankLabels, d, test, numClasses, k, t)
+// positive. Once ctx is done it stops between batches and returns ctx's
+// error.
+func KNN(ctx context.Context, bank []float32, bankLabels []int32, d int, test []float32, testLabels []int32, numClasses, k int, t float64) (top1, top5 float64, err error) {
+	ranked, err := knnRank(ctx, bank, bankLabels, d, test, numClasses, k, t)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -105,7 +107,7 @@ func l2Rows(what string, x []float32, d int) ([]float32, error) {
 
 // knnRank returns, for every test row, the classes ranked by their kNN vote
 // (best first), min(TopK, numClasses) of them.
-func knnRank(bank []float32, bankLabels []int32, d int, test []float32, numClasses, k int, t float64) ([][]int32, error) {
+func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, test []float32, numClasses, k int, t float64) ([][]int32, error) {
 	switch {
 	case d <= 0:
 		return nil, fmt.Errorf("knn: feature dimension %d, want > 0", d)
@@ -158,6 +160,9 @@ func knnRank(bank []float32, bankLabels []int32, d int, test []float32, numClass
 	}
 	out := make([][]int32, 0, nt)
 	for i := 0; i < nt; i += KNNBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("knn: stopped at test row %d of %d: %w", i, nt, err)
+		}
 		n := min(KNNBatch, nt-i)
 		qt, err := floatTensor(tn[i*d:(i+n)*d], int64(n), int64(d))
 		if err != nil {
@@ -215,7 +220,7 @@ func buildKNN(bankLabels []int32, d, numClasses, k, top int, t float64) (*knnGra
 // test split with the encoder of checkpoint ("" = random init) and returns
 // the kNN accuracies with train.knn_k neighbours and temperature
 // train.knn_temperature.
-func RunKNN(cfg *configs.Config, checkpoint string, log io.Writer) (top1, top5 float64, err error) {
+func RunKNN(ctx context.Context, cfg *configs.Config, checkpoint string, log io.Writer) (top1, top5 float64, err error) {
 	trainSet, testSet, err := OpenEvalData(cfg)
 	if err != nil {
 		return 0, 0, err
@@ -226,12 +231,12 @@ func RunKNN(cfg *configs.Config, checkpoint string, log io.Writer) (top1, top5 f
 	}
 	defer enc.Close()
 	enc.Log = log
-	return enc.KNN(trainSet, testSet, cfg.Train.KNNK, cfg.Train.KNNTemperature)
+	return enc.KNN(ctx, trainSet, testSet, cfg.Train.KNNK, cfg.Train.KNNTemperature)
 }
 
 // KNN extracts the features of bank and test and runs KNN on them, with as
 // many classes as the larger of the two sets has.
-func (e *Encoder) KNN(bank, test *data.Images, k int, t float64) (top1, top5 float64, err error) {
+func (e *Encoder) KNN(ctx context.Context, bank, test *data.Images, k int, t float64) (top1, top5 float64, err error) {
 	if err := checkLabelled(bank, "memory bank"); err != nil {
 		return 0, 0, err
 	}
@@ -242,13 +247,13 @@ func (e *Encoder) KNN(bank, test *data.Images, k int, t float64) (top1, top5 flo
 	if err != nil {
 		return 0, 0, err
 	}
-	bf, err := e.Features(bank, FeatureBatch)
+	bf, err := e.FeaturesContext(ctx, bank, FeatureBatch)
 	if err != nil {
 		return 0, 0, err
 	}
-	tf, err := e.Features(test, FeatureBatch)
+	tf, err := e.FeaturesContext(ctx, test, FeatureBatch)
 	if err != nil {
 		return 0, 0, err
 	}
-	return KNN(bf, bank.Labels, e.Dim, tf, test.Labels, nc, k, t)
+	return KNN(ctx, bf, bank.Labels, e.Dim, tf, test.Labels, nc, k, t)
 }

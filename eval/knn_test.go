@@ -1,6 +1,8 @@
 package eval
 
 import (
+	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -88,7 +90,7 @@ func TestKNNHandMadeCase(t *testing.T) {
 		test = append(test, p...)
 	}
 	// k = 2: each test point's two neighbours are its own class's points.
-	ranked, err := knnRank(bank, bankLabels, 2, test, 3, 2, 0.1)
+	ranked, err := knnRank(context.Background(), bank, bankLabels, 2, test, 3, 2, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,7 @@ func TestKNNHandMadeCase(t *testing.T) {
 			t.Errorf("test %d: ranking %v, want all 3 classes", i, ranked[i])
 		}
 	}
-	top1, top5, err := KNN(bank, bankLabels, 2, test, []int32{0, 1, 2, 1}, 3, 2, 0.1)
+	top1, top5, err := KNN(context.Background(), bank, bankLabels, 2, test, []int32{0, 1, 2, 1}, 3, 2, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestKNNHandMadeCase(t *testing.T) {
 	// A point at 61° with k = 6 (every bank point votes): class 1's points
 	// are 49° and 69° away, class 0's 51° and 71°, class 2's 169° and 171°,
 	// so the ranking is 1, 0, 2.
-	ranked, err = knnRank(bank, bankLabels, 2, pt(61, 1), 3, 6, 0.1)
+	ranked, err = knnRank(context.Background(), bank, bankLabels, 2, pt(61, 1), 3, 6, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func TestKNNMatchesGoReference(t *testing.T) {
 		k int
 		t float64
 	}{{20, 0.1}, {1, 0.1}, {50, 0.5}, {1000, 0.07}} { // k = 1000 > bank: clamped to 300
-		ranked, err := knnRank(bank, bankLabels, d, test, c, tc.k, tc.t)
+		ranked, err := knnRank(context.Background(), bank, bankLabels, d, test, c, tc.k, tc.t)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +173,7 @@ func TestKNNMatchesGoReference(t *testing.T) {
 		if mismatch > 2 {
 			t.Errorf("k=%d: %d rows ranked differently from the reference", tc.k, mismatch)
 		}
-		top1, top5, err := KNN(bank, bankLabels, d, test, testLabels, c, tc.k, tc.t)
+		top1, top5, err := KNN(context.Background(), bank, bankLabels, d, test, testLabels, c, tc.k, tc.t)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,17 +195,35 @@ func TestKNNErrors(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"empty bank", func() error { _, _, err := KNN(nil, nil, 2, test, tl, 2, 1, 0.1); return err }, "empty memory bank"},
-		{"empty test", func() error { _, _, err := KNN(bank, labels, 2, nil, nil, 2, 1, 0.1); return err }, "empty test"},
-		{"bank labels", func() error { _, _, err := KNN(bank, []int32{0}, 2, test, tl, 2, 1, 0.1); return err }, "1 labels"},
-		{"test labels", func() error { _, _, err := KNN(bank, labels, 2, test, []int32{0, 1}, 2, 1, 0.1); return err }, "2 test labels"},
-		{"test dim", func() error { _, _, err := KNN(bank, labels, 2, []float32{1, 0, 1}, tl, 2, 1, 0.1); return err }, "multiple of dimension"},
-		{"label range", func() error { _, _, err := KNN(bank, []int32{0, 2}, 2, test, tl, 2, 1, 0.1); return err }, "outside 0..1"},
-		{"test label range", func() error { _, _, err := KNN(bank, labels, 2, test, []int32{-1}, 2, 1, 0.1); return err }, "outside 0..1"},
-		{"k", func() error { _, _, err := KNN(bank, labels, 2, test, tl, 2, 0, 0.1); return err }, "k = 0"},
-		{"t", func() error { _, _, err := KNN(bank, labels, 2, test, tl, 2, 1, 0); return err }, "temperature"},
-		{"nan", func() error { _, _, err := KNN(bank, labels, 2, []float32{nan, 0}, tl, 2, 1, 0.1); return err }, "diverge"},
-		{"d", func() error { _, _, err := KNN(bank, labels, 0, test, tl, 2, 1, 0.1); return err }, "dimension 0"},
+		{"empty bank", func() error { _, _, err := KNN(context.Background(), nil, nil, 2, test, tl, 2, 1, 0.1); return err }, "empty memory bank"},
+		{"empty test", func() error { _, _, err := KNN(context.Background(), bank, labels, 2, nil, nil, 2, 1, 0.1); return err }, "empty test"},
+		{"bank labels", func() error {
+			_, _, err := KNN(context.Background(), bank, []int32{0}, 2, test, tl, 2, 1, 0.1)
+			return err
+		}, "1 labels"},
+		{"test labels", func() error {
+			_, _, err := KNN(context.Background(), bank, labels, 2, test, []int32{0, 1}, 2, 1, 0.1)
+			return err
+		}, "2 test labels"},
+		{"test dim", func() error {
+			_, _, err := KNN(context.Background(), bank, labels, 2, []float32{1, 0, 1}, tl, 2, 1, 0.1)
+			return err
+		}, "multiple of dimension"},
+		{"label range", func() error {
+			_, _, err := KNN(context.Background(), bank, []int32{0, 2}, 2, test, tl, 2, 1, 0.1)
+			return err
+		}, "outside 0..1"},
+		{"test label range", func() error {
+			_, _, err := KNN(context.Background(), bank, labels, 2, test, []int32{-1}, 2, 1, 0.1)
+			return err
+		}, "outside 0..1"},
+		{"k", func() error { _, _, err := KNN(context.Background(), bank, labels, 2, test, tl, 2, 0, 0.1); return err }, "k = 0"},
+		{"t", func() error { _, _, err := KNN(context.Background(), bank, labels, 2, test, tl, 2, 1, 0); return err }, "temperature"},
+		{"nan", func() error {
+			_, _, err := KNN(context.Background(), bank, labels, 2, []float32{nan, 0}, tl, 2, 1, 0.1)
+			return err
+		}, "diverge"},
+		{"d", func() error { _, _, err := KNN(context.Background(), bank, labels, 0, test, tl, 2, 1, 0.1); return err }, "dimension 0"},
 	} {
 		err := tc.run()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -222,8 +242,27 @@ func TestPixelFeatures(t *testing.T) {
 		}
 	}
 	// Raw-pixel kNN on two obviously different images.
-	top1, _, err := KNN(got, imgs.Labels, 2, []float32{0, 0.9, 0.5, 1}, []int32{0, 1}, 2, 1, 0.1)
+	top1, _, err := KNN(context.Background(), got, imgs.Labels, 2, []float32{0, 0.9, 0.5, 1}, []int32{0, 1}, 2, 1, 0.1)
 	if err != nil || top1 != 1 {
 		t.Errorf("pixel kNN: top1 %v err %v", top1, err)
+	}
+}
+
+// TestKNNStopsWhenCancelled: a done context stops the feature extraction
+// and the kNN ranking before their next batch, with the context's error.
+func TestKNNStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	bank, labels := []float32{1, 0, 0, 1}, []int32{0, 1}
+	if _, _, err := KNN(ctx, bank, labels, 2, bank, labels, 2, 1, 0.1); !errors.Is(err, context.Canceled) {
+		t.Errorf("KNN with a cancelled context: %v, want context.Canceled", err)
+	}
+	e, err := NewEncoder(tinyConfig(1), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, err := e.FeaturesContext(ctx, colourSet(1, 10), 4); !errors.Is(err, context.Canceled) {
+		t.Errorf("FeaturesContext with a cancelled context: %v, want context.Canceled", err)
 	}
 }

@@ -133,7 +133,7 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	if err != nil {
 		return nil, err
 	}
-	features := func(ds *data.Images) ([]float32, error) { return lg.enc.Features(ds, FeatureBatch) }
+	features := func(ds *data.Images) ([]float32, error) { return lg.enc.FeaturesContext(ctx, ds, FeatureBatch) }
 	d := lg.enc.Dim
 	if pixels {
 		features = func(ds *data.Images) ([]float32, error) { return PixelFeatures(ds), nil }

@@ -3,6 +3,7 @@ package eval
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -72,7 +73,7 @@ func TestLinearEvalSeparableCachedFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	top1, _, err := e.KNN(colourSet(1, 96), colourSet(2, 60), 10, 0.1)
+	top1, _, err := e.KNN(context.Background(), colourSet(1, 96), colourSet(2, 60), 10, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestLinearEvalErrors(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := LinearEvalData(cancelled, tinyConfig(1), "", good, good, "", nil); err != context.Canceled {
+	if _, err := LinearEvalData(cancelled, tinyConfig(1), "", good, good, "", nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: err = %v", err)
 	}
 }
@@ -166,7 +167,7 @@ func TestFromDisk(t *testing.T) {
 	cfg.Eval.LimitTrain, cfg.Eval.LimitTest = 60, 0
 	saveTrainingLikeCheckpoint(t, cfg, filepath.Join(run, "checkpoints", "ckpt-3"))
 
-	top1, top5, err := RunKNN(cfg, run, nil)
+	top1, top5, err := RunKNN(context.Background(), cfg, run, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestFromDisk(t *testing.T) {
 	if trainSet.N != 60 || testSet.N != 40 || trainSet.C != 3 {
 		t.Errorf("eval data: train %v, test %v", trainSet, testSet)
 	}
-	px, _, err := KNN(PixelFeatures(trainSet), trainSet.Labels, 8*8*3, PixelFeatures(testSet), testSet.Labels, 4, 10, 0.1)
+	px, _, err := KNN(context.Background(), PixelFeatures(trainSet), trainSet.Labels, 8*8*3, PixelFeatures(testSet), testSet.Labels, 4, 10, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestFromDisk(t *testing.T) {
 	writeIDX(t, bad, "train", greyClasses(1, 20), 19)
 	writeIDX(t, bad, "t10k", greyClasses(2, 20), 20)
 	cfg.Eval.Dir = bad
-	if _, _, err := RunKNN(cfg, "", nil); err == nil || !strings.Contains(err.Error(), "labels") {
+	if _, _, err := RunKNN(context.Background(), cfg, "", nil); err == nil || !strings.Contains(err.Error(), "labels") {
 		t.Errorf("label count mismatch: err = %v", err)
 	}
 	cfg.Eval.Dir = filepath.Join(dir, "nowhere")

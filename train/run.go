@@ -270,11 +270,16 @@ func (r *run) resume() error {
 }
 
 // loop trains from the start step to the last, then finishes the run. An
-// interrupt (ctx done) checkpoints what was trained and returns ctx's error.
+// interrupt (ctx done) lets the current step and its logging finish (a kNN
+// monitor stops between batches), checkpoints what was trained and returns
+// a *Stopped.
 func (r *run) loop(ctx context.Context) (*Result, error) {
 	if r.from >= r.total {
 		r.res.Checkpoint = r.latest
 		return r.res, nil
+	}
+	if ctx.Err() != nil {
+		return r.stopped(ctx)
 	}
 	pf, err := data.NewPrefetcher(ctx, r.ds, r.batches, data.PrefetchOptions{Start: posAt(r.batches, r.from), Steps: int(r.total - r.from), Depth: r.cfg.Data.Prefetch})
 	if err != nil {
@@ -295,6 +300,9 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			break
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return r.stopped(ctx)
+			}
 			return r.res, err
 		}
 		stats, err := r.trainStep(batch, step)
@@ -305,21 +313,49 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		bar.Update(step+1, "epoch", fmt.Sprint(step/r.spe+1), "loss", fmt.Sprintf("%.4f", stats.Loss),
 			"z_std", fmt.Sprintf("%.3f", stats.ZStd), "lr", fmt.Sprintf("%.4g", stats.LR),
 			"img/s", fmt.Sprintf("%.0f", float64(r.imgs)/time.Since(r.t0).Seconds()))
-		if err := r.afterStep(step+1, stats); err != nil {
+		if err := r.afterStep(ctx, step+1, stats); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return r.stopped(ctx) // the kNN monitor was cut short
+			}
 			return r.res, err
 		}
 		if r.opts.StopAfter > 0 && step+1 >= r.opts.StopAfter {
 			break
 		}
-		if err := ctx.Err(); err != nil {
-			// Interrupted (Ctrl-C): keep what was trained.
-			if serr := r.save(r.res.Steps); serr != nil {
-				return r.res, errors.Join(err, serr)
-			}
-			return r.res, fmt.Errorf("stopped at step %d, checkpoint %s: %w", r.res.Steps, r.res.Checkpoint, err)
+		if ctx.Err() != nil {
+			return r.stopped(ctx)
 		}
 	}
 	return r.finish()
+}
+
+// stopped ends an interrupted run: it checkpoints the steps trained since
+// the newest checkpoint, flushes the summaries and returns a *Stopped. An
+// interrupt after the last step (in the final kNN monitor) finishes the run
+// instead: a resume would have no step left to train and never export.
+func (r *run) stopped(ctx context.Context) (*Result, error) {
+	if r.res.Steps >= r.total {
+		return r.finish()
+	}
+	cause := ctx.Err()
+	var errs []error
+	if r.res.Steps > r.from && r.res.Checkpoint != r.ckpts.Prefix(r.res.Steps) {
+		if err := r.save(r.res.Steps); err != nil {
+			errs = append(errs, err)
+		}
+	} else if r.res.Checkpoint == "" {
+		r.res.Checkpoint = r.latest
+	}
+	if err := r.summaries.Flush(r.sess.Session); err != nil {
+		errs = append(errs, err)
+	}
+	if !r.t0.IsZero() {
+		r.res.ImagesPerSec = float64(r.imgs) / time.Since(r.t0).Seconds()
+	}
+	if len(errs) > 0 {
+		return r.res, fmt.Errorf("stopping at step %d (%w): %w", r.res.Steps, cause, errors.Join(errs...))
+	}
+	return r.res, &Stopped{Step: r.res.Steps, Checkpoint: r.res.Checkpoint, Err: cause}
 }
 
 // trainStep runs one step on batch.
@@ -339,8 +375,9 @@ func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
 }
 
 // afterStep does what is due after global step done: the log record, a
-// checkpoint, the kNN monitor at the end of an epoch.
-func (r *run) afterStep(done int64, stats Stats) error {
+// checkpoint, the kNN monitor at the end of an epoch (which stops early
+// when ctx is done).
+func (r *run) afterStep(ctx context.Context, done int64, stats Stats) error {
 	t := r.cfg.Train
 	if (t.LogEvery > 0 && done%int64(t.LogEvery) == 0) || done == r.total {
 		if err := r.logStep(done, stats); err != nil {
@@ -353,7 +390,7 @@ func (r *run) afterStep(done int64, stats Stats) error {
 		}
 	}
 	if r.enc != nil && done%r.spe == 0 && (done/r.spe)%int64(t.KNNEvery) == 0 {
-		return r.monitor(done)
+		return r.monitor(ctx, done)
 	}
 	return nil
 }
@@ -376,9 +413,9 @@ func (r *run) logStep(done int64, stats Stats) error {
 }
 
 // monitor runs the kNN monitor on the live weights after global step done.
-func (r *run) monitor(done int64) error {
+func (r *run) monitor(ctx context.Context, done int64) error {
 	t := r.cfg.Train
-	t1, t5, err := r.enc.KNN(r.bank, r.knnTest, t.KNNK, t.KNNTemperature)
+	t1, t5, err := r.enc.KNN(ctx, r.bank, r.knnTest, t.KNNK, t.KNNTemperature)
 	if err != nil {
 		return fmt.Errorf("kNN monitor: %w", err)
 	}

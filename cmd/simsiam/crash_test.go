@@ -66,6 +66,23 @@ func TestCrashReachesTheTerminal(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("server did not start in 60 s; stderr:\n%s", stderr.String())
 	}
+	// A SIGQUIT within the first moments of TensorFlow's gRPC server start
+	// can kill the process with the default action, dump-less (seen in
+	// about a third of immediate signals, never 0.3 s later): wait until the
+	// port takes connections, and a little more.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server port %d does not accept connections: %v", port, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
 	if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
 		t.Fatal(err)
 	}

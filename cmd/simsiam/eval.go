@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/augment"
-	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
@@ -27,7 +26,7 @@ func pct(x float64) string {
 	return fmt.Sprintf("%.2f%%", 100*x)
 }
 
-func cmdKNN(args []string, stdout, stderr io.Writer) error {
+func cmdKNN(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("knn", `Usage: simsiam knn --checkpoint CKPT [flags]
 
 Weighted kNN (k=train.knn_k, temperature train.knn_temperature) on the
@@ -61,7 +60,7 @@ Flags:
 			return err
 		}
 		nc := max(bank.NumClasses, test.NumClasses)
-		top1, top5, err = eval.KNN(eval.PixelFeatures(bank), bank.Labels, bank.H*bank.W*bank.C,
+		top1, top5, err = eval.KNN(ctx, eval.PixelFeatures(bank), bank.Labels, bank.H*bank.W*bank.C,
 			eval.PixelFeatures(test), test.Labels, nc, cfg.Train.KNNK, cfg.Train.KNNTemperature)
 		if err != nil {
 			return err
@@ -75,7 +74,7 @@ Flags:
 		} else if path, err = eval.ResolveCheckpoint(path); err != nil {
 			return err
 		}
-		if top1, top5, err = eval.RunKNN(cfg, path, stderr); err != nil {
+		if top1, top5, err = eval.RunKNN(ctx, cfg, path, stderr); err != nil {
 			return err
 		}
 	}
@@ -144,7 +143,9 @@ Flags:
 	measuredOn(stdout)
 	if res.Checkpoint != "" {
 		sm := filepath.Join(dir, "linear", "saved_model")
-		if err := export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{}); err != nil {
+		if err := untilDone(ctx, "exporting the classifier", func() error {
+			return export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{})
+		}); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "classifier SavedModel: %s\n", sm)
@@ -152,7 +153,23 @@ Flags:
 	return nil
 }
 
-func cmdExport(args []string, stdout, stderr io.Writer) error {
+// untilDone runs f and returns its error, or ctx's as soon as ctx is done:
+// an export is TensorFlow calls that cannot be stopped, so it is abandoned
+// and ends with the process. It writes into a temporary directory renamed
+// into place at the end, so its output is either whole or absent (a
+// DIR.tmp-* directory may remain).
+func untilDone(ctx context.Context, what string, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+}
+
+func cmdExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("export", `Usage: simsiam export --checkpoint CKPT --out DIR [flags]
 
 Writes a SavedModel (tag "serve") with signatures serving_default
@@ -183,30 +200,32 @@ Flags:
 	if err != nil {
 		return err
 	}
-	if err := export.Export(cfg, path, *out, *overwrite); err != nil {
+	if err := untilDone(ctx, "export", func() error { return export.Export(cfg, path, *out, *overwrite) }); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "SavedModel written to %s\n", *out)
 	return nil
 }
 
-// loadImages reads --images: a data set in a known binary format is not
-// guessed; a directory is an image folder (recursively), a file one image.
-func loadImages(m *serve.Model, path string) ([]string, *data.Images, error) {
+// listImages resolves --images: a directory is an image folder (searched
+// recursively), a file one image. A folder without images is an error, so
+// embed and predict never succeed on nothing.
+func listImages(path string) ([]string, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var paths []string
-	if st.IsDir() {
-		if paths, err = serve.ListImages(path); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		paths = []string{path}
+	if !st.IsDir() {
+		return []string{path}, nil
 	}
-	imgs, err := m.ReadFiles(paths)
-	return paths, imgs, err
+	paths, err := serve.ListImages(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("no images in %s (looked for .png, .jpg and .jpeg files in it and its subfolders)", path)
+	}
+	return paths, nil
 }
 
 func cmdEmbed(args []string, stdout, stderr io.Writer) error {
@@ -230,18 +249,25 @@ Flags:
 	if *model == "" || *images == "" || *out == "" {
 		return usageError{errors.New("embed: --model, --images and --out are required")}
 	}
+	paths, err := listImages(*images)
+	if err != nil {
+		return err
+	}
 	m, err := serve.Load(*model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	paths, imgs, err := loadImages(m, *images)
+	imgs, err := m.ReadFiles(paths)
 	if err != nil {
 		return err
 	}
 	emb, err := m.EmbedImages(imgs)
 	if err != nil {
 		return err
+	}
+	if len(emb) != len(paths) || len(emb[0]) == 0 {
+		return fmt.Errorf("embed: %d embeddings for %d images", len(emb), len(paths))
 	}
 	if err := serve.WriteNPY(*out, emb); err != nil {
 		return err
@@ -272,6 +298,10 @@ Flags:
 	if *model == "" || *images == "" {
 		return usageError{errors.New("predict: --model and --images are required")}
 	}
+	paths, err := listImages(*images)
+	if err != nil {
+		return err
+	}
 	m, err := serve.Load(*model)
 	if err != nil {
 		return err
@@ -280,7 +310,7 @@ Flags:
 	if !m.HasClassifier() {
 		return fmt.Errorf("%s has no classify signature (export one with simsiam linear-eval)", *model)
 	}
-	paths, imgs, err := loadImages(m, *images)
+	imgs, err := m.ReadFiles(paths)
 	if err != nil {
 		return err
 	}
@@ -317,6 +347,9 @@ Flags:
 	step := fs.Int64("step", 0, "training step whose augmentation draws to show")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *n < 1 {
+		return usageError{fmt.Errorf("preview: --n is the number of rows, at least 1; got %d", *n)}
 	}
 	cfg, err := cf.load(true)
 	if err != nil {

@@ -5,7 +5,9 @@
 //	simsiam config show|validate [--config FILE | --preset NAME] [--set key=value ...]
 //	simsiam version
 //
-// Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+// Exit codes: 0 success (and a training run stopped by SIGINT, SIGTERM or
+// SIGHUP after checkpointing), 1 runtime failure, 2 usage or configuration
+// error, 130 another command interrupted by a signal, or a second signal.
 package main
 
 import (
@@ -15,10 +17,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"syscall"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/eval"
@@ -37,7 +38,8 @@ func main() {
 		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
 	}
 	flush := filterTFLogs()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := handleSignals(cancel, len(os.Args) > 1 && watchesContext[os.Args[1]], os.Stderr, os.Exit)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	flush()
@@ -46,9 +48,13 @@ func main() {
 		err = restart(re.env)
 	}
 	var ue usageError
+	sig, cut := interrupted(ctx, err)
 	switch {
 	case err == nil:
 	case errors.Is(err, flag.ErrHelp):
+	case cut:
+		fmt.Fprintf(os.Stderr, "simsiam: interrupted by %s: %v\n", sig, err)
+		os.Exit(exitInterrupted)
 	case errors.As(err, &ue):
 		fmt.Fprintln(os.Stderr, "simsiam:", err)
 		os.Exit(2)
@@ -89,13 +95,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "version":
 		return cmdVersion(stdout)
 	case "server":
-		return cmdServer(args[1:], stdout, stderr)
+		return cmdServer(ctx, args[1:], stdout, stderr)
 	case "knn":
-		return cmdKNN(args[1:], stdout, stderr)
+		return cmdKNN(ctx, args[1:], stdout, stderr)
 	case "linear-eval":
 		return cmdLinearEval(ctx, args[1:], stdout, stderr)
 	case "export":
-		return cmdExport(args[1:], stdout, stderr)
+		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "embed":
 		return cmdEmbed(args[1:], stdout, stderr)
 	case "predict":
@@ -210,6 +216,12 @@ Flags:
 		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), cfg.OutputDir)
 	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
 	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices})
+	var st *train.Stopped
+	if errors.As(err, &st) {
+		// Stopped by a signal after checkpointing: a success, with the way on.
+		fmt.Fprintf(stdout, "simsiam: %s; resume with: %s\n", stoppedAt(st), resumeCommand(cfg.OutputDir))
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -222,6 +234,29 @@ Flags:
 		fmt.Fprintf(stdout, "SavedModel: %s\n", res.SavedModel)
 	}
 	return nil
+}
+
+// stoppedAt describes where an interrupted run stopped.
+func stoppedAt(st *train.Stopped) string {
+	if st.Checkpoint == "" {
+		return fmt.Sprintf("stopped at step %d (no checkpoint yet)", st.Step)
+	}
+	return fmt.Sprintf("stopped at step %d (checkpoint %s)", st.Step, st.Checkpoint)
+}
+
+// resumeCommand is the command line that continues the run in outputDir:
+// its config.yaml holds the effective config, overrides included.
+func resumeCommand(outputDir string) string {
+	return "simsiam train --config " + shellQuote(filepath.Join(outputDir, "config.yaml")) + " --resume"
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but letters,
+// digits and -_./=+:,@%.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=+:,@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func cmdConfig(args []string, stdout, stderr io.Writer) error {
@@ -262,11 +297,11 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func cmdServer(args []string, stdout, stderr io.Writer) error {
+func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("server", `Usage: simsiam server [flags]
 
 Runs this machine's task of a TensorFlow cluster (TensorFlow's own gRPC
-runtime) until killed. The cluster and task come from TF_CONFIG, e.g.
+runtime) until SIGINT, SIGTERM or SIGHUP. The cluster and task come from TF_CONFIG, e.g.
   TF_CONFIG='{"cluster":{"worker":["h0:2222","h1:2222"]},"task":{"type":"worker","index":1}}' simsiam server
 The chief (task 0) runs "simsiam train" with the same TF_CONFIG and
 runtime.devices naming the towers, e.g.
@@ -294,7 +329,17 @@ Flags:
 		return err
 	}
 	fmt.Fprintf(stdout, "simsiam: TF server %s:%d serving at %s\n", tc.Task.Type, tc.Task.Index, srv.Target())
-	return srv.Join()
+	// TensorFlow cannot stop a gRPC server (TF_DeleteServer aborts), and
+	// Join never returns: on a signal the process exits with the server in it.
+	joined := make(chan error, 1)
+	go func() { joined <- srv.Join() }()
+	select {
+	case err := <-joined:
+		return err
+	case <-ctx.Done():
+		fmt.Fprintf(stdout, "simsiam: TF server %s:%d stopped (%v)\n", tc.Task.Type, tc.Task.Index, context.Cause(ctx))
+		return nil
+	}
 }
 
 func cmdVersion(stdout io.Writer) error {
@@ -337,7 +382,7 @@ func orNone(s string) string {
 // libtensorflow setup and the test suite use them.
 var reservedEnv = map[string]bool{
 	"SIMSIAM_CACHE": true, "SIMSIAM_PYTHON": true, "SIMSIAM_TF_PREFIX": true, "SIMSIAM_TF_VERSION": true, "SIMSIAM_TF_LIBDIR": true,
-	"SIMSIAM_NO_REAL_DATA": true, "SIMSIAM_NO_PYTHON": true,
+	"SIMSIAM_NO_REAL_DATA": true, "SIMSIAM_NO_PYTHON": true, "SIMSIAM_TEST_MAIN": true,
 }
 
 // configEnv drops the reserved variables; every other SIMSIAM_* variable

@@ -99,3 +99,16 @@ func TestCopyFilteredDropsTFNoiseOnly(t *testing.T) {
 		t.Errorf("filtered:\n%q\nwant\n%q", out.String(), want)
 	}
 }
+
+func TestResumeCommandQuotesPaths(t *testing.T) {
+	for dir, want := range map[string]string{
+		"runs/x":        "simsiam train --config runs/x/config.yaml --resume",
+		"/tmp/my runs":  "simsiam train --config '/tmp/my runs/config.yaml' --resume",
+		"runs/it's":     `simsiam train --config 'runs/it'\''s/config.yaml' --resume`,
+		"runs/a$b;rm x": "simsiam train --config 'runs/a$b;rm x/config.yaml' --resume",
+	} {
+		if got := resumeCommand(dir); got != want {
+			t.Errorf("resumeCommand(%q) = %s, want %s", dir, got, want)
+		}
+	}
+}
