@@ -370,3 +370,22 @@ func (s *Scope) CropAndResize(images, boxes, boxInd Output, height, width int32,
 func (s *Scope) StatelessUniformFullInt(name string, dt DataType, shape, seed Output) Output {
 	return s.out("StatelessRandomUniformFullInt", name, map[string]any{"dtype": dt}, shape, seed)
 }
+
+// IsFinite says, element by element, whether x is neither infinite nor NaN.
+func (s *Scope) IsFinite(x Output) Output { return s.unary("IsFinite", x) }
+
+// All reduces the bool tensor x over axes with logical and.
+func (s *Scope) All(x Output, keep bool, axes ...int32) Output { return s.reduce("All", x, keep, axes) }
+
+// Finite is a bool [len(xs)]: whether every element of xs[i] is finite.
+func (s *Scope) Finite(xs ...Output) Output {
+	if len(xs) == 0 {
+		s.g.fail(fmt.Errorf("Finite %q: no tensors", s.ns))
+		return Output{}
+	}
+	flags := make([]Output, len(xs))
+	for i, x := range xs {
+		flags[i] = s.All(s.IsFinite(s.Reshape(x, -1)), false, 0)
+	}
+	return s.Pack(0, flags...)
+}

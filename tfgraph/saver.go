@@ -27,6 +27,10 @@ type Saver struct {
 	SaveTensor Output     // fetch this to save (it returns the prefix)
 	Restore    *Operation // run this to restore every variable (nil for tensor-only savers)
 	Keys       []string
+	// finite says, per floating-point variable (finiteKeys), whether all
+	// its values are finite; Save checks it before writing anything.
+	finite     Output
+	finiteKeys []string
 }
 
 // NewSaver builds save and restore ops for vars in the scope named name
@@ -59,6 +63,16 @@ func NewSaver(g *Graph, name string, vars []*Variable) *Saver {
 		assigns[i] = v.AssignOp(s, "Assign", rop.Output(i))
 	}
 	sv.Restore = s.Group("restore_all", assigns...)
+	var reads []Output
+	for _, v := range vars {
+		if v.DType == Float || v.DType == Double {
+			reads = append(reads, v.Read())
+			sv.finiteKeys = append(sv.finiteKeys, v.Key)
+		}
+	}
+	if len(reads) > 0 {
+		sv.finite = s.Child("check").Finite(reads...)
+	}
 	return sv
 }
 
@@ -92,6 +106,9 @@ func newSaveOps(g *Graph, name string, entries []Entry) *Saver {
 // directory and renamed into place (data first, index last), so a crash
 // leaves either the old files or the new ones, never a torn checkpoint.
 func (sv *Saver) Save(sess *Session, prefix string) error {
+	if err := sv.checkFinite(sess, prefix); err != nil {
+		return err
+	}
 	dir := filepath.Dir(prefix)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", prefix, err)
@@ -160,4 +177,34 @@ func WriteTensors(prefix string, tensors map[string]*Tensor) error {
 	}
 	defer sess.Close()
 	return sv.Save(sess, prefix)
+}
+
+// checkFinite refuses to write a checkpoint holding NaN or infinite values:
+// such a checkpoint would be kept as the last good one and resumed from.
+func (sv *Saver) checkFinite(sess *Session, prefix string) error {
+	if sv.finite.Op == nil {
+		return nil
+	}
+	out, err := sess.Run(nil, []Output{sv.finite})
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: checking the values: %w", prefix, err)
+	}
+	ok, err := Value[[]bool](out[0])
+	if err != nil || len(ok) != len(sv.finiteKeys) {
+		return fmt.Errorf("checkpoint %s: checking the values: %v", prefix, err)
+	}
+	var bad []string
+	for i, fine := range ok {
+		if !fine {
+			bad = append(bad, sv.finiteKeys[i])
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	more := ""
+	if len(bad) > 3 {
+		more, bad = fmt.Sprintf(" and %d more", len(bad)-3), bad[:3]
+	}
+	return fmt.Errorf("checkpoint %s not written: %s%s hold NaN or infinite values", prefix, strings.Join(bad, ", "), more)
 }

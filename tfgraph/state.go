@@ -32,6 +32,16 @@ func (u *Updates) Set(v *Variable, value Output) {
 	u.values[v] = value
 }
 
+// Values are the new values, in the order their variables were first
+// updated.
+func (u *Updates) Values() []Output {
+	out := make([]Output, len(u.order))
+	for i, v := range u.order {
+		out[i] = u.values[v]
+	}
+	return out
+}
+
 // Len is the number of variables with a new value.
 func (u *Updates) Len() int { return len(u.order) }
 

@@ -1,6 +1,11 @@
 package tfgraph
 
-import "testing"
+import (
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 // TestUpdatesChainAndAssignOnce: two training applications of one
 // BatchNorm in a step read the moving statistics the first produced, and
@@ -48,5 +53,45 @@ func TestUpdatesChainAndAssignOnce(t *testing.T) {
 	// Inference mode did not record anything.
 	if u.Len() != 2 {
 		t.Errorf("inference changed the updates")
+	}
+}
+
+// TestSaverRefusesNonFinite: a variable holding NaN or Inf is never written
+// to a checkpoint; the error names it and no file appears.
+func TestSaverRefusesNonFinite(t *testing.T) {
+	g := NewGraph()
+	s := g.Root()
+	good := s.Var("good", []int64{2}, Ones(), 0)
+	bad := s.Child("bn").Var("moving_variance", []int64{2}, Ones(), 0)
+	step := s.Var("step", nil, Zeros(), 0, WithDType(Int64))
+	in := s.Placeholder("in", Float, []int64{2})
+	set := bad.AssignOp(s, "set", in)
+	sv := NewSaver(g, "save", []*Variable{good, bad, step})
+	init := g.InitOp("init")
+	if g.Err() != nil {
+		t.Fatal(g.Err())
+	}
+	sess, err := NewSession(g, SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if _, err := sess.Run(nil, nil, init); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := sv.Save(sess, filepath.Join(dir, "ckpt-1")); err != nil {
+		t.Fatalf("finite values: %v", err)
+	}
+	v, _ := NewTensor([]float32{1, float32(math.Inf(1))})
+	if _, err := sess.Run(map[Output]*Tensor{in: v}, nil, set); err != nil {
+		t.Fatal(err)
+	}
+	err = sv.Save(sess, filepath.Join(dir, "ckpt-2"))
+	if err == nil || !strings.Contains(err.Error(), "bn/moving_variance hold NaN or infinite values") {
+		t.Fatalf("an infinite variable: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "ckpt-2*")); len(m) > 0 {
+		t.Errorf("files written for the refused checkpoint: %v", m)
 	}
 }

@@ -5,6 +5,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/model"
@@ -39,6 +40,9 @@ type Step struct {
 	Towers []model.TowerOutputs
 	Loss   Output // mean of the towers' losses
 	ZStd   Output // collapse monitor (tower 0)
+	// Finite is bool [3], fetched with the loss: whether the loss, every
+	// gradient and every new BatchNorm moving statistic are finite.
+	Finite Output
 	LR     Output // current learning rate of the encoder and projector
 	// GlobalStep counts finished steps (int64); read before the update.
 	GlobalStep *tfgraph.Variable
@@ -142,6 +146,14 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
 	apply := st.Opt.Apply(after.Child("optimizer"), st.Trainable, st.Grads, lrFor)
 	updates := bn.Assign(after.Child("bn_updates"))
+	fs := root.Child("finite")
+	parts := []Output{fs.All(fs.IsFinite(fs.Reshape(st.Loss, -1)), false, 0), fs.All(fs.Finite(st.Grads...), false, 0)}
+	if bn.Len() > 0 {
+		parts = append(parts, fs.All(fs.Finite(bn.Values()...), false, 0))
+	} else {
+		parts = append(parts, fs.Const("no_batchnorm", true))
+	}
+	st.Finite = fs.Pack(0, parts...)
 	done := root.Group("updates", append(updates, apply)...)
 	inc := st.GlobalStep.AssignAddOp(root.WithControl(done), "increment_step", root.Const("one", int64(1)))
 	// The epoch the next step belongs to, kept in checkpoints for people and
@@ -207,7 +219,7 @@ func NewSession(st *Step, opts tfgraph.SessionOptions) (*Session, error) {
 // TrainStep does one training step on the given feeds in one Session.Run.
 func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	st := s.Step
-	out, err := s.Run(feeds, []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read()}, st.Train)
+	out, err := s.Run(feeds, []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read(), st.Finite}, st.Train)
 	if err != nil {
 		return Stats{}, fmt.Errorf("training step: %w", err)
 	}
@@ -224,8 +236,24 @@ func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	if r.Step, err = tfgraph.Int64Scalar(out[3]); err != nil {
 		return Stats{}, fmt.Errorf("training step: global step: %w", err)
 	}
-	if math.IsNaN(float64(r.Loss)) || math.IsInf(float64(r.Loss), 0) {
-		return r, fmt.Errorf("step %d: loss is %v (lower optim.base_lr, or check the input data)", r.Step, r.Loss)
+	finite, err := tfgraph.Value[[]bool](out[4])
+	if err != nil || len(finite) != 3 {
+		return r, fmt.Errorf("training step: finiteness flags: %v %v", finite, err)
+	}
+	// Progress and metrics.jsonl count steps from 1.
+	if !finite[0] || math.IsNaN(float64(r.Loss)) || math.IsInf(float64(r.Loss), 0) {
+		return r, fmt.Errorf("step %d: loss is %v; nothing of this step was saved (lower optim.base_lr, or check the input data)", r.Step+1, r.Loss)
+	}
+	var bad []string
+	if !finite[1] {
+		bad = append(bad, "gradients")
+	}
+	if !finite[2] {
+		bad = append(bad, "BatchNorm moving statistics")
+	}
+	if len(bad) > 0 {
+		return r, fmt.Errorf("step %d: the %s are not finite (loss %.4f); nothing of this step was saved, the newest checkpoint is from before it (lower optim.base_lr)",
+			r.Step+1, strings.Join(bad, " and "), r.Loss)
 	}
 	return r, nil
 }

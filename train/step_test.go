@@ -92,7 +92,7 @@ func TestNaNLossIsAnError(t *testing.T) {
 	a, _ := tfgraph.NewTensor(bad)
 	b, _ := tfgraph.NewTensor(randomBatch(r, 8, 16, 3))
 	_, err = sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: a, st.X2: b})
-	if err == nil || !strings.Contains(err.Error(), "step 0: loss is NaN") {
+	if err == nil || !strings.Contains(err.Error(), "step 1: loss is NaN") {
 		t.Fatalf("NaN input: err = %v", err)
 	}
 }
