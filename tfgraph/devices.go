@@ -71,15 +71,10 @@ func (d DeviceSpec) Matches(full DeviceSpec) bool {
 // "/device:CPU:0", "/job:worker/task:1/device:GPU:0" gives
 // "/job:worker/task:1/device:CPU:0", "" gives "/device:CPU:0".
 func HostDevice(device string) string {
-	if i := strings.Index(device, "/device:"); i >= 0 {
-		return device[:i] + "/device:CPU:0"
+	if d, err := ParseDevice(device); err == nil && d.Type != "" {
+		device = device[:strings.LastIndex(device, "/")] // drop the device part, keep the task
 	}
-	d, err := ParseDevice(device)
-	if err != nil || d.Type == "" {
-		return strings.TrimSuffix(device, "/") + "/device:CPU:0"
-	}
-	prefix := device[:strings.LastIndex(device, "/")]
-	return prefix + "/device:CPU:0"
+	return strings.TrimSuffix(device, "/") + "/device:CPU:0"
 }
 
 // ListDevices starts an empty session with o (the same options the real

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,21 +94,12 @@ func (k Kernel) accepts(n Node) bool {
 			return false
 		}
 		for _, t := range got {
-			if !contains(allowed, t) {
+			if !slices.Contains(allowed, t) {
 				return false
 			}
 		}
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // KernelTable is a list of TensorFlow kernel registrations for a set of
@@ -237,7 +229,7 @@ func (t *KernelTable) Place(nodes []Node, device string) ([]Placement, error) {
 		case n.Device != "" && spec.Type == "CPU":
 			p.OnHost = true
 		case !t.Ops[n.Op]:
-			if !contains(unknown, n.Op) {
+			if !slices.Contains(unknown, n.Op) {
 				unknown = append(unknown, n.Op)
 			}
 		default:

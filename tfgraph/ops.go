@@ -377,6 +377,9 @@ func (s *Scope) IsFinite(x Output) Output { return s.unary("IsFinite", x) }
 // All reduces the bool tensor x over axes with logical and.
 func (s *Scope) All(x Output, keep bool, axes ...int32) Output { return s.reduce("All", x, keep, axes) }
 
+// AllFinite is a bool scalar: whether every element of every xs[i] is finite.
+func (s *Scope) AllFinite(xs ...Output) Output { return s.All(s.Finite(xs...), false, 0) }
+
 // Finite is a bool [len(xs)]: whether every element of xs[i] is finite.
 func (s *Scope) Finite(xs ...Output) Output {
 	if len(xs) == 0 {

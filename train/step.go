@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -68,9 +69,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		o.InChannels = int64(cfg.Data.Channels)
 	}
 	g := tfgraph.NewGraph()
-	if len(cfg.Runtime.Devices) > 0 {
-		g.SetDevice(cfg.Runtime.Devices[0])
-	}
+	g.SetDevice(eval.Device(cfg))
 	root := g.Root()
 	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
 	if err != nil {
@@ -147,9 +146,9 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	apply := st.Opt.Apply(after.Child("optimizer"), st.Trainable, st.Grads, lrFor)
 	updates := bn.Assign(after.Child("bn_updates"))
 	fs := root.Child("finite")
-	parts := []Output{fs.All(fs.IsFinite(fs.Reshape(st.Loss, -1)), false, 0), fs.All(fs.Finite(st.Grads...), false, 0)}
+	parts := []Output{fs.AllFinite(st.Loss), fs.AllFinite(st.Grads...)}
 	if bn.Len() > 0 {
-		parts = append(parts, fs.All(fs.Finite(bn.Values()...), false, 0))
+		parts = append(parts, fs.AllFinite(bn.Values()...))
 	} else {
 		parts = append(parts, fs.Const("no_batchnorm", true))
 	}

@@ -217,15 +217,3 @@ func closure(nodes []tfgraph.Node, roots []string) []tfgraph.Node {
 	}
 	return out
 }
-
-// HostToGPUBytes adds up the bytes of the crossings into the GPU, fed
-// placeholders included, with unknown dimensions set to batch.
-func (r *Report) HostToGPUBytes(batch int64) int64 {
-	var n int64
-	for _, e := range r.Crossings {
-		if e.ToGPU {
-			n += e.Bytes(batch)
-		}
-	}
-	return n
-}
