@@ -272,7 +272,7 @@ Flags:
 	if err := serve.WriteNPY(*out, emb); err != nil {
 		return err
 	}
-	if err := os.WriteFile(*out+".txt", []byte(strings.Join(paths, "\n")+"\n"), 0o644); err != nil {
+	if err := tfgraph.WriteFileAtomic(*out+".txt", []byte(strings.Join(paths, "\n")+"\n")); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%d embeddings of dimension %d written to %s\n", len(emb), len(emb[0]), *out)
