@@ -229,8 +229,7 @@ func decodeImage(b []byte, name string, size int, dst []byte) error {
 }
 
 // toRGB8 converts any image to packed 8-bit RGB (alpha dropped, colours not
-// premultiplied), with fast paths for the types the JPEG and PNG decoders
-// return most often.
+// premultiplied) in a new buffer; see rgbInto.
 func toRGB8(img image.Image) ([]byte, int, int) {
 	r := img.Bounds()
 	w, h := r.Dx(), r.Dy()
@@ -238,6 +237,16 @@ func toRGB8(img image.Image) ([]byte, int, int) {
 		return nil, 0, 0
 	}
 	out := make([]byte, w*h*3)
+	rgbInto(out, img)
+	return out, w, h
+}
+
+// rgbInto writes any image as packed 8-bit RGB (alpha dropped, colours not
+// premultiplied) to out, which must hold width*height*3 bytes, with fast
+// paths for the types the JPEG and PNG decoders return most often.
+func rgbInto(out []byte, img image.Image) {
+	r := img.Bounds()
+	w := r.Dx()
 	o := 0
 	switch m := img.(type) {
 	case *image.YCbCr:
@@ -287,5 +296,4 @@ func toRGB8(img image.Image) ([]byte, int, int) {
 			}
 		}
 	}
-	return out, w, h
 }
