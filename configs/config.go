@@ -48,11 +48,11 @@ type Config struct {
 // Data describes the pretraining images.
 type Data struct {
 	// Format is the on-disk layout of the data set.
-	Format string `mapstructure:"format" yaml:"format" doc:"On-disk layout of the pretraining set: stl10 (stl10_binary), cifar10 / cifar100 (binary version), idx (MNIST-style idx files, optionally gzipped) or folder (one sub-directory of images per class)."`
+	Format string `mapstructure:"format" yaml:"format" doc:"On-disk layout of the pretraining set: stl10 (stl10_binary), cifar10 / cifar100 (binary version), idx (MNIST-style idx files, optionally gzipped), folder (one sub-directory of images per class), tfrecord (TFRecord files of tf.train.Example with PNG or JPEG images) or tfds (a data set prepared by TensorFlow Datasets)."`
 	// Dir is the directory that holds the data set files.
-	Dir string `mapstructure:"dir" yaml:"dir" doc:"Directory that holds the data set files."`
+	Dir string `mapstructure:"dir" yaml:"dir" doc:"Directory that holds the data set files. tfrecord: a folder of *.tfrecord* files, a glob or one file; tfds: the versioned folder (~/tensorflow_datasets/stl10/1.0.0) or a name as tfds.load spells it (stl10, stl10:1.0.0), found under TFDS_DATA_DIR or ~/tensorflow_datasets."`
 	// Split selects the part of the data set used for pretraining.
-	Split string `mapstructure:"split" yaml:"split" doc:"Part of the data set used for pretraining. stl10: unlabeled, train, test or train+unlabeled; cifar10, cifar100, idx: train or test; folder: ignored (dir points at the class folders)."`
+	Split string `mapstructure:"split" yaml:"split" doc:"Part of the data set used for pretraining. stl10: unlabeled, train, test or train+unlabeled; cifar10, cifar100, idx: train or test; folder: ignored (dir points at the class folders); tfrecord: a sub-folder, else the files with the split as a word of their name, \"\" = all; tfds: the data set's splits, joined with + (stl10: train+unlabelled; unlabeled also finds unlabelled)."`
 	// ImageSize is the network input size after augmentation.
 	ImageSize int `mapstructure:"image_size" yaml:"image_size" doc:"Side of the square network input after augmentation, in pixels (32 for CIFAR, 96 for STL-10, 224 for ImageNet folders)."`
 	// Channels is the number of input channels of the network.
@@ -67,22 +67,30 @@ type Data struct {
 	Prefetch int `mapstructure:"prefetch" yaml:"prefetch" doc:"Number of batches prepared ahead of the training step (0 = none)."`
 	// Limit restricts pretraining to the first Limit images.
 	Limit int `mapstructure:"limit" yaml:"limit" doc:"Use only the first N images of the split, 0 = all."`
+	// ImageFeature names the tf.train.Example feature holding the image.
+	ImageFeature string `mapstructure:"image_feature" yaml:"image_feature" doc:"tfrecord and tfds: the tf.train.Example feature holding the encoded PNG or JPEG image (a bytes_list), decoded to data.channels channels."`
+	// LabelFeature names the tf.train.Example feature holding the label.
+	LabelFeature string `mapstructure:"label_feature" yaml:"label_feature" doc:"tfrecord and tfds: the int64_list feature holding the class label; a set without it, or with a label -1 (TFDS's unlabelled images), is unlabelled."`
 }
 
 // Eval describes the labelled images used by the kNN monitor and the linear evaluation.
 type Eval struct {
 	// Format is the on-disk layout of the labelled data set.
-	Format string `mapstructure:"format" yaml:"format" doc:"On-disk layout of the labelled set: stl10, cifar10, cifar100, idx or folder."`
+	Format string `mapstructure:"format" yaml:"format" doc:"On-disk layout of the labelled set: stl10, cifar10, cifar100, idx, folder, tfrecord or tfds (as data.format)."`
 	// Dir is the directory that holds the labelled data set.
-	Dir string `mapstructure:"dir" yaml:"dir" doc:"Directory that holds the labelled data set."`
+	Dir string `mapstructure:"dir" yaml:"dir" doc:"Directory that holds the labelled data set (tfrecord, tfds: as data.dir)."`
 	// TrainSplit is the labelled split used as kNN memory bank and linear training set.
-	TrainSplit string `mapstructure:"train_split" yaml:"train_split" doc:"Labelled split used as kNN memory bank and linear training set (train or test; folder: sub-directory of dir)."`
+	TrainSplit string `mapstructure:"train_split" yaml:"train_split" doc:"Labelled split used as kNN memory bank and linear training set (train or test; folder: sub-directory of dir; tfrecord, tfds: as data.split)."`
 	// TestSplit is the split on which kNN and linear accuracy are measured.
-	TestSplit string `mapstructure:"test_split" yaml:"test_split" doc:"Split on which kNN and linear accuracy are measured (train or test; folder: sub-directory of dir)."`
+	TestSplit string `mapstructure:"test_split" yaml:"test_split" doc:"Split on which kNN and linear accuracy are measured (train or test; folder: sub-directory of dir; tfrecord, tfds: as data.split)."`
 	// LimitTrain restricts the labelled training split to its first LimitTrain images.
 	LimitTrain int `mapstructure:"limit_train" yaml:"limit_train" doc:"Use only the first N images of train_split, 0 = all."`
 	// LimitTest restricts the test split to its first LimitTest images.
 	LimitTest int `mapstructure:"limit_test" yaml:"limit_test" doc:"Use only the first N images of test_split, 0 = all."`
+	// ImageFeature names the tf.train.Example feature holding the image.
+	ImageFeature string `mapstructure:"image_feature" yaml:"image_feature" doc:"tfrecord and tfds: the feature holding the encoded image (as data.image_feature)."`
+	// LabelFeature names the tf.train.Example feature holding the label.
+	LabelFeature string `mapstructure:"label_feature" yaml:"label_feature" doc:"tfrecord and tfds: the int64_list feature holding the class label (as data.label_feature)."`
 }
 
 // Augment configures the SimSiam augmentation (the MoCo v2 / SimCLR recipe).
@@ -229,6 +237,9 @@ func Default() Config {
 			DropLast:  true,
 			Prefetch:  2,
 			Limit:     0,
+
+			ImageFeature: "image",
+			LabelFeature: "label",
 		},
 		Eval: Eval{
 			Format:     "idx",
@@ -237,6 +248,9 @@ func Default() Config {
 			TestSplit:  "test",
 			LimitTrain: 0,
 			LimitTest:  0,
+
+			ImageFeature: "image",
+			LabelFeature: "label",
 		},
 		Augment: Augment{
 			CropScale:     []float64{0.2, 1.0},

@@ -172,7 +172,7 @@ func TestPresetValues(t *testing.T) {
 		got, want any
 	}{
 		{"demo data", demo.Data, Data{Format: "idx", Dir: "/usr/share/datasets/fashion-mnist", Split: "train", ImageSize: 28, Channels: 1,
-			Mean: []float64{0.2860}, Std: []float64{0.3530}, DropLast: true, Prefetch: 2, Limit: 0}},
+			Mean: []float64{0.2860}, Std: []float64{0.3530}, DropLast: true, Prefetch: 2, Limit: 0, ImageFeature: "image", LabelFeature: "label"}},
 		{"demo eval dir", demo.Eval.Dir, demo.Data.Dir},
 		{"demo model", demo.Model, Model{Arch: "resnet18", Stem: "cifar", Width: 16, ProjDim: 256, ProjHidden: 256, ProjLayers: 3,
 			PredHidden: 64, StopGradient: true, ZeroInitResidual: true, BNEps: 1e-5, BNMomentum: 0.1}},
@@ -640,6 +640,27 @@ func TestCheckPaths(t *testing.T) {
 				}
 			}
 		})
+	}
+	// tfrecord takes a file or a glob; tfds a data set name resolved later.
+	for _, tt := range []struct {
+		format, dir string
+		ok          bool
+	}{
+		{"tfrecord", file, true},
+		{"tfrecord", filepath.Join(dir, "*.tfrecord*"), true},
+		{"tfrecord", missing, false},
+		{"tfds", "stl10:1.0.0", true},
+		{"tfds", "cifar10", true},
+		{"tfds", missing, false},
+		{"tfds", file, false},
+		{"idx", "stl10:1.0.0", false},
+	} {
+		c := Default()
+		c.Data.Format, c.Data.Dir, c.Data.Split = tt.format, tt.dir, "train"
+		c.Eval.Dir = dir
+		if err := c.Validate(true); (err == nil) != tt.ok {
+			t.Errorf("format %s, data.dir %s: Validate(true) = %v, want ok %v", tt.format, tt.dir, err, tt.ok)
+		}
 	}
 	_, err := Load(LoadOptions{Preset: "stl10_resnet18", Sets: []string{"data.dir=" + missing}, CheckPaths: true})
 	if err == nil || !strings.Contains(err.Error(), `data.dir: directory "`+missing+`" does not exist`) {

@@ -87,6 +87,23 @@ func (c *checker) interval(key string, v []float64, upper float64) {
 	}
 }
 
+// location checks data.dir or eval.dir for the format: a directory that
+// exists, but for tfrecord also a file or a glob pattern, and for tfds also
+// a data set name resolved when the data is opened.
+func (c *checker) location(key, name, path string) {
+	switch name {
+	case format.TFRecord:
+		if st, err := os.Stat(path); (err == nil && st.Mode().IsRegular()) || (err != nil && strings.ContainsAny(path, "*?[")) {
+			return
+		}
+	case format.TFDS:
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) && format.IsTFDSName(path) {
+			return
+		}
+	}
+	c.dir(key, path)
+}
+
 // dir checks that a directory exists.
 func (c *checker) dir(key, path string) {
 	st, err := os.Stat(path)
@@ -121,7 +138,7 @@ func (c *Config) Validate(checkPaths bool) error {
 	if d.Dir == "" {
 		k.fail("data.dir", "must not be empty")
 	} else if checkPaths {
-		k.dir("data.dir", d.Dir)
+		k.location("data.dir", d.Format, d.Dir)
 	}
 	if splits, ok := format.PretrainSplits(d.Format); ok {
 		k.oneOf("data.split", d.Split, splits)
@@ -148,6 +165,12 @@ func (c *Config) Validate(checkPaths bool) error {
 			k.fail("data.std", "entry %d must be a finite number > 0, got %v", i, s)
 		}
 	}
+	if strings.TrimSpace(d.ImageFeature) == "" {
+		k.fail("data.image_feature", "must not be empty")
+	}
+	if strings.TrimSpace(d.LabelFeature) == "" {
+		k.fail("data.label_feature", "must not be empty")
+	}
 	k.nonNegative("data.prefetch", d.Prefetch)
 	k.nonNegative("data.limit", d.Limit)
 	if d.Limit > 0 && d.DropLast && c.Optim.BatchSize > d.Limit {
@@ -160,7 +183,7 @@ func (c *Config) Validate(checkPaths bool) error {
 	if e.Dir == "" {
 		k.fail("eval.dir", "must not be empty")
 	} else if checkPaths {
-		k.dir("eval.dir", e.Dir)
+		k.location("eval.dir", e.Format, e.Dir)
 	}
 	if splits, ok := format.LabelledSplits(e.Format); ok {
 		k.oneOf("eval.train_split", e.TrainSplit, splits)
@@ -172,6 +195,12 @@ func (c *Config) Validate(checkPaths bool) error {
 		if e.TestSplit == "" {
 			k.fail("eval.test_split", "must not be empty")
 		}
+	}
+	if strings.TrimSpace(e.ImageFeature) == "" {
+		k.fail("eval.image_feature", "must not be empty")
+	}
+	if strings.TrimSpace(e.LabelFeature) == "" {
+		k.fail("eval.label_feature", "must not be empty")
 	}
 	k.nonNegative("eval.limit_train", e.LimitTrain)
 	k.nonNegative("eval.limit_test", e.LimitTest)

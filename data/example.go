@@ -194,16 +194,18 @@ func decodeShards(shards []exampleShard, spec exampleSpec, pix []byte, labels []
 	var (
 		mu         sync.Mutex
 		firstErr   error
-		firstAt    = math.MaxInt
+		firstAt    atomic.Int64 // index of the lowest failing record so far
 		failed     atomic.Bool
 		unlabelled atomic.Bool
 		garbage    atomic.Int64
 		wg         sync.WaitGroup
 	)
+	firstAt.Store(math.MaxInt64)
 	fail := func(at int, err error) {
 		mu.Lock()
-		if at < firstAt {
-			firstAt, firstErr = at, err
+		if int64(at) < firstAt.Load() {
+			firstAt.Store(int64(at))
+			firstErr = err
 		}
 		mu.Unlock()
 		failed.Store(true)
@@ -212,7 +214,9 @@ func decodeShards(shards []exampleShard, spec exampleSpec, pix []byte, labels []
 	for range workers {
 		wg.Go(func() {
 			for j := range jobs {
-				if !failed.Load() {
+				// After a failure only records before it still matter: the
+				// error reported is the first record's, whatever the timing.
+				if int64(j.index) < firstAt.Load() {
 					dst := pix[j.index*sz : (j.index+1)*sz]
 					label, ok, err := spec.decodeRecord(j.buf, dst, labels != nil)
 					switch {

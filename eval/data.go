@@ -19,7 +19,10 @@ const FeatureBatch = 256
 // images are repeated to RGB when the network wants 3 channels).
 func OpenEvalData(cfg *configs.Config) (train, test *data.Images, err error) {
 	open := func(split string, limit int) (*data.Images, error) {
-		ds, err := data.Open(cfg.Eval.Format, cfg.Eval.Dir, split, cfg.Data.ImageSize, limit)
+		ds, err := data.OpenWith(cfg.Eval.Format, cfg.Eval.Dir, split, data.Options{
+			Size: cfg.Data.ImageSize, Limit: limit, Channels: cfg.Data.Channels,
+			ImageFeature: cfg.Eval.ImageFeature, LabelFeature: cfg.Eval.LabelFeature,
+		})
 		if err != nil {
 			return nil, fmt.Errorf("eval split %q: %w", split, err)
 		}

@@ -52,7 +52,10 @@ var summaryTags = []string{"loss", "lr", "z_std", "images_per_sec", "knn_top1", 
 
 // OpenPretrainData opens the pretraining split with the configured channels.
 func OpenPretrainData(cfg *configs.Config) (*data.Images, error) {
-	ds, err := data.Open(cfg.Data.Format, cfg.Data.Dir, cfg.Data.Split, cfg.Data.ImageSize, cfg.Data.Limit)
+	ds, err := data.OpenWith(cfg.Data.Format, cfg.Data.Dir, cfg.Data.Split, data.Options{
+		Size: cfg.Data.ImageSize, Limit: cfg.Data.Limit, Channels: cfg.Data.Channels,
+		ImageFeature: cfg.Data.ImageFeature, LabelFeature: cfg.Data.LabelFeature,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("pretraining data: %w", err)
 	}

@@ -34,6 +34,11 @@ TF_PACKAGE="${TF_PACKAGE:-tensorflow-cpu==2.18.1}"
 CACHE="${SIMSIAM_CACHE:-$HOME/.cache/simsiam}"
 PYTHON="${PYTHON:-python3}"
 EXTRA_PY=(numpy pytest pillow)
+# Python packages the tests use beyond TensorFlow, installed in the same venv:
+# tensorflow-datasets builds TFDS folders for tests/python/test_tfds.py;
+# tensorflow-metadata 1.21 is generated for protobuf 6, which TF 2.18 (protobuf
+# < 6) cannot load, so it is pinned to the last line built for protobuf 5.
+TEST_PY=(tensorflow-datasets==4.9.9 tensorflow-metadata==1.17.1)
 
 log() { printf 'libtensorflow: %s\n' "$*" >&2; }
 die() { printf 'libtensorflow: error: %s\n' "$*" >&2; exit 1; }
@@ -49,6 +54,20 @@ key="$(printf '%s' "$TF_PACKAGE" | sed -e 's/==/-/g' -e 's/\[and-cuda\]/-gpu/' |
 PREFIX="$CACHE/$key"
 VENV="$PREFIX/venv"
 stamp="$PREFIX/.ready"
+extras="$PREFIX/.test-packages" # the TEST_PY list the venv holds
+
+# An install made before TEST_PY changed gets the test packages added (with
+# the TF requirement in the same pip call, so pip keeps TF's own pins).
+test_packages_ready() { [[ -f "$extras" && "$(cat "$extras")" == "${TEST_PY[*]}" ]]; }
+install_test_packages() {
+  local req
+  req="$(cat "$stamp")"
+  req="${req%%==*}==$(. "$PREFIX/env.sh" && printf '%s' "$SIMSIAM_TF_VERSION")"
+  log "installing ${TEST_PY[*]} into $VENV (next to $req)"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$req" "${TEST_PY[@]}" >&2 \
+    || die "pip could not install ${TEST_PY[*]} next to $req"
+  printf '%s\n' "${TEST_PY[*]}" > "$extras"
+}
 
 ready() { [[ -f "$stamp" && -e "$PREFIX/lib/libtensorflow.so" && -f "$PREFIX/env.sh" && -x "$VENV/bin/python" ]]; }
 
@@ -56,12 +75,12 @@ install_wheel() {
   log "creating venv $VENV"
   "$PYTHON" -m venv "$VENV" || die "could not create a venv with $PYTHON (install python3-venv)"
   log "installing $TF_PACKAGE (once; later runs reuse $VENV)"
-  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$TF_PACKAGE" "${EXTRA_PY[@]}" >&2; then
+  if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$TF_PACKAGE" "${EXTRA_PY[@]}" "${TEST_PY[@]}" >&2; then
     # 2.18.1 is the pin; fall back to 2.18.0 when the index refuses the patch release.
     local fallback="${TF_PACKAGE/2.18.1/2.18.0}"
     [[ "$fallback" != "$TF_PACKAGE" ]] || die "pip could not install $TF_PACKAGE"
     log "pip refused $TF_PACKAGE; trying $fallback"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$fallback" "${EXTRA_PY[@]}" >&2 \
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$fallback" "${EXTRA_PY[@]}" "${TEST_PY[@]}" >&2 \
       || die "pip could not install $TF_PACKAGE nor $fallback"
   fi
 }
@@ -118,6 +137,7 @@ export CGO_LDFLAGS="-L$PREFIX/lib -Wl,--enable-new-dtags -Wl,-rpath,$TFDIR"
 export TF_CPP_MIN_LOG_LEVEL="\${TF_CPP_MIN_LOG_LEVEL:-2}"
 ENV
   mv "$PREFIX/env.sh.tmp" "$PREFIX/env.sh"
+  printf '%s\n' "${TEST_PY[*]}" > "$extras"
   printf '%s\n' "$TF_PACKAGE" > "$stamp"
   log "ready: TensorFlow $version C API from $capi"
 }
@@ -128,6 +148,11 @@ if ! ready; then
   exec 9>"$CACHE/.$key.lock"
   if command -v flock >/dev/null; then flock 9; fi
   ready || install
+fi
+if ! test_packages_ready; then
+  exec 9>"$CACHE/.$key.lock"
+  if command -v flock >/dev/null; then flock 9; fi
+  test_packages_ready || install_test_packages
 fi
 
 case "$mode" in
