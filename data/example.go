@@ -145,6 +145,14 @@ func firstRecordGeometry(shards []exampleShard, spec exampleSpec) (exampleSpec, 
 	if err != nil {
 		return spec, false, recordErr(first.path, off, 0, "feature %q is not a readable PNG or JPEG image: %v", spec.image, err)
 	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxDecodedPixels {
+		return spec, false, recordErr(first.path, off, 0, "image is %dx%d pixels, expected a positive size of at most %d pixels", cfg.Width, cfg.Height, maxDecodedPixels)
+	}
+	// Decode the first image whole before its header sizes the set: a
+	// header alone (a few bytes) could claim gigabytes.
+	if _, _, err := image.Decode(bytes.NewReader(img)); err != nil {
+		return spec, false, recordErr(first.path, off, 0, "feature %q is not a readable PNG or JPEG image: %v", spec.image, err)
+	}
 	if spec.c == 0 {
 		spec.c = 3
 		if isGreyModel(cfg.ColorModel) {

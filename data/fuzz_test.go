@@ -2,10 +2,14 @@ package data
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -188,6 +192,90 @@ func FuzzDecodeImage(f *testing.F) {
 		err := decodeImage(b, "fuzz.img", sz, dst)
 		if err != nil && !bytes.Contains([]byte(err.Error()), []byte("fuzz.img")) {
 			t.Fatalf("error %q does not name the file", err)
+		}
+	})
+}
+
+// FuzzTFRecord feeds arbitrary bytes to the TFRecord framing: as a stream
+// (every record returned must be followed by valid framing, and every
+// error is a *RecordError at an offset inside the input) and as a file
+// through ReadTFRecord. Framing data itself must read back unchanged.
+func FuzzTFRecord(f *testing.F) {
+	png := encodePNG(f, patternImage(3, 2, 0))
+	good := encodeExample(map[string]exFeature{"image": bytesFeature(png), "label": int64Feature(2)})
+	f.Add(tfrecordFile(good, good), []byte("x"))
+	f.Add(tfrecordFile(good)[:20], []byte{})
+	f.Add(tfrecordFile([]byte{}), []byte{0x0a, 0x00})
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0}, good)
+	sc := newScratch(f)
+	f.Fuzz(func(t *testing.T, file, data []byte) {
+		r := NewTFRecordReader(bytes.NewReader(file), "fuzz")
+		var end int64
+		for {
+			rec, off, err := r.Next()
+			if err == io.EOF {
+				if end != int64(len(file)) {
+					t.Fatalf("EOF at %d of %d bytes", end, len(file))
+				}
+				break
+			}
+			if err != nil {
+				var re *RecordError
+				if !errors.As(err, &re) || re.Offset != end || re.Offset > int64(len(file)) || re.File != "fuzz" {
+					t.Fatalf("error %v (%T) at offset %d, records end at %d", err, err, re.Offset, end)
+				}
+				break
+			}
+			if off != end {
+				t.Fatalf("record at %d, expected %d", off, end)
+			}
+			end = off + int64(16+len(rec))
+		}
+		// Round trip of the second input as one record.
+		r = NewTFRecordReader(bytes.NewReader(AppendTFRecord(nil, data)), "rt")
+		if rec, _, err := r.Next(); err != nil || !bytes.Equal(rec, data) {
+			t.Fatalf("round trip: %v", err)
+		}
+		sc.with(t, func(dir string) {
+			s, err := ReadTFRecord(filepath.Join(dir, "x.tfrecord"), "", "image", "label", 0)
+			checkResult(t, s, err)
+			if err != nil && !strings.Contains(err.Error(), "x.tfrecord") {
+				t.Fatalf("error %q does not name the file", err)
+			}
+		}, "x.tfrecord", file)
+	})
+}
+
+// FuzzParseExample parses arbitrary bytes as a tf.train.Example and as a
+// record of a data set; features encoded by the test's own encoder must
+// parse back to what was encoded.
+func FuzzParseExample(f *testing.F) {
+	png := encodePNG(f, patternImage(3, 2, 0))
+	f.Add(encodeExample(map[string]exFeature{"image": bytesFeature(png), "label": int64Feature(2)}), "image", int64(7), float32(0.5))
+	f.Add(encodeExample(map[string]exFeature{"image": int64Feature(1, 2)}), "label", int64(-1), float32(-1))
+	f.Add([]byte{0x0a, 0x04, 0x0a, 0x02, 0x0a, 0x00}, "", int64(0), float32(0))
+	f.Fuzz(func(t *testing.T, b []byte, name string, v int64, x float32) {
+		if _, err := ParseExample(b); err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+		spec := exampleSpec{image: "image", label: "label", c: 3, h: 2, w: 3, shapeFrom: "fuzz"}
+		dst := make([]byte, 2*3*3)
+		if _, _, err := spec.decodeRecord(b, dst, true); err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+		enc := encodeExample(map[string]exFeature{name: int64Feature(v, -v), name + "b": bytesFeature(b), name + "f": floatFeature(x)})
+		got, err := ParseExample(enc)
+		if err != nil {
+			t.Fatalf("parsing an encoded Example: %v", err)
+		}
+		if i := got[name]; i.Kind != FeatureInt64 || len(i.Int64s) != 2 || i.Int64s[0] != v || i.Int64s[1] != -v {
+			t.Fatalf("int64 feature %q = %+v, want [%d %d]", name, i, v, -v)
+		}
+		if bf := got[name+"b"]; bf.Kind != FeatureBytes || len(bf.Bytes) != 1 || !bytes.Equal(bf.Bytes[0], b) {
+			t.Fatalf("bytes feature = %+v", bf)
+		}
+		if ff := got[name+"f"]; ff.Kind != FeatureFloat || len(ff.Floats) != 1 || math.Float32bits(ff.Floats[0]) != math.Float32bits(x) {
+			t.Fatalf("float feature = %+v, want %v", ff, x)
 		}
 	})
 }

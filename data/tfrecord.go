@@ -105,16 +105,15 @@ func (t *TFRecordReader) Next() ([]byte, int64, error) {
 	if err != nil {
 		return nil, off, err
 	}
-	if cap(t.buf) < n+tfrecordFooter {
-		t.buf = make([]byte, n+tfrecordFooter)
-	}
-	b := t.buf[:n+tfrecordFooter]
-	if got, err := io.ReadFull(t.r, b); err != nil {
+	b, got, err := readGrowing(t.r, t.buf[:0], n+tfrecordFooter)
+	t.buf = b[:0]
+	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, off, recordErr(t.name, off, t.rec, "truncated: the record holds %d data bytes and a 4-byte CRC, the file ends after %d of them", n, got)
 		}
 		return nil, off, ioErr(t.name, err)
 	}
+	b = b[:n+tfrecordFooter]
 	data := b[:n]
 	if stored, want := binary.LittleEndian.Uint32(b[n:]), MaskedCRC32C(data); stored != want {
 		return nil, off, recordErr(t.name, off, t.rec, "data CRC mismatch (stored 0x%08x, computed 0x%08x): the record's %d data bytes are corrupt", stored, want, n)
@@ -122,6 +121,30 @@ func (t *TFRecordReader) Next() ([]byte, int64, error) {
 	t.off += int64(tfrecordHeader + n + tfrecordFooter)
 	t.rec++
 	return data, off, nil
+}
+
+// readGrowing reads need bytes from r into buf (reusing its capacity). A
+// buffer larger than buf's is grown as the data arrives, at most doubling,
+// so that a corrupt length in a short stream costs no large allocation. It
+// returns the buffer and how many bytes were read.
+func readGrowing(r io.Reader, buf []byte, need int) ([]byte, int, error) {
+	if cap(buf) >= need {
+		got, err := io.ReadFull(r, buf[:need])
+		return buf[:need], got, err
+	}
+	buf = buf[:0]
+	for len(buf) < need {
+		step := min(need-len(buf), max(len(buf), 1<<20))
+		if cap(buf)-len(buf) < step {
+			buf = slices.Grow(buf, step)
+		}
+		got, err := io.ReadFull(r, buf[len(buf):len(buf)+step])
+		buf = buf[:len(buf)+got]
+		if err != nil {
+			return buf, len(buf), err
+		}
+	}
+	return buf, len(buf), nil
 }
 
 // countTFRecords walks the record headers of the file at path (checking
