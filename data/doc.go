@@ -1,7 +1,9 @@
 // Package data reads the image data sets used to train and evaluate SimSiam
 // models: STL-10 and CIFAR-10/100 in their published binary formats, MNIST
-// and Fashion-MNIST in IDX format (raw or gzip), and plain folders of JPEG or
-// PNG files.
+// and Fashion-MNIST in IDX format (raw or gzip), plain folders of JPEG or
+// PNG files, TFRecord files of tf.train.Example records holding PNG or JPEG
+// images, and data sets prepared by TensorFlow Datasets (dataset_info.json,
+// features.json and TFRecord shards).
 //
 // Every reader returns an [*Images]: one contiguous uint8 buffer in NHWC
 // order plus optional int32 labels. Pixels are never widened to float for a
@@ -11,7 +13,9 @@
 //
 // Readers never panic on malformed input. Errors name the offending file and
 // say what was expected and what was found; problems with the contents of a
-// file are reported as [*FormatError].
+// file are reported as [*FormatError], and problems with one TFRecord
+// record (truncation, a CRC mismatch, a missing or mistyped feature) as
+// [*RecordError], which names the file, the record and its byte offset.
 //
 // [Batcher] turns a data set size into seeded, reproducible, resumable index
 // batches, and [Prefetcher] assembles the next uint8 batch on a background
