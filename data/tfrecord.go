@@ -167,6 +167,9 @@ func countTFRecords(path string) (int, error) {
 		}
 		l, err := checkRecordHeader(hdr[:], path, off, n)
 		if err != nil {
+			if off == 0 && hdr[0] == 0x1f && hdr[1] == 0x8b && hdr[2] == 8 {
+				return 0, recordErr(path, 0, 0, "the file is gzip-compressed (a TFRecord written with compression GZIP); decompress it first, e.g. gunzip -c %s > %s", path, strings.TrimSuffix(path, ".gz"))
+			}
 			return 0, err
 		}
 		if rest := size - off - tfrecordHeader; rest < int64(l)+tfrecordFooter {

@@ -425,6 +425,14 @@ func TestReadTFRecordUnlabelledMark(t *testing.T) {
 	}
 }
 
+func TestReadTFRecordGzip(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "x.tfrecord.gz")
+	writeFile(t, path, gz(t, tfrecordFile(patternExamples(t, 2, 0, 3, 3)...)))
+	_, err := ReadTFRecord(dir, "", "image", "label", 0)
+	wantRecordErr(t, err, path, 0, "gzip-compressed", "gunzip -c")
+}
+
 func TestReadTFRecordEmpty(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "x.tfrecord"), nil)
