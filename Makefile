@@ -40,7 +40,7 @@ test-python: build
 	@$(TFENV) "$$SIMSIAM_PYTHON" -m pytest -q tests/python
 
 fuzz: setup
-	@$(TFENV) for t in $$(go test -list 'Fuzz.*' ./data/ | grep ^Fuzz); do go test ./data/ -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done
+	@$(TFENV) for p in ./data/ ./serve/; do for t in $$(go test -list 'Fuzz.*' $$p | grep ^Fuzz); do go test $$p -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done; done
 
 # Every subcommand end to end on a tiny run (CI runs this).
 smoke: build data
