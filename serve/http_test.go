@@ -353,7 +353,7 @@ func TestHTTPErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	_, srv := newTestServer(t, m, HTTPOptions{MaxBodyBytes: 64 << 10, Version: 3})
+	_, srv := newTestServer(t, m, HTTPOptions{MaxBodyBytes: 64 << 10, MaxImagePixels: 1000, Version: 3})
 	pred := srv.URL + "/v1/models/tiny:predict"
 	img := nested(randomPix(3, 4*4*3), 1, 4, 4, 3)[0]
 	okBody := map[string]any{"instances": [][][][]int{img}}
@@ -361,6 +361,9 @@ func TestHTTPErrors(t *testing.T) {
 	png := filepath.Join(t.TempDir(), "x.png")
 	writePNG(t, png, 8, 8, 1)
 	pngBytes, _ := os.ReadFile(png)
+	bigPNG := filepath.Join(t.TempDir(), "big.png")
+	writePNG(t, bigPNG, 40, 30, 2)
+	bigBytes, _ := os.ReadFile(bigPNG)
 	huge := `{"instances": [` + strings.Repeat("[[[1,2,3]]],", 70<<10/12) + `[[[1,2,3]]]]}`
 	for _, c := range []struct {
 		name, method, path string
@@ -386,6 +389,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"string instance", "POST", pred, `{"instances": ["aGk="]}`, 400, `binary data such as PNG bytes goes in {"b64"`},
 		{"bad base64", "POST", pred, `{"instances": [{"b64": "***"}]}`, 400, "instances[0].b64 is not valid base64"},
 		{"b64 not an image", "POST", pred, `{"instances": [{"b64": "aGVsbG8="}]}`, 400, "instances[0].b64: not a readable JPEG or PNG image"},
+		{"b64 too many pixels", "POST", pred, mustJSON(map[string]any{"instances": []any{map[string]string{"b64": base64.StdEncoding.EncodeToString(bigBytes)}}}), 400, "instances[0].b64: image is 40x30 pixels, more than the limit of 1000 pixels"},
 		{"b64 and more", "POST", pred, `{"instances": [{"b64": "aGk=", "x": 1}]}`, 400, `no other keys`},
 		{"wrong input name", "POST", pred, `{"instances": [{"pixels": [[[1,2,3]]]}]}`, 400, `keys ["pixels"]; expected {"b64": "..."} or {"images": ...}`},
 		{"columnar single b64", "POST", pred, `{"inputs": {"b64": "aGk="}}`, 400, "without the batch dimension"},
