@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
+.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare bench-http vet fmt-check data smoke clean
 
 all: build
 
@@ -40,7 +40,7 @@ test-python: build
 	@$(TFENV) "$$SIMSIAM_PYTHON" -m pytest -q tests/python
 
 fuzz: setup
-	@$(TFENV) for t in $$(go test -list 'Fuzz.*' ./data/ | grep ^Fuzz); do go test ./data/ -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done
+	@$(TFENV) for p in ./data/ ./serve/; do for t in $$(go test -list 'Fuzz.*' $$p | grep ^Fuzz); do go test $$p -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done; done
 
 # Every subcommand end to end on a tiny run (CI runs this).
 smoke: build data
@@ -74,6 +74,12 @@ bench-tiny: setup
 
 bench-compare: setup
 	@bash bench/run.sh $(BENCH_COMPARE_ARGS)
+
+# simsiam serve under load on loopback (2,000 requests from 16 clients, 3
+# rounds) against embed's batch throughput: writes bench/results-http.{md,json}.
+BENCH_HTTP_ARGS ?= -requests 2000 -clients 16 -rounds 3
+bench-http: setup
+	@$(TFENV) go run ./bench/httpload $(BENCH_HTTP_ARGS) -out bench/results-http.md
 
 # The GPU build checked without a GPU: installs tensorflow[and-cuda] (4.6 GB,
 # once), checks that bin/gpu/simsiam finds CUDA with an empty environment and

@@ -405,9 +405,12 @@ func TestEmbedFilesAndFolder(t *testing.T) {
 	}
 }
 
-func TestPredict(t *testing.T) {
+// classifierModel exports a linear-evaluation style checkpoint (encoder/*
+// of the tiny model and a 3-class classifier/*) with the classify
+// signature, and returns its folder.
+func classifierModel(t *testing.T) string {
+	t.Helper()
 	f := exported(t)
-	// A linear-evaluation style checkpoint: encoder/* and classifier/*.
 	g := tfgraph.NewGraph()
 	net, err := model.New(g, f.cfg.Model, 3, f.cfg.Seed)
 	if err != nil {
@@ -434,10 +437,15 @@ func TestPredict(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "clf")
-	names := []string{"cat", "dog", "eel"}
-	if err := export.ExportClassifier(f.cfg, prefix, dir, false, export.Classifier{ClassNames: names}); err != nil {
+	if err := export.ExportClassifier(f.cfg, prefix, dir, false, export.Classifier{ClassNames: []string{"cat", "dog", "eel"}}); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+func TestPredict(t *testing.T) {
+	dir := classifierModel(t)
+	names := []string{"cat", "dog", "eel"}
 	m, err := Load(dir, WithBatchSize(2))
 	if err != nil {
 		t.Fatal(err)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end smoke run of every simsiam subcommand the README shows, on a
 # tiny slice of the real Fashion-MNIST: train, resume, knn, linear-eval,
-# export, embed, predict, preview, config, version. Run by CI (make smoke).
+# export, embed, predict, serve, preview, config, version. Run by CI (make smoke).
 set -euo pipefail
 BIN="${BIN:-bin/simsiam}"
 OUT="$(mktemp -d)"
 first=""
-trap 'if [ -n "$first" ]; then kill -9 "$first" 2>/dev/null || true; fi; rm -rf "$OUT"' EXIT
+srv=""
+trap 'for p in $first $srv; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$OUT"' EXIT
 tiny=(--set model.width=4 --set model.proj_dim=32 --set model.proj_hidden=32 --set model.pred_hidden=8
       --set data.limit=512 --set eval.limit_train=512 --set eval.limit_test=256 --set optim.batch_size=64
       --set optim.epochs=2 --set train.log_every=4 --set train.knn_every=1 --set train.knn_k=20
@@ -89,4 +90,20 @@ mkdir -p "$OUT/imgs"
 step embed;          "$BIN" embed --model "$OUT/exported" --images "$OUT/imgs" --out "$OUT/emb.npy"
 test -s "$OUT/emb.npy"
 step predict;        "$BIN" predict --model "$OUT/run/linear/saved_model" --images "$OUT/imgs"
+step serve;          "$BIN" serve --model "$OUT/exported" --port 0 > "$OUT/serve.log" 2>&1 &
+srv=$!
+for _ in $(seq 1200); do
+  grep -q "^simsiam: serving" "$OUT/serve.log" && break
+  kill -0 "$srv" || { cat "$OUT/serve.log"; exit 1; }
+  sleep 0.1
+done
+url="$(sed -n 's|^simsiam: serving .* at \(http://[^ ]*\)$|\1|p' "$OUT/serve.log")"
+status="$(curl -sf "$url")"
+grep -q '"state": "AVAILABLE"' <<< "$status"
+pred="$(curl -sf -d '{"instances": [{"b64": "'"$(base64 -w0 "$OUT/imgs/b.png")"'"}]}' "$url:predict")"
+grep -q '^{"predictions":\[\[' <<< "$pred"
+test "$(curl -s -o /dev/null -w '%{http_code}' -d '{"instances": [' "$url:predict")" = 400
+kill -TERM "$srv"; wait "$srv"; srv=""
+cat "$OUT/serve.log"
+grep -q "^simsiam: serve stopped (got SIGTERM): 1 images in 1 batches served" "$OUT/serve.log"
 echo; echo "smoke: all commands ran"

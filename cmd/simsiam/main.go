@@ -1,7 +1,7 @@
 // Command simsiam trains and serves SimSiam (Chen & He, 2020) on TensorFlow.
 //
 //	simsiam train [--config FILE | --preset NAME] [--set key=value ...] [--resume | --force]
-//	simsiam knn | linear-eval | export | embed | predict [flags]
+//	simsiam knn | linear-eval | export | embed | predict | serve [flags]
 //	simsiam config show|validate [--config FILE | --preset NAME] [--set key=value ...]
 //	simsiam version
 //
@@ -73,6 +73,7 @@ Usage:
   simsiam export [flags]           SavedModel from a checkpoint
   simsiam embed [flags]            embeddings of images as .npy
   simsiam predict [flags]          classify images with a linear-eval SavedModel
+  simsiam serve --model DIR        serve a SavedModel over HTTP with TensorFlow Serving's REST API
   simsiam preview [flags]          PNG grid of images and their two augmented views
   simsiam config show|validate     print or check the effective config
   simsiam config reference         every config key, its default and meaning (Markdown)
@@ -104,6 +105,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdExport(ctx, args[1:], stdout, stderr)
 	case "embed":
 		return cmdEmbed(args[1:], stdout, stderr)
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "predict":
 		return cmdPredict(args[1:], stdout, stderr)
 	case "preview":
