@@ -210,7 +210,7 @@ type Runtime struct {
 	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
 	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
 	// Precision is the arithmetic of the matrix work.
-	Precision string `mapstructure:"precision" yaml:"precision" doc:"Arithmetic of training, kNN, linear evaluation and serving: fp32; bf16 (TensorFlow's oneDNN bfloat16 rewrite of the CPU graph; needs runtime.onednn; fast only on CPUs with AMX-BF16 or AVX512-BF16, emulated and slow elsewhere); fp16 (TensorFlow's float16 rewrite on CUDA GPUs, with dynamic loss scaling in the training step; no effect on a CPU); auto = bf16 when the CPU has AMX-BF16 or AVX512-BF16 and oneDNN is on, else fp32. Variables, BatchNorm statistics, the loss and checkpoints stay float32."`
+	Precision string `mapstructure:"precision" yaml:"precision" doc:"Arithmetic of training (with its kNN monitor), kNN and linear evaluation (embed and predict take --precision, fp32 by default): fp32; bf16 (TensorFlow's oneDNN bfloat16 rewrite of the CPU graph; needs runtime.onednn; fast only on CPUs with AMX-BF16 or AVX512-BF16, emulated and slow elsewhere); fp16 (TensorFlow's float16 rewrite on CUDA GPUs, with dynamic loss scaling in the training step; no effect on a CPU); auto = bf16 when the CPU has AMX-BF16 or AVX512-BF16 and oneDNN is on, else fp32. Variables, BatchNorm statistics, the loss and checkpoints stay float32."`
 	// Target is the TensorFlow session target.
 	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process."`
 }

@@ -104,6 +104,9 @@ def test_bf16_rewrite_fired(dump_bf16, dump):
     print(f"\nbf16 step: {s['bf16_nodes']} of {s['optimized_nodes']} nodes in bfloat16; "
           f"fp32 step: {s32['bf16_nodes']} of {s32['optimized_nodes']}; internal ops bf16 {s['internal_ops']}, fp32 {s32['internal_ops']}")
     assert s32["bf16_nodes"] == 0
+    # The loss (l2 normalisation, cosine, mean) stays float32: grappler
+    # keeps reductions and what feeds them off its bf16 lists.
+    assert not s["loss_bf16_nodes"], s["loss_bf16_nodes"]
     # Most of the matrix work (convolutions, MatMuls and their gradients) runs in bfloat16.
     assert s["bf16_nodes"] > 0.25 * s["optimized_nodes"], s["bf16_nodes"]
 

@@ -106,7 +106,11 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool, p
 		return err
 	}
 	internal := map[string]int{}
+	var lossBF16 []string // forward loss ops (cosine, l2 normalisation) that run in bfloat16
 	for _, n := range nodes {
+		if strings.Contains(n.Name, "/loss/") && !strings.HasPrefix(n.Name, "gradients") && tfgraph.CountOfType([]tfgraph.Node{n}, "DT_BFLOAT16") > 0 {
+			lossBF16 = append(lossBF16, n.Op+" "+n.Name)
+		}
 		if strings.HasPrefix(n.Op, "_") && n.Op != "_Arg" && n.Op != "_Retval" {
 			internal[n.Op]++
 		}
@@ -129,7 +133,7 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool, p
 		"stop_gradient": stopGrad, "lr": c.LR(), "momentum": c.Optim.Momentum, "weight_decay": c.Optim.WeightDecay,
 		"fix_pred_lr": c.Optim.FixPredLR, "total_steps": total, "losses": losses,
 		"precision": string(precision), "optimized_nodes": len(nodes),
-		"bf16_nodes": tfgraph.CountOfType(nodes, "DT_BFLOAT16"), "internal_ops": internal,
+		"bf16_nodes": tfgraph.CountOfType(nodes, "DT_BFLOAT16"), "internal_ops": internal, "loss_bf16_nodes": lossBF16,
 	}
 	b, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {
