@@ -27,6 +27,9 @@ func OptimizedGraph(g *Graph, o SessionOptions, feeds map[Output]*Tensor, init *
 	if err != nil {
 		return nil, err
 	}
+	if err := o.checkPrecision(); err != nil {
+		return nil, err
+	}
 	cfg, err := o.ConfigProto()
 	if err != nil {
 		return nil, fmt.Errorf("session config: %w", err)

@@ -54,6 +54,10 @@ func TestOptimizedGraphShowsBF16Rewrite(t *testing.T) {
 	x := s.Placeholder("x", Float, []int64{-1, 64})
 	w := s.Var("w", []int64{64, 32}, Normal(0.1), 1)
 	y := s.Identity("y", s.Relu(s.MatMul(x, w.Read(), false, false)))
+	// A reduction after it, as in SimSiam's loss (l2 normalisation, cosine).
+	l := s.Child("loss")
+	sq := l.Sum(l.Square(y), false, 1)
+	loss := l.Identity("loss", l.Mean(sq, false, 0))
 	init := g.InitOp("init")
 	r := rand.New(rand.NewPCG(1, 2))
 	xs := make([][]float32, 16)
@@ -70,7 +74,7 @@ func TestOptimizedGraphShowsBF16Rewrite(t *testing.T) {
 		wantBF16 bool
 	}{{PrecisionFP32, false}, {PrecisionBF16, true}} {
 		o := SessionOptions{Precision: tc.p}
-		nodes, err := OptimizedGraph(g, o, map[Output]*Tensor{x: xt}, init, y.Op)
+		nodes, err := OptimizedGraph(g, o, map[Output]*Tensor{x: xt}, init, y.Op, loss.Op)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.p, err)
 		}
@@ -88,6 +92,11 @@ func TestOptimizedGraphShowsBF16Rewrite(t *testing.T) {
 			}
 			if got := mm.Types["T"]; len(got) != 1 || got[0] != "DT_BFLOAT16" {
 				t.Errorf("bf16: MatMul runs as %v, want DT_BFLOAT16", got)
+			}
+			for _, n := range nodes {
+				if strings.HasPrefix(n.Name, "loss/") && n.hasType("DT_BFLOAT16") {
+					t.Errorf("bf16: %s %s runs in bfloat16; Float32Ops keep the loss's reductions float32", n.Op, n.Name)
+				}
 			}
 			if CountOps(nodes, "Cast") < 2 {
 				t.Errorf("bf16: want casts around the MatMul, got %d", CountOps(nodes, "Cast"))

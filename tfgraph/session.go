@@ -100,6 +100,58 @@ func (p Precision) rewrites() (*pb.RewriterConfig, error) {
 	return nil, fmt.Errorf("precision %q: want fp32, bf16, fp16 or fp16-cpu", string(p))
 }
 
+// Float32Ops are the ops the mixed-precision rewrites must leave in
+// float32. TensorFlow's lists put Sum, Mean and Square on the infer list,
+// so downstream of a bfloat16 MatMul they ran in bfloat16 too: the whole
+// l2 normalisation and cosine of SimSiam's loss did (seen in the optimized
+// graph). Rsqrt, Exp, Log and the softmax losses are on the deny list
+// already.
+var Float32Ops = []string{"Sum", "Mean", "Square"}
+
+// keepFloat32 moves Float32Ops to the rewrites' deny list through the
+// environment variables TensorFlow reads each time the rewrite runs
+// (TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_DENYLIST_ADD, and _REMOVE from the
+// infer and clear lists, since an op on two lists makes the rewrite fail).
+// Names already there are kept; the variables are process-wide, as
+// TF_XLA_FLAGS is for XLA.
+func keepFloat32() {
+	const prefix = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_"
+	for _, name := range []string{"DENYLIST_ADD", "INFERLIST_REMOVE", "CLEARLIST_REMOVE"} {
+		key := prefix + name
+		cur := os.Getenv(key)
+		have := map[string]bool{}
+		var list []string
+		for _, op := range strings.Split(cur, ",") {
+			if op = strings.TrimSpace(op); op != "" && !have[op] {
+				have[op] = true
+				list = append(list, op)
+			}
+		}
+		for _, op := range Float32Ops {
+			if !have[op] {
+				list = append(list, op)
+			}
+		}
+		if v := strings.Join(list, ","); v != cur {
+			os.Setenv(key, v)
+		}
+	}
+}
+
+// checkPrecision refuses bf16 in a process without the oneDNN kernels:
+// TensorFlow's bfloat16 rewrite then does nothing, silently.
+func (o SessionOptions) checkPrecision() error {
+	if o.Precision != "" && o.Precision != PrecisionFP32 {
+		keepFloat32()
+	}
+	if o.Precision == PrecisionBF16 {
+		if on, known := OneDNNEnabled(); known && !on {
+			return fmt.Errorf("precision bf16 needs TensorFlow's oneDNN CPU kernels, which are off in this process (%s=1 when the process starts; runtime.onednn: true): without them the bfloat16 rewrite does nothing", OneDNNEnv)
+		}
+	}
+	return nil
+}
+
 // enableXLAOnCPU adds --tf_xla_cpu_global_jit to TF_XLA_FLAGS: without it
 // TensorFlow's auto-clustering ignores global_jit_level for CPU devices and
 // compiles nothing. TF reads the flags when XLA is first used.
@@ -130,10 +182,8 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 	if o.XLA {
 		enableXLAOnCPU()
 	}
-	if o.Precision == PrecisionBF16 {
-		if on, known := OneDNNEnabled(); known && !on {
-			return nil, fmt.Errorf("precision bf16 needs TensorFlow's oneDNN CPU kernels, which are off in this process (%s=1 when the process starts; runtime.onednn: true): without them the bfloat16 rewrite does nothing", OneDNNEnv)
-		}
+	if err := o.checkPrecision(); err != nil {
+		return nil, err
 	}
 	s, err := tf.NewSession(g.g, &tf.SessionOptions{Target: o.Target, Config: cfg})
 	if err != nil {
