@@ -56,6 +56,9 @@ def parse_args(argv=None):
     ap.add_argument("--steps", type=int, default=10, help="timed steps per block")
     ap.add_argument("--blocks", type=int, default=3, help="timed blocks inside the process")
     ap.add_argument("--xla", action="store_true", help="tf.function(jit_compile=True)")
+    ap.add_argument("--precision", choices=("fp32", "mixed_bfloat16", "grappler_bf16"), default="fp32",
+                    help="mixed_bfloat16: Keras' mixed_bfloat16 policy (bf16 compute, fp32 variables); "
+                         "grappler_bf16: the fp32 model with grappler's auto_mixed_precision_onednn_bfloat16 rewrite")
     ap.add_argument("--intra", type=int, default=0, help="intra-op threads (0 = TensorFlow default)")
     ap.add_argument("--inter", type=int, default=0, help="inter-op threads (0 = TensorFlow default)")
     ap.add_argument("--data", default="", help="CIFAR-10-format binary file (e2e mode)")
@@ -175,12 +178,13 @@ def make_train_step(args, tf, keras, encoder, predictor):
     opt_pred.build(pred_vars)
 
     def neg_cosine(p, z):
+        p, z = tf.cast(p, tf.float32), tf.cast(z, tf.float32)  # the loss stays float32 under a mixed policy
         p = tf.math.l2_normalize(p, axis=1)
         z = tf.math.l2_normalize(tf.stop_gradient(z), axis=1)
         return -tf.reduce_mean(tf.reduce_sum(p * z, axis=1))
 
     def z_std(z):
-        z = tf.math.l2_normalize(z, axis=1)
+        z = tf.math.l2_normalize(tf.cast(z, tf.float32), axis=1)
         return tf.reduce_mean(tf.math.reduce_std(z, axis=0)) * tf.sqrt(float(z.shape[-1]))
 
     # The batch dimension is left open, as in the Go graph's placeholders:
@@ -366,6 +370,10 @@ def main(argv=None):
         tf.config.threading.set_intra_op_parallelism_threads(args.intra)
     if args.inter:
         tf.config.threading.set_inter_op_parallelism_threads(args.inter)
+    if args.precision == "mixed_bfloat16":
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    elif args.precision == "grappler_bf16":
+        tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
 
     res = {
         "impl": "python", "mode": args.mode, "label": args.label,
@@ -374,6 +382,7 @@ def main(argv=None):
             "image_size": args.image_size, "proj_dim": args.proj_dim, "proj_hidden": args.proj_hidden,
             "proj_layers": args.proj_layers, "pred_hidden": args.pred_hidden,
             "warmup": args.warmup, "steps": args.steps, "blocks": args.blocks, "xla": args.xla,
+            "precision": args.precision,
             "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
             "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
             "augment": "tf.data map per image: sample_distorted_bounding_box crop 0.2-1 + resize, "

@@ -12,10 +12,11 @@ import (
 // choices are the enumerated keys and the lists they are validated against.
 func choices() map[string][]string {
 	return map[string][]string{
-		"data.format": format.Names(),
-		"eval.format": format.Names(),
-		"model.arch":  arch.Names(),
-		"model.stem":  arch.Stems(),
+		"data.format":       format.Names(),
+		"eval.format":       format.Names(),
+		"model.arch":        arch.Names(),
+		"model.stem":        arch.Stems(),
+		"runtime.precision": Precisions(),
 	}
 }
 
@@ -41,10 +42,11 @@ func TestChoicesAreDocumented(t *testing.T) {
 // refuses an unlisted one, naming the key.
 func TestChoicesValidate(t *testing.T) {
 	set := map[string]func(*Config, string){
-		"data.format": func(c *Config, v string) { c.Data.Format = v },
-		"eval.format": func(c *Config, v string) { c.Eval.Format = v },
-		"model.arch":  func(c *Config, v string) { c.Model.Arch = v },
-		"model.stem":  func(c *Config, v string) { c.Model.Stem = v },
+		"data.format":       func(c *Config, v string) { c.Data.Format = v },
+		"eval.format":       func(c *Config, v string) { c.Eval.Format = v },
+		"model.arch":        func(c *Config, v string) { c.Model.Arch = v },
+		"model.stem":        func(c *Config, v string) { c.Model.Stem = v },
+		"runtime.precision": func(c *Config, v string) { c.Runtime.Precision = v },
 	}
 	for key, values := range choices() {
 		if len(values) < 2 {

@@ -181,6 +181,8 @@ type Train struct {
 	KNNK int `mapstructure:"knn_k" yaml:"knn_k" doc:"Neighbours consulted by the kNN monitor."`
 	// KNNTemperature is the temperature of the weighted kNN vote.
 	KNNTemperature float64 `mapstructure:"knn_temperature" yaml:"knn_temperature" doc:"Temperature of the similarity-weighted kNN vote."`
+	// SkipNonfiniteSteps is how many non-finite steps the run skips before it stops.
+	SkipNonfiniteSteps int `mapstructure:"skip_nonfinite_steps" yaml:"skip_nonfinite_steps" doc:"Non-finite steps (loss, a gradient or a BatchNorm moving statistic NaN or Inf) skipped over the whole run before one stops it: a skipped step changes no weight, momentum or BatchNorm statistic but counts as a step; each skip is printed and written to metrics.jsonl, which is where a resumed run counts them. 0 = the first one stops the run."`
 }
 
 // Linear configures the linear evaluation of the frozen encoder.
@@ -215,6 +217,8 @@ type Runtime struct {
 	Devices []string `mapstructure:"devices" yaml:"devices" doc:"TensorFlow device names, one tower each (e.g. [/device:GPU:0, /device:GPU:1]); empty = the first GPU TensorFlow sees, else the CPU. A device TensorFlow does not see is an error."`
 	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
 	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
+	// Precision is the arithmetic of the matrix work.
+	Precision string `mapstructure:"precision" yaml:"precision" doc:"Arithmetic of training (with its kNN monitor), kNN and linear evaluation (embed and predict take --precision, fp32 by default): fp32; bf16 (TensorFlow's oneDNN bfloat16 rewrite of the CPU graph; needs runtime.onednn; fast only on CPUs with AMX-BF16 or AVX512-BF16, emulated and slow elsewhere); fp16 (TensorFlow's float16 rewrite on CUDA GPUs, with dynamic loss scaling in the training step; no effect on a CPU); auto = bf16 when the CPU has AMX-BF16 or AVX512-BF16 and oneDNN is on, else fp32. Variables, BatchNorm statistics, the loss and checkpoints stay float32."`
 	// Target is the TensorFlow session target.
 	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process."`
 }
@@ -289,13 +293,14 @@ func Default() Config {
 			WarmupEpochs: 0,
 		},
 		Train: Train{
-			MaxSteps:        0,
-			LogEvery:        10,
-			CheckpointEvery: 1000,
-			KeepCheckpoints: 3,
-			KNNEvery:        0,
-			KNNK:            200,
-			KNNTemperature:  0.1,
+			MaxSteps:           0,
+			LogEvery:           10,
+			CheckpointEvery:    1000,
+			KeepCheckpoints:    3,
+			KNNEvery:           0,
+			KNNK:               200,
+			KNNTemperature:     0.1,
+			SkipNonfiniteSteps: 0,
 		},
 		Linear: Linear{
 			Epochs:         90,
@@ -313,6 +318,7 @@ func Default() Config {
 			InterOpThreads:  0,
 			Devices:         []string{},
 			GPUMemoryGrowth: true,
+			Precision:       "auto",
 			Target:          "",
 		},
 	}

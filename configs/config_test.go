@@ -571,6 +571,10 @@ func TestRanges(t *testing.T) {
 		{"duplicate device", func(c *Config) { c.Runtime.Devices = []string{"/gpu:0", "/gpu:0"} }, []string{"runtime.devices"}},
 		{"empty device", func(c *Config) { c.Runtime.Devices = []string{""} }, []string{"runtime.devices"}},
 		{"target with space", func(c *Config) { c.Runtime.Target = "grpc://a b" }, []string{"runtime.target"}},
+		{"bf16 without onednn", func(c *Config) { c.Runtime.Precision = "bf16"; c.Runtime.OneDNN = false }, []string{"runtime.precision"}},
+		{"auto without onednn", func(c *Config) { c.Runtime.OneDNN = false }, nil},
+		{"skip_nonfinite_steps negative", func(c *Config) { c.Train.SkipNonfiniteSteps = -1 }, []string{"train.skip_nonfinite_steps"}},
+		{"skip_nonfinite_steps 5", func(c *Config) { c.Train.SkipNonfiniteSteps = 5 }, nil},
 		{"empty output_dir", func(c *Config) { c.OutputDir = "" }, []string{"output_dir"}},
 		{"empty data.dir", func(c *Config) { c.Data.Dir = "" }, []string{"data.dir"}},
 		{"every problem at once", func(c *Config) {

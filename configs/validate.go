@@ -265,6 +265,7 @@ func (c *Config) Validate(checkPaths bool) error {
 		k.fail("train.knn_k", "must be <= eval.limit_train (%d), got %d", e.LimitTrain, t.KNNK)
 	}
 	k.positiveFloat("train.knn_temperature", t.KNNTemperature)
+	k.nonNegative("train.skip_nonfinite_steps", t.SkipNonfiniteSteps)
 
 	// linear
 	l := c.Linear
@@ -281,6 +282,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	r := c.Runtime
 	k.nonNegative("runtime.intra_op_threads", r.IntraOpThreads)
 	k.nonNegative("runtime.inter_op_threads", r.InterOpThreads)
+	k.oneOf("runtime.precision", r.Precision, Precisions())
+	if r.Precision == "bf16" && !r.OneDNN {
+		k.fail("runtime.precision", "bf16 needs runtime.onednn: true (TensorFlow's bfloat16 rewrite works on its oneDNN kernels only)")
+	}
 	for i, dev := range r.Devices {
 		switch {
 		case strings.TrimSpace(dev) == "":
@@ -295,3 +300,6 @@ func (c *Config) Validate(checkPaths bool) error {
 
 	return errors.Join(k.errs...)
 }
+
+// Precisions are the values of runtime.precision.
+func Precisions() []string { return []string{"auto", "fp32", "bf16", "fp16"} }

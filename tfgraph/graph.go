@@ -40,6 +40,10 @@ const (
 	Uint8  = tf.Uint8
 	String = tf.String
 	Bool   = tf.Bool
+	// BFloat16 and Half are the low-precision types of mixed precision
+	// (the rewrites create them; the project's own ops never do).
+	BFloat16 = tf.Bfloat16
+	Half     = tf.Half
 )
 
 // NewTensor converts a Go value (scalar, slice or nested slices) to a Tensor.

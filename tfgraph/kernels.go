@@ -40,6 +40,11 @@ func (g *Graph) Nodes() ([]Node, error) {
 	if err := proto.Unmarshal(buf.Bytes(), &def); err != nil {
 		return nil, fmt.Errorf("reading the GraphDef: %w", err)
 	}
+	return nodesOf(&def), nil
+}
+
+// nodesOf lists def's nodes in its order.
+func nodesOf(def *gpb.GraphDef) []Node {
 	out := make([]Node, 0, len(def.Node))
 	for _, nd := range def.Node {
 		n := Node{Name: nd.Name, Op: nd.Op, Device: nd.Device, Types: map[string][]string{}}
@@ -73,7 +78,7 @@ func (g *Graph) Nodes() ([]Node, error) {
 		}
 		out = append(out, n)
 	}
-	return out, nil
+	return out
 }
 
 // Kernel is one kernel registration: the op it implements on a device type

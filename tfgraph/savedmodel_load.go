@@ -44,6 +44,9 @@ func LoadSavedModel(dir string, tags []string, opts SessionOptions) (*SavedModel
 	if err != nil {
 		return nil, err
 	}
+	if err := opts.checkPrecision(); err != nil {
+		return nil, err
+	}
 	cfg, err := opts.ConfigProto()
 	if err != nil {
 		return nil, fmt.Errorf("session config: %w", err)

@@ -28,7 +28,33 @@ type SessionOptions struct {
 	// instead of nearly all of it at the first session, so several processes
 	// can share a GPU. The first session of a process fixes it.
 	GPUMemoryGrowth bool
+	// Precision picks grappler's mixed-precision rewrite ("" or
+	// PrecisionFP32: none).
+	Precision Precision
 }
+
+// Precision is the arithmetic of the matrix work in a session's graphs:
+// TensorFlow's grappler rewrites allow-listed ops (MatMul, Conv2D and their
+// gradients, ...) to the low-precision type and inserts the casts; variables
+// and deny-listed ops (reductions, Exp, Log, ...) stay float32.
+type Precision string
+
+// The precisions a session can run in.
+const (
+	// PrecisionFP32 rewrites nothing.
+	PrecisionFP32 Precision = "fp32"
+	// PrecisionBF16 turns on RewriterConfig.auto_mixed_precision_onednn_bfloat16
+	// (bfloat16 through oneDNN on CPUs; it needs the oneDNN kernels on).
+	PrecisionBF16 Precision = "bf16"
+	// PrecisionFP16 turns on RewriterConfig.auto_mixed_precision (float16 on
+	// CUDA GPUs of compute capability 7.0 or newer; it changes nothing on a
+	// CPU). Training needs loss scaling with it.
+	PrecisionFP16 Precision = "fp16"
+	// PrecisionFP16CPU turns on RewriterConfig.auto_mixed_precision_cpu:
+	// float16 emulated on the CPU, TensorFlow's own way to test the fp16
+	// rewrite without a GPU (slow; for tests).
+	PrecisionFP16CPU Precision = "fp16-cpu"
+)
 
 // ConfigProto serialises the options as a tensorflow.ConfigProto.
 func (o SessionOptions) ConfigProto() ([]byte, error) {
@@ -46,7 +72,84 @@ func (o SessionOptions) ConfigProto() ([]byte, error) {
 	if o.XLA {
 		c.GraphOptions = &pb.GraphOptions{OptimizerOptions: &pb.OptimizerOptions{GlobalJitLevel: pb.OptimizerOptions_ON_1}}
 	}
+	if rw, err := o.Precision.rewrites(); err != nil {
+		return nil, err
+	} else if rw != nil {
+		if c.GraphOptions == nil {
+			c.GraphOptions = &pb.GraphOptions{}
+		}
+		c.GraphOptions.RewriteOptions = rw
+	}
 	return proto.Marshal(c)
+}
+
+// rewrites is the RewriterConfig that turns p's rewrite on (nil for fp32).
+// Every other grappler optimizer keeps its default.
+func (p Precision) rewrites() (*pb.RewriterConfig, error) {
+	on := pb.RewriterConfig_ON
+	switch p {
+	case "", PrecisionFP32:
+		return nil, nil
+	case PrecisionBF16:
+		return &pb.RewriterConfig{AutoMixedPrecisionOnednnBfloat16: on}, nil
+	case PrecisionFP16:
+		return &pb.RewriterConfig{AutoMixedPrecision: on}, nil
+	case PrecisionFP16CPU:
+		return &pb.RewriterConfig{AutoMixedPrecisionCpu: on}, nil
+	}
+	return nil, fmt.Errorf("precision %q: want fp32, bf16, fp16 or fp16-cpu", string(p))
+}
+
+// Float32Ops are the ops the mixed-precision rewrites must leave in
+// float32. TensorFlow's lists put Sum, Mean and Square on the infer list,
+// so downstream of a bfloat16 MatMul they ran in bfloat16 too: the whole
+// l2 normalisation and cosine of SimSiam's loss did (seen in the optimized
+// graph). Rsqrt, Exp, Log and the softmax losses are on the deny list
+// already.
+var Float32Ops = []string{"Sum", "Mean", "Square"}
+
+// keepFloat32 moves Float32Ops to the rewrites' deny list through the
+// environment variables TensorFlow reads each time the rewrite runs
+// (TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_DENYLIST_ADD, and _REMOVE from the
+// infer and clear lists, since an op on two lists makes the rewrite fail).
+// Names already there are kept; the variables are process-wide, as
+// TF_XLA_FLAGS is for XLA.
+func keepFloat32() {
+	const prefix = "TF_AUTO_MIXED_PRECISION_GRAPH_REWRITE_"
+	for _, name := range []string{"DENYLIST_ADD", "INFERLIST_REMOVE", "CLEARLIST_REMOVE"} {
+		key := prefix + name
+		cur := os.Getenv(key)
+		have := map[string]bool{}
+		var list []string
+		for _, op := range strings.Split(cur, ",") {
+			if op = strings.TrimSpace(op); op != "" && !have[op] {
+				have[op] = true
+				list = append(list, op)
+			}
+		}
+		for _, op := range Float32Ops {
+			if !have[op] {
+				list = append(list, op)
+			}
+		}
+		if v := strings.Join(list, ","); v != cur {
+			os.Setenv(key, v)
+		}
+	}
+}
+
+// checkPrecision refuses bf16 in a process without the oneDNN kernels:
+// TensorFlow's bfloat16 rewrite then does nothing, silently.
+func (o SessionOptions) checkPrecision() error {
+	if o.Precision != "" && o.Precision != PrecisionFP32 {
+		keepFloat32()
+	}
+	if o.Precision == PrecisionBF16 {
+		if on, known := OneDNNEnabled(); known && !on {
+			return fmt.Errorf("precision bf16 needs TensorFlow's oneDNN CPU kernels, which are off in this process (%s=1 when the process starts; runtime.onednn: true): without them the bfloat16 rewrite does nothing", OneDNNEnv)
+		}
+	}
+	return nil
 }
 
 // enableXLAOnCPU adds --tf_xla_cpu_global_jit to TF_XLA_FLAGS: without it
@@ -78,6 +181,9 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 	}
 	if o.XLA {
 		enableXLAOnCPU()
+	}
+	if err := o.checkPrecision(); err != nil {
+		return nil, err
 	}
 	s, err := tf.NewSession(g.g, &tf.SessionOptions{Target: o.Target, Config: cfg})
 	if err != nil {

@@ -198,3 +198,32 @@ func trimMetrics(path string, step int64) (dropped, unreadable int, err error) {
 	}
 	return dropped, unreadable, nil
 }
+
+// countSkips counts the non-finite steps a run skipped, from the
+// "nonfinite_skip" records of its metrics.jsonl (already trimmed to the
+// checkpoint's step on resume). A missing file counts none.
+func countSkips(path string) (int, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var rec struct {
+			Skip *int `json:"nonfinite_skip"`
+		}
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Skip != nil {
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return n, nil
+}

@@ -58,6 +58,7 @@ type run struct {
 	imgs          int   // images trained on in this process
 	t0, tLog      time.Time
 	imgsSinceLog  int
+	skips         int // non-finite steps skipped so far in the run (metrics.jsonl keeps them across resumes)
 	closeFns      []func()
 }
 
@@ -206,6 +207,14 @@ func (r *run) start() error {
 		}
 		if dropped+unreadable > 0 {
 			fmt.Fprintf(r.logw, "metrics.jsonl: dropped %d records after step %d and %d unreadable lines\n", dropped, r.from, unreadable)
+		}
+	}
+	if r.opts.Resume {
+		if r.skips, err = countSkips(mpath); err != nil {
+			return err
+		}
+		if r.skips > 0 {
+			fmt.Fprintf(r.logw, "metrics.jsonl: %d non-finite steps skipped before step %d (train.skip_nonfinite_steps %d)\n", r.skips, r.from, r.cfg.Train.SkipNonfiniteSteps)
 		}
 	}
 	r.metrics, err = os.OpenFile(mpath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -365,7 +374,22 @@ func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
 		return Stats{}, err
 	}
 	stats, err := r.sess.TrainStep(feeds)
-	if err != nil {
+	var nf *NonFiniteError
+	if errors.As(err, &nf) {
+		if r.skips >= r.cfg.Train.SkipNonfiniteSteps {
+			if r.skips > 0 {
+				return stats, fmt.Errorf("%w; train.skip_nonfinite_steps allows %d and %d were skipped already", err, r.cfg.Train.SkipNonfiniteSteps, r.skips)
+			}
+			return stats, err
+		}
+		r.skips++
+		fmt.Fprintf(r.logw, "step %d: skipped, the %s not finite (loss %v); skip %d of train.skip_nonfinite_steps %d\n",
+			nf.Step, nf.Describe(), nf.Loss, r.skips, r.cfg.Train.SkipNonfiniteSteps)
+		if err := writeJSONLine(r.metrics, map[string]any{"step": step + 1, "nonfinite_skip": r.skips, "nonfinite": nf.Describe(),
+			"time": time.Now().UTC().Format(time.RFC3339)}); err != nil {
+			return stats, err
+		}
+	} else if err != nil {
 		return stats, err
 	}
 	r.imgs += len(batch.Idx)
@@ -379,7 +403,7 @@ func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
 // when ctx is done).
 func (r *run) afterStep(ctx context.Context, done int64, stats Stats) error {
 	t := r.cfg.Train
-	if (t.LogEvery > 0 && done%int64(t.LogEvery) == 0) || done == r.total {
+	if ((t.LogEvery > 0 && done%int64(t.LogEvery) == 0) || done == r.total) && !nonFiniteStats(stats) {
 		if err := r.logStep(done, stats); err != nil {
 			return err
 		}
@@ -401,6 +425,9 @@ func (r *run) logStep(done int64, stats Stats) error {
 	ips := float64(r.imgsSinceLog) / now.Sub(r.tLog).Seconds()
 	rec := map[string]any{"step": done, "epoch": float64(done) / float64(r.spe), "loss": stats.Loss,
 		"z_std": stats.ZStd, "lr": stats.LR, "images_per_sec": ips, "time": now.UTC().Format(time.RFC3339)}
+	if stats.LossScale > 0 {
+		rec["loss_scale"] = stats.LossScale
+	}
 	if err := writeJSONLine(r.metrics, rec); err != nil {
 		return err
 	}

@@ -28,6 +28,10 @@ type StepOptions struct {
 	Views ViewsFn
 	// InChannels is the image channel count fed to the backbone.
 	InChannels int64
+	// LossScaleGrowthSteps is, with runtime.precision fp16, the number of
+	// finite steps after which the loss scale doubles; 0 means 2000
+	// (TensorFlow's LossScaleOptimizer).
+	LossScaleGrowthSteps int64
 }
 
 // Step is the training graph: one Session.Run of Train does a whole SimSiam
@@ -51,9 +55,11 @@ type Step struct {
 	Trainable  []*tfgraph.Variable
 	Grads      []Output
 	Opt        *tfgraph.Momentum
-	Train      *tfgraph.Operation
-	Init       *tfgraph.Operation
-	Saver      *tfgraph.Saver
+	// Scaler is the dynamic loss scaling of fp16 training (nil otherwise).
+	Scaler *LossScaler
+	Train  *tfgraph.Operation
+	Init   *tfgraph.Operation
+	Saver  *tfgraph.Saver
 }
 
 // BuildStep builds the training graph for cfg. Everything but file I/O is
@@ -122,9 +128,18 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	st.Grads, err = g.Gradients("gradients", st.Loss, st.Trainable)
+	precision, _ := eval.Precision(cfg.Runtime)
+	lossForGrads := st.Loss
+	if precision == tfgraph.PrecisionFP16 || precision == tfgraph.PrecisionFP16CPU {
+		st.Scaler = newLossScaler(root.Child("loss_scale"), o.LossScaleGrowthSteps)
+		lossForGrads = st.Scaler.scale(st.Loss)
+	}
+	st.Grads, err = g.Gradients("gradients", lossForGrads, st.Trainable)
 	if err != nil {
 		return nil, err
+	}
+	if st.Scaler != nil {
+		st.Grads = st.Scaler.unscale(st.Grads)
 	}
 
 	sched := root.Child("lr")
@@ -137,14 +152,6 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		}
 		return st.LR
 	}
-	gradOps := make([]*tfgraph.Operation, len(st.Grads))
-	for i, gr := range st.Grads {
-		gradOps[i] = gr.Op
-	}
-	after := root.WithControl(gradOps...)
-	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
-	apply := st.Opt.Apply(after.Child("optimizer"), st.Trainable, st.Grads, lrFor)
-	updates := bn.Assign(after.Child("bn_updates"))
 	fs := root.Child("finite")
 	parts := []Output{fs.AllFinite(st.Loss), fs.AllFinite(st.Grads...)}
 	if bn.Len() > 0 {
@@ -153,8 +160,19 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		parts = append(parts, fs.Const("no_batchnorm", true))
 	}
 	st.Finite = fs.Pack(0, parts...)
-	done := root.Group("updates", append(updates, apply)...)
-	inc := st.GlobalStep.AssignAddOp(root.WithControl(done), "increment_step", root.Const("one", int64(1)))
+	// The update gate: the optimizer and the BatchNorm assignments run only
+	// when the loss, every gradient and every new moving statistic are
+	// finite (the predicate depends on all gradients, so the updates also
+	// run after every gradient is computed). A skipped step still counts.
+	gate := root.Child("update_gate").NewGate(fs.All(st.Finite, false, 0))
+	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
+	apply := st.Opt.Apply(gate.Scope(root.Child("optimizer")), st.Trainable, st.Grads, lrFor)
+	updates := bn.Assign(gate.Scope(root.Child("bn_updates")))
+	done := []*tfgraph.Operation{gate.Join("updates", append(updates, apply)...)}
+	if st.Scaler != nil {
+		done = append(done, st.Scaler.update(parts[1])...)
+	}
+	inc := st.GlobalStep.AssignAddOp(root.WithControl(done...), "increment_step", root.Const("one", int64(1)))
 	// The epoch the next step belongs to, kept in checkpoints for people and
 	// tools (the loop itself derives the data position from global_step).
 	es := root.Child("epoch_update").WithControl(inc)
@@ -194,7 +212,46 @@ func Schedule(s *tfgraph.Scope, step Output, base float64, warmup, total int64) 
 type Stats struct {
 	Loss, ZStd, LR float32
 	Step           int64 // the step number just done (0-based)
+	// Skipped says the update gate skipped the step's updates: nothing but
+	// the step counter (and the loss scale) changed.
+	Skipped bool
+	// LossScale is the loss scale after the step (fp16; 0 otherwise).
+	LossScale float32
 }
+
+// NonFiniteError is a step whose loss, gradients or BatchNorm moving
+// statistics were not finite. The update gate skipped its updates: the
+// session's weights, momentum slots and statistics are those from before
+// it, and global_step counts it.
+type NonFiniteError struct {
+	Step int64 // 1-based, as progress and metrics.jsonl count
+	// What names what went non-finite: "loss", "gradients", "BatchNorm
+	// moving statistics".
+	What []string
+	Loss float32
+}
+
+func (e *NonFiniteError) Error() string {
+	if len(e.What) > 0 && e.What[0] == "loss" {
+		return fmt.Sprintf("step %d: loss is %v; nothing of this step was applied or saved (lower optim.base_lr, or check the input data)", e.Step, e.Loss)
+	}
+	return fmt.Sprintf("step %d: the %s are not finite (loss %.4f); nothing of this step was applied or saved, the newest checkpoint is from before it (lower optim.base_lr)",
+		e.Step, strings.Join(e.What, " and "), e.Loss)
+}
+
+// nonFiniteStats says a step's loss or z_std is NaN or Inf (JSON has no
+// such numbers; a skipped step writes its own record).
+func nonFiniteStats(s Stats) bool {
+	for _, v := range []float32{s.Loss, s.ZStd} {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// Describe is what went non-finite, as one phrase ("loss, gradients").
+func (e *NonFiniteError) Describe() string { return strings.Join(e.What, ", ") }
 
 // Session is a running training graph.
 type Session struct {
@@ -216,9 +273,16 @@ func NewSession(st *Step, opts tfgraph.SessionOptions) (*Session, error) {
 }
 
 // TrainStep does one training step on the given feeds in one Session.Run.
+// A step that is not finite returns its Stats (Skipped) and a
+// *NonFiniteError; with fp16 loss scaling, a step whose gradients alone
+// overflowed is skipped without an error (the scale was halved).
 func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	st := s.Step
-	out, err := s.Run(feeds, []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read(), st.Finite}, st.Train)
+	fetch := []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read(), st.Finite}
+	if st.Scaler != nil {
+		fetch = append(fetch, st.Scaler.NewScale)
+	}
+	out, err := s.Run(feeds, fetch, st.Train)
 	if err != nil {
 		return Stats{}, fmt.Errorf("training step: %w", err)
 	}
@@ -239,20 +303,28 @@ func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	if err != nil || len(finite) != 3 {
 		return r, fmt.Errorf("training step: finiteness flags: %v %v", finite, err)
 	}
-	// Progress and metrics.jsonl count steps from 1.
-	if !finite[0] || math.IsNaN(float64(r.Loss)) || math.IsInf(float64(r.Loss), 0) {
-		return r, fmt.Errorf("step %d: loss is %v; nothing of this step was saved (lower optim.base_lr, or check the input data)", r.Step+1, r.Loss)
+	if st.Scaler != nil {
+		if r.LossScale, err = tfgraph.FloatScalar(out[5]); err != nil {
+			return r, fmt.Errorf("training step: loss scale: %w", err)
+		}
 	}
-	var bad []string
+	lossOK := finite[0] && !math.IsNaN(float64(r.Loss)) && !math.IsInf(float64(r.Loss), 0)
+	if lossOK && finite[1] && finite[2] {
+		return r, nil
+	}
+	r.Skipped = true
+	if st.Scaler != nil && lossOK && finite[2] {
+		return r, nil // a loss-scale overflow: the scale was halved
+	}
+	e := &NonFiniteError{Step: r.Step + 1, Loss: r.Loss}
+	if !lossOK {
+		e.What = append(e.What, "loss")
+	}
 	if !finite[1] {
-		bad = append(bad, "gradients")
+		e.What = append(e.What, "gradients")
 	}
 	if !finite[2] {
-		bad = append(bad, "BatchNorm moving statistics")
+		e.What = append(e.What, "BatchNorm moving statistics")
 	}
-	if len(bad) > 0 {
-		return r, fmt.Errorf("step %d: the %s are not finite (loss %.4f); nothing of this step was saved, the newest checkpoint is from before it (lower optim.base_lr)",
-			r.Step+1, strings.Join(bad, " and "), r.Loss)
-	}
-	return r, nil
+	return r, e
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -243,7 +244,12 @@ Flags:
 	model := fs.String("model", "", "SavedModel directory")
 	images := fs.String("images", "", "image file or folder")
 	out := fs.String("out", "", "output .npy file")
+	precision := precisionFlag(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opts, err := servePrecision(*precision, stderr)
+	if err != nil {
 		return err
 	}
 	if *model == "" || *images == "" || *out == "" {
@@ -253,7 +259,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	m, err := serve.Load(*model)
+	m, err := serve.Load(*model, opts...)
 	if err != nil {
 		return err
 	}
@@ -292,17 +298,22 @@ Flags:
 `, stderr)
 	model := fs.String("model", "", "SavedModel directory with a classify signature")
 	images := fs.String("images", "", "image file or folder")
+	precision := precisionFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *model == "" || *images == "" {
 		return usageError{errors.New("predict: --model and --images are required")}
 	}
+	opts, err := servePrecision(*precision, stderr)
+	if err != nil {
+		return err
+	}
 	paths, err := listImages(*images)
 	if err != nil {
 		return err
 	}
-	m, err := serve.Load(*model)
+	m, err := serve.Load(*model, opts...)
 	if err != nil {
 		return err
 	}
@@ -379,4 +390,25 @@ Flags:
 func measuredOn(w io.Writer) {
 	dnn, _ := tfgraph.OneDNNEnabled()
 	fmt.Fprintf(w, "measured on: %s, oneDNN %s, TensorFlow %s\n", sysinfo.ReadCPU(), onOff(dnn), tfgraph.Version())
+}
+
+// precisionFlag registers --precision for the commands that run a
+// SavedModel (which carries no runtime config of its own).
+func precisionFlag(fs *flag.FlagSet) *string {
+	return fs.String("precision", "fp32", "arithmetic of the model's matrix work: fp32, or bf16 (TensorFlow's oneDNN bfloat16 rewrite; fast only on CPUs with AMX-BF16 or AVX512-BF16)")
+}
+
+// servePrecision turns --precision into serve options; bf16 needs the
+// oneDNN kernels, so it may restart the process with them on.
+func servePrecision(p string, stderr io.Writer) ([]serve.Option, error) {
+	switch p {
+	case "fp32":
+		return nil, nil
+	case "bf16":
+		if err := applyOneDNN(true, stderr); err != nil {
+			return nil, err
+		}
+		return []serve.Option{serve.WithSessionOptions(tfgraph.SessionOptions{Precision: tfgraph.PrecisionBF16})}, nil
+	}
+	return nil, usageError{fmt.Errorf("--precision %q: want fp32 or bf16", p)}
 }

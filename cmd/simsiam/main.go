@@ -215,8 +215,9 @@ Flags:
 		return err
 	}
 	dnn, _ := tfgraph.OneDNNEnabled()
-	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, output %s\n", strings.Join(devices, ", "),
-		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), cfg.OutputDir)
+	prec, why := eval.Precision(cfg.Runtime)
+	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, precision %s (%s), output %s\n", strings.Join(devices, ", "),
+		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), prec, why, cfg.OutputDir)
 	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
 	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices})
 	var st *train.Stopped
@@ -371,6 +372,11 @@ func cmdVersion(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "oneDNN CPU kernels: %s (%s=%q; train and eval set it from runtime.onednn)\n",
 			onOff(on), tfgraph.OneDNNEnv, os.Getenv(tfgraph.OneDNNEnv))
 	}
+	// What runtime.precision: auto means here, with the default runtime.onednn
+	// (train and eval turn oneDNN on from it).
+	auto := configs.Default().Runtime
+	prec, why := eval.Precision(auto)
+	fmt.Fprintf(stdout, "precision: auto = %s here (%s)\n", prec, strings.TrimPrefix(why, "auto: "))
 	return nil
 }
 

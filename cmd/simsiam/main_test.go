@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/sysinfo"
 )
 
 func TestVersionNamesTF218AndDevices(t *testing.T) {
@@ -19,6 +20,14 @@ func TestVersionNamesTF218AndDevices(t *testing.T) {
 	s := out.String()
 	if !strings.Contains(s, "TensorFlow 2.18") || !strings.Contains(s, "CPU:0") {
 		t.Errorf("version output lacks TF 2.18 or the CPU device:\n%s", s)
+	}
+	// What runtime.precision auto means on this CPU, from its flags.
+	want := "precision: auto = fp32 here"
+	if len(sysinfo.ReadCPU().BF16()) > 0 {
+		want = "precision: auto = bf16 here"
+	}
+	if !strings.Contains(s, want) {
+		t.Errorf("version output lacks %q:\n%s", want, s)
 	}
 }
 

@@ -86,3 +86,21 @@ func ParseCPUInfo(r io.Reader) CPU {
 	}
 	return c
 }
+
+// BF16Flags are the CPU flags of bfloat16 matrix hardware that oneDNN
+// uses: AMX-BF16 (Sapphire Rapids and later) and AVX512-BF16.
+var BF16Flags = []string{"amx_bf16", "avx512_bf16"}
+
+// BF16 lists the flags of BF16Flags the CPU has (none: bfloat16 runs
+// emulated, slower than float32).
+func (c CPU) BF16() []string {
+	var out []string
+	for _, f := range BF16Flags {
+		for _, v := range c.Vector {
+			if v == f {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}

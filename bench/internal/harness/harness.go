@@ -41,6 +41,8 @@ type Options struct {
 	Inter      int
 	DataPath   string
 	Seed       int64
+	// Precision is runtime.precision (fp32, bf16, fp16).
+	Precision string
 }
 
 // Register adds the shared flags to fs. modeHelp documents -mode.
@@ -64,6 +66,7 @@ func (o *Options) Register(fs *flag.FlagSet, defaultMode, modeHelp string) {
 	fs.IntVar(&o.Inter, "inter", 0, "inter-op threads (0 = TensorFlow default)")
 	fs.StringVar(&o.DataPath, "data", "", "CIFAR-10-format binary file")
 	fs.Int64Var(&o.Seed, "seed", 0, "run seed")
+	fs.StringVar(&o.Precision, "precision", "fp32", "runtime.precision: fp32, bf16 (grappler's oneDNN bfloat16 rewrite; needs TF_ENABLE_ONEDNN_OPTS=1) or fp16")
 }
 
 // Config is the project's config for the benchmarked network: the SimSiam
@@ -84,6 +87,7 @@ func (o *Options) Config() configs.Config {
 	c.Optim.BaseLR, c.Optim.Momentum, c.Optim.WeightDecay = 0.03, 0.9, 5e-4
 	c.Optim.FixPredLR = true
 	c.Runtime.XLA, c.Runtime.IntraOpThreads, c.Runtime.InterOpThreads = o.XLA, o.Intra, o.Inter
+	c.Runtime.Precision = o.Precision
 	return c
 }
 
@@ -105,7 +109,8 @@ func (o *Options) BatchList() ([]int, error) {
 
 // SessionOptions are the TensorFlow session settings of the run.
 func (o *Options) SessionOptions() tfgraph.SessionOptions {
-	return tfgraph.SessionOptions{IntraOpThreads: int32(o.Intra), InterOpThreads: int32(o.Inter), XLA: o.XLA, AllowSoftPlacement: true}
+	return tfgraph.SessionOptions{IntraOpThreads: int32(o.Intra), InterOpThreads: int32(o.Inter), XLA: o.XLA, AllowSoftPlacement: true,
+		Precision: tfgraph.Precision(o.Precision)}
 }
 
 // Clock measures from the process launch: BENCH_LAUNCH_NS (Unix
@@ -139,7 +144,7 @@ func (o *Options) Header(clk Clock) map[string]any {
 		"settings": map[string]any{
 			"batch": o.Batch, "batches": o.Batches, "width": o.Width, "arch": o.Arch, "stem": "cifar", "image_size": o.ImageSize,
 			"proj_dim": o.ProjDim, "proj_hidden": o.ProjHidden, "proj_layers": o.ProjLayers, "pred_hidden": o.PredHidden,
-			"warmup": o.Warmup, "steps": o.Steps, "blocks": o.Blocks, "xla": o.XLA,
+			"warmup": o.Warmup, "steps": o.Steps, "blocks": o.Blocks, "xla": o.XLA, "precision": o.Precision,
 			"intra_op_threads": o.Intra, "inter_op_threads": o.Inter,
 			"augment":  "in-graph batched (augment.Views): crop scale 0.2-1, jitter p0.8, grey p0.2, flip, no blur",
 			"prefetch": 2,

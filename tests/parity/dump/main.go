@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -27,18 +28,19 @@ func main() {
 	batch := flag.Int("batch", 8, "batch size")
 	steps := flag.Int("steps", 3, "training steps")
 	stopGrad := flag.Bool("stop-gradient", true, "stop-gradient on the targets")
+	precision := flag.String("precision", "fp32", "session precision: fp32 or bf16 (bf16 needs TF_ENABLE_ONEDNN_OPTS=1)")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "dump: -out is required")
 		os.Exit(2)
 	}
-	if err := run(*out, *arch, *stem, *width, *size, *batch, *steps, *stopGrad); err != nil {
+	if err := run(*out, *arch, *stem, *width, *size, *batch, *steps, *stopGrad, tfgraph.Precision(*precision)); err != nil {
 		fmt.Fprintln(os.Stderr, "dump:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool) error {
+func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool, precision tfgraph.Precision) error {
 	c := configs.Default()
 	c.Seed = 7
 	c.Data.ImageSize, c.Data.Channels = size, 3
@@ -53,7 +55,8 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool) e
 	if err != nil {
 		return err
 	}
-	sess, err := train.NewSession(st, tfgraph.SessionOptions{})
+	opts := tfgraph.SessionOptions{Precision: precision}
+	sess, err := train.NewSession(st, opts)
 	if err != nil {
 		return err
 	}
@@ -96,6 +99,22 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool) e
 	if err := tfgraph.WriteTensors(filepath.Join(out, "outputs"), tensors); err != nil {
 		return err
 	}
+	// The step as TensorFlow runs it (after grappler), on a copy of the
+	// graph: how many nodes run in bfloat16, and which fused kernels fire.
+	nodes, err := tfgraph.OptimizedGraph(st.Graph, opts, feeds, st.Init, st.Train)
+	if err != nil {
+		return err
+	}
+	internal := map[string]int{}
+	var lossBF16 []string // forward loss ops (cosine, l2 normalisation) that run in bfloat16
+	for _, n := range nodes {
+		if strings.Contains(n.Name, "/loss/") && !strings.HasPrefix(n.Name, "gradients") && tfgraph.CountOfType([]tfgraph.Node{n}, "DT_BFLOAT16") > 0 {
+			lossBF16 = append(lossBF16, n.Op+" "+n.Name)
+		}
+		if strings.HasPrefix(n.Op, "_") && n.Op != "_Arg" && n.Op != "_Retval" {
+			internal[n.Op]++
+		}
+	}
 	losses := []float32{}
 	for i := 0; i < steps; i++ {
 		s, err := sess.TrainStep(feeds)
@@ -113,6 +132,8 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool) e
 		"pred_hidden": c.Model.PredHidden, "bn_eps": c.Model.BNEps, "bn_momentum": c.Model.BNMomentum,
 		"stop_gradient": stopGrad, "lr": c.LR(), "momentum": c.Optim.Momentum, "weight_decay": c.Optim.WeightDecay,
 		"fix_pred_lr": c.Optim.FixPredLR, "total_steps": total, "losses": losses,
+		"precision": string(precision), "optimized_nodes": len(nodes),
+		"bf16_nodes": tfgraph.CountOfType(nodes, "DT_BFLOAT16"), "internal_ops": internal, "loss_bf16_nodes": lossBF16,
 	}
 	b, err := json.MarshalIndent(settings, "", "  ")
 	if err != nil {
