@@ -46,8 +46,9 @@ const DefaultMaxImagePixels = 4096 * 4096
 // Images are {"b64": "..."} PNG or JPEG bytes (decoded and resized as
 // Model.ReadFiles decodes files) or uint8 [height][width][channels] arrays.
 // Errors are {"error": "..."} with 400 (bad input), 404 (unknown model,
-// version or path), 405, 413 (body too large), 503 (queue full or shutting
-// down) or 500. Requests are merged into batches by a Batcher.
+// version or path), 405 (method), 408 (body sent too slowly), 413 (body too
+// large), 503 (queue full or shutting down) or 500 (TensorFlow failed).
+// Requests are merged into batches by a Batcher.
 type HTTPHandler struct {
 	s        *servable
 	b        *Batcher
@@ -124,7 +125,7 @@ func notFound(format string, args ...any) error {
 	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
 
-// writeJSON writes v as the response body.
+// writeJSON writes a JSON body with its status.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
