@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke clean
+.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare vet fmt-check data smoke faults clean
 
 all: build
 
@@ -51,6 +51,12 @@ fuzz: setup
 # Every subcommand end to end on a tiny run (CI runs this).
 smoke: build data
 	@$(TFENV) tests/smoke.sh
+
+# The fault suite on the real binary: signals, kill -9 loop, disk full (a
+# tmpfs: needs root, as in CI; fails where mounting is refused), NaN, two
+# runs, crash output (CI runs this after smoke).
+faults: build data
+	@$(TFENV) tests/faults.sh
 
 # Pretrain on Fashion-MNIST with the demo preset (kNN monitor after every
 # epoch), then linear evaluation of the frozen encoder.
