@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare bench-http vet fmt-check data smoke clean
+.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare bench-http vet fmt-check data smoke faults clean
 
 all: build
 
@@ -39,12 +39,24 @@ test-go:
 test-python: build
 	@$(TFENV) "$$SIMSIAM_PYTHON" -m pytest -q tests/python
 
+# Every fuzz target of every package that has one (data readers, the YAML
+# config loader, TF_CONFIG, the checkpoint index reader), FUZZTIME each.
 fuzz: setup
-	@$(TFENV) for p in ./data/ ./serve/; do for t in $$(go test -list 'Fuzz.*' $$p | grep ^Fuzz); do go test $$p -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; done; done
+	@$(TFENV) for p in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do \
+	  for t in $$(go test -list 'Fuzz.*' ./$$p/ | grep ^Fuzz); do \
+	    echo "fuzz: ./$$p/ $$t"; go test ./$$p/ -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; \
+	  done; \
+	done
 
 # Every subcommand end to end on a tiny run (CI runs this).
 smoke: build data
 	@$(TFENV) tests/smoke.sh
+
+# The fault suite on the real binary: signals, kill -9 loop, disk full (a
+# tmpfs: needs root, as in CI; fails where mounting is refused), NaN, two
+# runs, crash output (CI runs this after smoke).
+faults: build data
+	@$(TFENV) tests/faults.sh
 
 # Pretrain on Fashion-MNIST with the demo preset (kNN monitor after every
 # epoch), then linear evaluation of the frozen encoder.

@@ -939,3 +939,21 @@ func TestFormatFloat(t *testing.T) {
 		}
 	}
 }
+
+func TestDiff(t *testing.T) {
+	a := Default()
+	b := Default()
+	if d := Diff(&a, &b); len(d) != 0 {
+		t.Fatalf("equal configs differ: %v", d)
+	}
+	b.Model.Arch, b.Optim.Epochs, b.Data.Mean, b.Runtime.Devices = "resnet34", 200, []float64{0.5}, []string{"/device:CPU:0"}
+	want := []Change{
+		{"data.mean", "[0.485, 0.456, 0.406]", "[0.5]"},
+		{"model.arch", "resnet50", "resnet34"},
+		{"optim.epochs", "100", "200"},
+		{"runtime.devices", "[]", "[/device:CPU:0]"},
+	}
+	if d := Diff(&a, &b); !reflect.DeepEqual(d, want) {
+		t.Errorf("Diff = %v\nwant   %v", d, want)
+	}
+}

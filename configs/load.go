@@ -66,6 +66,11 @@ func Load(opts LoadOptions) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	return load(name, data, opts)
+}
+
+// load is Load on the YAML text data of the file or preset called name.
+func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	var errs []error
 	errs = append(errs, checkDocument(name, data)...)
 	env, envErrs := parseEnv(opts.Env)

@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
+	"github.com/simsiam-go/simsiam/internal/ctxwait"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -20,6 +22,22 @@ const FeatureBatch = 256
 // eval.limit_train and eval.limit_test, with data.channels channels (grey
 // images are repeated to RGB when the network wants 3 channels).
 func OpenEvalData(cfg *configs.Config) (train, test *data.Images, err error) {
+	return OpenEvalDataContext(context.Background(), cfg)
+}
+
+// OpenEvalDataContext is OpenEvalData returning ctx's error as soon as ctx
+// is done (the reading is abandoned; see ctxwait.Do), so a signal during a
+// long read stops a command at once.
+func OpenEvalDataContext(ctx context.Context, cfg *configs.Config) (train, test *data.Images, err error) {
+	type sets struct{ train, test *data.Images }
+	s, err := ctxwait.Do(ctx, func() (sets, error) {
+		tr, te, err := openEvalData(cfg)
+		return sets{tr, te}, err
+	})
+	return s.train, s.test, err
+}
+
+func openEvalData(cfg *configs.Config) (train, test *data.Images, err error) {
 	open := func(split string, limit int) (*data.Images, error) {
 		ds, err := data.OpenWith(cfg.Eval.Format, cfg.Eval.Dir, split, data.Options{
 			Size: cfg.Data.ImageSize, Limit: limit, Channels: cfg.Data.Channels,

@@ -103,6 +103,7 @@ func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
 	}
 	e := NewEncoderOn(g, bb, cfg.Data)
 	e.restore = addEncoderRestore(g, e.Vars, bb.VarPrefix())
+	e.restore.cfg = cfg
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building the encoder: %w", err)
 	}
@@ -218,6 +219,7 @@ func (e *Encoder) Restore(checkpoint string) error {
 	if err != nil {
 		return err
 	}
+	e.restore.log = e.Log
 	return e.restore.run(e.sess, prefix)
 }
 
@@ -229,6 +231,11 @@ type encoderRestore struct {
 	// prefix starts every key of the backbone (Backbone.VarPrefix): the
 	// checkpoint's keys under it must be exactly vars.
 	prefix string
+	// cfg, when set, is compared with the checkpoint's model config record
+	// on model.EncoderKeys.
+	cfg *configs.Config
+	// log receives the note about a checkpoint without a record.
+	log io.Writer
 }
 
 func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, prefix string) *encoderRestore {
@@ -242,6 +249,15 @@ func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, prefix string
 // channel count, an extra key a deeper backbone (resnet34 holds every
 // resnet18 variable, with the same shapes).
 func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
+	if r.cfg != nil {
+		note, err := model.CheckRecord(prefix, r.cfg, model.EncoderKeys)
+		if err != nil {
+			return err
+		}
+		if note != "" && r.log != nil {
+			fmt.Fprintln(r.log, note)
+		}
+	}
 	if err := tfgraph.CheckCompatible(prefix, r.vars); err != nil {
 		return fmt.Errorf("the encoder this config builds cannot load it (check model.arch, model.stem, model.width and data.channels): %w", err)
 	}

@@ -221,7 +221,7 @@ func buildKNN(bankLabels []int32, d, numClasses, k, top int, t float64) (*knnGra
 // the kNN accuracies with train.knn_k neighbours and temperature
 // train.knn_temperature.
 func RunKNN(ctx context.Context, cfg *configs.Config, checkpoint string, log io.Writer) (top1, top5 float64, err error) {
-	trainSet, testSet, err := OpenEvalData(cfg)
+	trainSet, testSet, err := OpenEvalDataContext(ctx, cfg)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -48,7 +48,7 @@ type LinearResult struct {
 // ("" = random init, the random-init baseline) with cfg.Eval's train split
 // and scores it on the test split; see LinearEvalData.
 func LinearEval(ctx context.Context, cfg *configs.Config, checkpoint string, out string, log io.Writer) (*LinearResult, error) {
-	trainSet, testSet, err := OpenEvalData(cfg)
+	trainSet, testSet, err := OpenEvalDataContext(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string,
 // settings, on raw pixels (value/255, flattened) instead of backbone
 // features: the raw-pixel baseline. Nothing is saved.
 func LinearEvalPixels(ctx context.Context, cfg *configs.Config, log io.Writer) (*LinearResult, error) {
-	trainSet, testSet, err := OpenEvalData(cfg)
+	trainSet, testSet, err := OpenEvalDataContext(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

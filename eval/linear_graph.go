@@ -6,6 +6,7 @@ import (
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -101,7 +102,8 @@ func buildLinear(cfg *configs.Config, classes int, mode string, dim int) (*linea
 	opt := &tfgraph.Momentum{Momentum: float32(cfg.Linear.Momentum), WeightDecay: float32(cfg.Linear.WeightDecay)}
 	lg.train = opt.Apply(s.Child("optimizer"), vars, grads, func(*tfgraph.Variable) tfgraph.Output { return lg.lr })
 	lg.init = g.InitOp("init")
-	lg.saver = tfgraph.NewSaver(g, "save", append(append([]*tfgraph.Variable(nil), enc.Vars...), vars...))
+	lg.saver = tfgraph.NewSaver(g, "save", append(append([]*tfgraph.Variable(nil), enc.Vars...), vars...),
+		model.RecordEntry(g.Root().Child("simsiam").OnHost(), cfg))
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building the linear evaluation: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strings"
@@ -105,6 +106,9 @@ type Options struct {
 	Classifier *Classifier
 	// Session configures the session used to build the model.
 	Session tfgraph.SessionOptions
+	// Log, when set, receives notes (a checkpoint without a model config
+	// record).
+	Log io.Writer
 }
 
 // Export writes the SavedModel of the training checkpoint at
@@ -300,6 +304,21 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 		prefixes = append(prefixes, p)
 	}
 	sort.Strings(prefixes)
+	// The model config the checkpoints record comes first: a deeper
+	// network's checkpoint can hold every variable with the right shape.
+	keys := model.EncoderKeys
+	if o.Projection {
+		keys = model.RecordKeys
+	}
+	for _, p := range prefixes {
+		note, err := model.CheckRecord(p, cfg, keys)
+		if err != nil {
+			return err
+		}
+		if note != "" && o.Log != nil {
+			fmt.Fprintln(o.Log, note)
+		}
+	}
 	var errs []error
 	for _, p := range prefixes {
 		if err := tfgraph.CheckCompatible(p, groups[p]); err != nil {

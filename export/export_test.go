@@ -261,9 +261,31 @@ func TestExportRefusesOverwrite(t *testing.T) {
 func TestExportWrongWidthNamesVariables(t *testing.T) {
 	prefix := trainCheckpoint(t, tinyConfig(8), 0)
 	err := Export(tinyConfig(4), prefix, filepath.Join(t.TempDir(), "m"), false)
-	if err == nil {
-		t.Fatal("exporting a width-8 checkpoint as width 4 succeeded")
+	var me *model.ConfigMismatchError
+	if !errors.As(err, &me) || len(me.Diffs) != 1 || me.Diffs[0] != "model.width: checkpoint 8, config 4" {
+		t.Fatalf("exporting a width-8 checkpoint as width 4: %v", err)
 	}
+	// A checkpoint without the model config record (an older version's)
+	// is checked by names and shapes.
+	g := tfgraph.NewGraph()
+	c8 := tinyConfig(8)
+	if _, err := model.New(g, c8.Model, 3, c8.Seed); err != nil {
+		t.Fatal(err)
+	}
+	sv := tfgraph.NewSaver(g, "save", g.Variables())
+	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join(t.TempDir(), "ckpt-1")
+	if err := sv.Save(sess, old); err != nil {
+		t.Fatal(err)
+	}
+	err = Export(tinyConfig(4), old, filepath.Join(t.TempDir(), "m"), false)
 	var ie *tfgraph.IncompatibleError
 	if !errors.As(err, &ie) {
 		t.Fatalf("error is not an IncompatibleError: %v", err)

@@ -49,7 +49,7 @@ if "$BIN" train "${tiny[@]}" 2> "$OUT/used.err"; then
   echo "smoke: a fresh train over another run's files succeeded" >&2; exit 1
 fi
 cat "$OUT/used.err"
-grep -q "already holds another run's files (checkpoints/, config.yaml, metrics.jsonl, saved_model/, logs/): pass --resume to continue that run, or --force" "$OUT/used.err"
+grep -q "already holds another run's files (checkpoints/, config.yaml, config-history.jsonl, config.resume-1.yaml, metrics.jsonl, saved_model/, logs/): pass --resume to continue that run, or --force" "$OUT/used.err"
 step train --resume of a complete run whose SavedModel is missing
 rm -rf "$OUT/run/saved_model"
 "$BIN" train "${tiny[@]}" --resume | tee "$OUT/complete.log"

@@ -47,3 +47,25 @@ func TestWriteAtomic(t *testing.T) {
 		t.Error("writing into a missing directory succeeded")
 	}
 }
+
+func TestRemoveSavedModelTemps(t *testing.T) {
+	dir := t.TempDir()
+	sm := filepath.Join(dir, "saved_model")
+	for _, p := range []string{sm + ".tmp-123/variables", sm + ".old-9", sm, sm + "x.tmp-1", filepath.Join(dir, "other.tmp-1")} {
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveSavedModelTemps(sm + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 2 || removed[0] != sm+".tmp-123" || removed[1] != sm+".old-9" {
+		t.Errorf("removed %q", removed)
+	}
+	for _, keep := range []string{sm, sm + "x.tmp-1", filepath.Join(dir, "other.tmp-1")} {
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("%s: %v", keep, err)
+		}
+	}
+}

@@ -447,3 +447,110 @@ func DTypeName(dt DataType) string {
 	}
 	return fmt.Sprintf("dtype(%d)", int(dt))
 }
+
+// maxStringEntryBytes bounds the string tensors ReadCheckpointString reads:
+// it is for small records (a JSON config), not for data.
+const maxStringEntryBytes = 1 << 20
+
+// ReadCheckpointString returns the string scalar stored under key in the
+// checkpoint at prefix, in pure Go like ReadCheckpointIndex: the entry is
+// found in PREFIX.index and its bytes read from the data shard it names,
+// checked against the entry's size and CRC-32C. found is false (and err
+// nil) when the checkpoint has no such key, as in checkpoints written before
+// the key existed.
+//
+// A string tensor is stored in the shard as the varint64 length of every
+// element, a 4-byte checksum of those lengths, then the element bytes; for
+// a scalar that is one length, the checksum and the string.
+func ReadCheckpointString(prefix, key string) (value string, found bool, err error) {
+	_, header, entries, err := readIndexEntries(prefix, key)
+	if err != nil {
+		return "", false, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	e := entries[key]
+	if e == nil {
+		return "", false, nil
+	}
+	fail := func(format string, args ...any) (string, bool, error) {
+		return "", true, fmt.Errorf("checkpoint %s: entry %q: %s", prefix, key, fmt.Sprintf(format, args...))
+	}
+	if DataType(e.GetDtype()) != String || len(e.GetShape().GetDim()) != 0 {
+		return fail("is %s, not a string scalar", TensorSpec{DataType(e.GetDtype()), dimsOf(e)})
+	}
+	if e.GetShardId() < 0 || e.GetShardId() >= header.GetNumShards() {
+		return fail("names data shard %d of %d", e.GetShardId(), header.GetNumShards())
+	}
+	if e.GetSize() < 5 || e.GetSize() > maxStringEntryBytes || e.GetOffset() < 0 {
+		return fail("implausible size %d at offset %d", e.GetSize(), e.GetOffset())
+	}
+	shard := fmt.Sprintf("%s.data-%05d-of-%05d", prefix, e.GetShardId(), header.GetNumShards())
+	f, err := os.Open(shard)
+	if err != nil {
+		return "", true, fmt.Errorf("checkpoint %s: %w", prefix, err)
+	}
+	defer f.Close()
+	b := make([]byte, e.GetSize())
+	if _, err := f.ReadAt(b, e.GetOffset()); err != nil {
+		return fail("reading %d bytes at %d of %s: %v (truncated file?)", len(b), e.GetOffset(), shard, err)
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k-4) != n {
+		return fail("string of %d bytes does not fill the %d-byte entry", n, len(b))
+	}
+	// TensorFlow's checksum covers each length as a little-endian uint32
+	// (not its varint; lengths past 4 GiB as uint64, far above the bound
+	// here), then the lengths' checksum and the string bytes.
+	var l4 [4]byte
+	binary.LittleEndian.PutUint32(l4[:], uint32(n))
+	crc := crc32.Update(crc32.Checksum(l4[:], castagnoli), castagnoli, b[k:])
+	if crc != unmaskCRC(e.GetCrc32C()) {
+		return fail("fails its checksum in %s (corrupt file)", shard)
+	}
+	return string(b[k+4:]), true, nil
+}
+
+// readIndexEntries reads the index like readIndex and also returns the
+// full entries of the keys asked for.
+func readIndexEntries(prefix string, keys ...string) (map[string]TensorSpec, *pb.BundleHeaderProto, map[string]*pb.BundleEntryProto, error) {
+	specs, header, err := readIndex(prefix)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	entries := map[string]*pb.BundleEntryProto{}
+	want := map[string]bool{}
+	for _, k := range keys {
+		if _, ok := specs[k]; ok {
+			want[k] = true
+		}
+	}
+	if len(want) == 0 {
+		return specs, header, entries, nil
+	}
+	b, err := os.ReadFile(prefix + ".index")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	err = scanTable(b, func(key, value []byte) error {
+		if !want[string(key)] {
+			return nil
+		}
+		e := &pb.BundleEntryProto{}
+		if err := proto.Unmarshal(value, e); err != nil {
+			return indexErr("entry %q: %v", key, err)
+		}
+		entries[string(key)] = e
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s.index: %w", prefix, err)
+	}
+	return specs, header, entries, nil
+}
+
+func dimsOf(e *pb.BundleEntryProto) []int64 {
+	var d []int64
+	for _, x := range e.GetShape().GetDim() {
+		d = append(d, x.GetSize())
+	}
+	return d
+}

@@ -332,3 +332,26 @@ func inputOpName(in string) string {
 	}
 	return in
 }
+
+// RemoveSavedModelTemps deletes what a process killed while writing the
+// SavedModel dir left beside it: dir.tmp-* (an unfinished model) and
+// dir.old-* (the previous model, moved aside while the new one was renamed
+// in). It returns the paths removed. Call it before writing dir again, and
+// only where no other process writes dir at the same time.
+func RemoveSavedModelTemps(dir string) ([]string, error) {
+	dir = filepath.Clean(dir)
+	var removed []string
+	for _, pat := range []string{dir + ".tmp-*", dir + ".old-*"} {
+		paths, err := filepath.Glob(pat)
+		if err != nil {
+			return removed, err
+		}
+		for _, p := range paths {
+			if err := os.RemoveAll(p); err != nil {
+				return removed, err
+			}
+			removed = append(removed, p)
+		}
+	}
+	return removed, nil
+}

@@ -34,12 +34,15 @@ type Saver struct {
 }
 
 // NewSaver builds save and restore ops for vars in the scope named name
-// ("save" for the model saver).
-func NewSaver(g *Graph, name string, vars []*Variable) *Saver {
-	entries := make([]Entry, len(vars))
+// ("save" for the model saver). The extra entries (constants such as a
+// record of the model's config) are written into every checkpoint beside
+// the variables and never restored.
+func NewSaver(g *Graph, name string, vars []*Variable, extra ...Entry) *Saver {
+	entries := make([]Entry, len(vars), len(vars)+len(extra))
 	for i, v := range vars {
 		entries[i] = Entry{Key: v.Key, Value: v.Read()}
 	}
+	entries = append(entries, extra...)
 	sv := newSaveOps(g, name, entries)
 	// File I/O on the host; the assignments stay with the variables.
 	s := g.Root().Child(name)

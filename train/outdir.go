@@ -26,7 +26,8 @@ const LockFile = ".lock"
 
 // artifacts are the entries of output_dir a run (or linear-eval on its
 // checkpoints) writes; a fresh run refuses a folder holding any of them.
-var artifacts = []string{"checkpoints", "config.yaml", "metrics.jsonl", "saved_model", "logs", "linear"}
+// "config.resume-*.yaml" stands for every config a resume saved.
+var artifacts = []string{"checkpoints", "config.yaml", HistoryFile, "config.resume-*.yaml", "metrics.jsonl", "saved_model", "logs", "linear"}
 
 // lockOutput creates dir and takes an exclusive, non-blocking flock on
 // dir/.lock, writing this process's PID into it. The kernel drops the lock
@@ -78,6 +79,16 @@ func unlockOutput(f *os.File) {
 func findArtifacts(dir string) ([]string, error) {
 	var found []string
 	for _, name := range artifacts {
+		if strings.Contains(name, "*") {
+			paths, err := filepath.Glob(filepath.Join(dir, name))
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range paths {
+				found = append(found, filepath.Base(p))
+			}
+			continue
+		}
 		st, err := os.Stat(filepath.Join(dir, name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -121,11 +132,14 @@ func moveAside(dir string, found []string, now time.Time) (string, error) {
 // leftoverPatterns match the temporary files and folders a process killed
 // while writing leaves in output_dir: a checkpoint's (Saver.Save) and the
 // state file's (Checkpoints.Commit), config.yaml's and metrics.jsonl's
-// (WriteAtomic), and the SavedModel's (WriteSavedModel).
+// (WriteAtomic), and the SavedModels' (WriteSavedModel), linear-eval's
+// included.
 var leftoverPatterns = []string{
 	filepath.Join("checkpoints", ".tmp-*"),
-	".tmp-config.yaml-*", ".tmp-metrics.jsonl-*",
+	".tmp-config*.yaml-*", ".tmp-metrics.jsonl-*", preflightFile + "*",
 	"saved_model.tmp-*", "saved_model.old-*",
+	filepath.Join("linear", ".tmp-*"),
+	filepath.Join("linear", "saved_model.tmp-*"), filepath.Join("linear", "saved_model.old-*"),
 }
 
 // removeLeftovers deletes the temporary files of a killed run in dir and
@@ -226,4 +240,26 @@ func countSkips(path string) (int, error) {
 		return 0, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return n, nil
+}
+
+// LockOutput takes the lock of the run folder dir (see the .lock of a
+// training run) for another command that writes into it: linear-eval's
+// linear/, an export into dir/saved_model. It fails naming the PID of a
+// holder (a training run still writing there). Call unlock when done.
+func LockOutput(dir string) (unlock func(), err error) {
+	f, err := lockOutput(dir)
+	if err != nil {
+		return nil, err
+	}
+	return func() { unlockOutput(f) }, nil
+}
+
+// IsRunFolder reports whether dir holds a run's files or its lock: the
+// folders whose writers take LockOutput.
+func IsRunFolder(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, LockFile)); err == nil {
+		return true
+	}
+	found, err := findArtifacts(dir)
+	return err == nil && len(found) > 0
 }

@@ -112,10 +112,16 @@ func TestRemoveLeftovers(t *testing.T) {
 		".tmp-metrics.jsonl-1",
 		"saved_model.tmp-2/saved_model.pb",
 		"saved_model.old-3/saved_model.pb",
+		".tmp-config.resume-2.yaml-7",
+		".tmp-preflight-9",
+		// linear-eval holds the folder's lock too: what it left is removed.
+		"linear/saved_model.tmp-4/x",
+		"linear/.tmp-ckpt-2-5/ckpt-2.index",
 	}
 	kept := []string{
 		"checkpoints/ckpt-6.index", "checkpoints/ckpt-6.data-00000-of-00001", "checkpoints/checkpoint",
-		"config.yaml", "metrics.jsonl", "saved_model/saved_model.pb", "linear/saved_model.tmp-4/x", ".lock",
+		"config.yaml", "config.resume-1.yaml", "config-history.jsonl", "metrics.jsonl", "saved_model/saved_model.pb",
+		"linear/ckpt-2.index", "linear/saved_model/saved_model.pb", ".lock",
 	}
 	for _, p := range append(leftovers, kept...) {
 		writeFile(t, filepath.Join(dir, p), "x")
@@ -128,7 +134,7 @@ func TestRemoveLeftovers(t *testing.T) {
 		t.Errorf("removed %v, want the %d leftovers", removed, len(leftovers))
 	}
 	for _, p := range leftovers {
-		if top := strings.SplitN(p, "/", 2)[0]; top != "checkpoints" && exists(filepath.Join(dir, top)) {
+		if top := strings.SplitN(p, "/", 2)[0]; top != "checkpoints" && top != "linear" && exists(filepath.Join(dir, top)) {
 			t.Errorf("%s is still there", top)
 		}
 		if exists(filepath.Join(dir, p)) {
@@ -221,6 +227,7 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	files := map[string]string{
 		"checkpoints": "checkpoints/ckpt-2.index", "config.yaml": "config.yaml", "metrics.jsonl": "metrics.jsonl",
 		"saved_model": "saved_model/saved_model.pb", "logs": "logs/events.out.tfevents.1.h.1.v2", "linear": "linear/checkpoint",
+		HistoryFile: HistoryFile, "config.resume-*.yaml": "config.resume-1.yaml",
 	}
 	for _, name := range artifacts {
 		t.Run(name, func(t *testing.T) {
@@ -230,9 +237,9 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			shown := name
-			if name != "config.yaml" && name != "metrics.jsonl" {
-				shown += "/"
+			shown := files[name]
+			if !strings.HasSuffix(shown, ".yaml") && !strings.HasSuffix(shown, ".jsonl") {
+				shown = name + "/"
 			}
 			for _, want := range []string{"already holds another run's files (" + shown + ")", "--resume", "--force", ".replaced-"} {
 				if !strings.Contains(err.Error(), want) {
@@ -278,7 +285,7 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	if exists(filepath.Join(cfg.OutputDir, "linear")) || !exists(filepath.Join(cfg.OutputDir, "notes.txt")) {
 		t.Error("--force: linear/ should be moved aside and notes.txt (not a run's file) left")
 	}
-	if !strings.Contains(log.String(), "--force: moved checkpoints/, config.yaml, metrics.jsonl, saved_model/, logs/, linear/ into "+aside[0]) {
+	if !strings.Contains(log.String(), "--force: moved checkpoints/, config.yaml, config-history.jsonl, config.resume-1.yaml, metrics.jsonl, saved_model/, logs/, linear/ into "+aside[0]) {
 		t.Errorf("log does not say what was moved:\n%s", log.String())
 	}
 	if pid, _ := os.ReadFile(filepath.Join(cfg.OutputDir, LockFile)); len(pid) != 0 {

@@ -15,15 +15,20 @@ import (
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/ctxwait"
 	"github.com/simsiam-go/simsiam/internal/progress"
+	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
 // Run pretrains SimSiam as cfg says, writing checkpoints, config.yaml and
 // metrics.jsonl under cfg.OutputDir.
 func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
-	r, err := newRun(cfg, o)
+	r, err := newRun(ctx, cfg, o)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, stoppedBeforeStart(cfg, ctx.Err())
+		}
 		return nil, err
 	}
 	defer r.close()
@@ -31,6 +36,18 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 		return nil, err
 	}
 	return r.loop(ctx)
+}
+
+// stoppedBeforeStart is the *Stopped of a run interrupted while it was
+// being set up (reading data, building the graph): nothing was trained and
+// the newest checkpoint on disk is the one to resume from.
+func stoppedBeforeStart(cfg *configs.Config, cause error) error {
+	st := &Stopped{Err: cause}
+	ck := tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints")}
+	if steps, err := ck.List(); err == nil && len(steps) > 0 {
+		st.Step, st.Checkpoint = steps[len(steps)-1], ck.Prefix(steps[len(steps)-1])
+	}
+	return st
 }
 
 // run is one pretraining run: its data, graph, session and outputs. Each
@@ -59,13 +76,17 @@ type run struct {
 	t0, tLog      time.Time
 	imgsSinceLog  int
 	skips         int // non-finite steps skipped so far in the run (metrics.jsonl keeps them across resumes)
-	closeFns      []func()
+	// changes are the config keys a resume changed (printed, then
+	// recorded by start); prevConfig is the file they were compared with.
+	changes    []configs.Change
+	prevConfig string
+	closeFns   []func()
 }
 
 // newRun locks and checks the output folder (see prepareOutput), opens the
 // data and builds the graph and session on the devices the run uses. On an
 // error it releases what it had opened, the lock included.
-func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
+func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err error) {
 	r := &run{cfg: cfg, opts: o, logw: o.Log}
 	if r.logw == nil {
 		r.logw = io.Discard
@@ -81,7 +102,12 @@ func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
 	if err := r.prepareOutput(); err != nil {
 		return nil, err
 	}
-	ds, err := OpenPretrainData(cfg)
+	placed, err := preflight(cfg, o.Devices)
+	if err != nil {
+		return nil, err
+	}
+	// Reading a large data set takes a while: a signal must not wait for it.
+	ds, err := ctxwait.Do(ctx, func() (*data.Images, error) { return OpenPretrainData(cfg) })
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +124,11 @@ func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
 	if cfg.Train.MaxSteps > 0 && int64(cfg.Train.MaxSteps) < r.total {
 		r.total = int64(cfg.Train.MaxSteps)
 	}
+	if o.Resume {
+		if err := r.compareConfig(); err != nil {
+			return nil, err
+		}
+	}
 	r.ckpts = tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
 	if r.latest, err = r.ckpts.Latest(); err != nil {
 		return nil, err
@@ -106,19 +137,14 @@ func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
 		fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
 	}
 	if cfg.Train.KNNEvery > 0 {
-		if r.bank, r.knnTest, err = eval.OpenEvalData(cfg); err != nil {
+		if r.bank, r.knnTest, err = eval.OpenEvalDataContext(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("kNN monitor: %w", err)
 		}
 	}
-	placed := cfg
-	if o.Devices != nil {
-		c := *cfg
-		c.Runtime.Devices = o.Devices
-		placed = &c
-	} else if placed, err = eval.WithDevices(cfg); err != nil {
+	if r.p, r.enc, r.summaries, err = BuildRunGraph(placed, r.spe, r.total); err != nil {
 		return nil, err
 	}
-	if r.p, r.enc, r.summaries, err = BuildRunGraph(placed, r.spe, r.total); err != nil {
+	if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), freeBytes); err != nil {
 		return nil, err
 	}
 	if r.sess, err = NewSession(r.p.Step, eval.SessionOptions(cfg.Runtime)); err != nil {
@@ -171,6 +197,48 @@ func (r *run) prepareOutput() error {
 	return nil
 }
 
+// compareConfig checks a resume's config against the run's newest saved
+// one (see checkResumeConfig) and prints every change it makes.
+func (r *run) compareConfig() error {
+	prev, path, err := readPrevConfig(r.cfg.OutputDir)
+	if err != nil || prev == nil {
+		return err
+	}
+	changes, err := checkResumeConfig(prev, r.cfg, r.spe)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		fmt.Fprintf(r.logw, "--resume: %s changed: %s (%s) -> %s\n", c.Key, c.From, filepath.Base(path), c.To)
+	}
+	r.changes, r.prevConfig = changes, path
+	return nil
+}
+
+// writeConfig saves the effective config: config.yaml for a new run (or
+// a resumed one that had none); for a resume that changed keys, the next
+// config.resume-N.yaml and a line in config-history.jsonl, so config.yaml
+// keeps saying how the first checkpoints were made.
+func (r *run) writeConfig() error {
+	path := filepath.Join(r.cfg.OutputDir, "config.yaml")
+	if r.opts.Resume && r.prevConfig != "" {
+		if len(r.changes) == 0 {
+			return nil
+		}
+		saved, err := recordChanges(r.cfg, r.from, r.changes, time.Now())
+		if err != nil {
+			return fmt.Errorf("recording the config changes: %w", err)
+		}
+		fmt.Fprintf(r.logw, "--resume: the new effective config is %s (changes recorded in %s)\n", saved, HistoryFile)
+		return nil
+	}
+	yml, err := r.cfg.YAML()
+	if err != nil {
+		return err
+	}
+	return tfgraph.WriteFileAtomic(path, yml)
+}
+
 // close releases what newRun and start opened, last opened first.
 func (r *run) close() {
 	for i := len(r.closeFns) - 1; i >= 0; i-- {
@@ -191,14 +259,11 @@ func (r *run) start() error {
 	if err := os.MkdirAll(r.cfg.OutputDir, 0o755); err != nil {
 		return err
 	}
-	yml, err := r.cfg.YAML()
-	if err != nil {
-		return err
-	}
-	if err := tfgraph.WriteFileAtomic(filepath.Join(r.cfg.OutputDir, "config.yaml"), yml); err != nil {
+	if err := r.writeConfig(); err != nil {
 		return err
 	}
 	mpath := filepath.Join(r.cfg.OutputDir, "metrics.jsonl")
+	var err error
 	if r.opts.Resume {
 		// The records after the checkpoint's step are trained again.
 		dropped, unreadable, err := trimMetrics(mpath, r.from)
@@ -259,6 +324,13 @@ func (r *run) complete() error {
 // (a checkpoint of another architecture is named, not half-loaded) and
 // restores it.
 func (r *run) resume() error {
+	note, err := model.CheckRecord(r.latest, r.cfg, model.RecordKeys)
+	if err != nil {
+		return fmt.Errorf("cannot resume: %w", err)
+	}
+	if note != "" {
+		fmt.Fprintln(r.logw, note)
+	}
 	if err := tfgraph.CheckCompatible(r.latest, r.p.Graph.Variables()); err != nil {
 		return fmt.Errorf("cannot resume from %s: %w", r.latest, err)
 	}

@@ -181,7 +181,8 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = g.InitOp("init")
-	st.Saver = tfgraph.NewSaver(g, "save", g.Variables())
+	// Every checkpoint records the model config it was written with.
+	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg))
 	if err := g.Err(); err != nil {
 		return nil, err
 	}

@@ -161,9 +161,11 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	}
 }
 
-// TestResumeOtherArchitectureNamesVariables resumes a run whose checkpoint
-// was written by a wider network: the error names a variable and both
-// shapes, and the existing checkpoint is left as it was.
+// TestResumeOtherArchitectureNamesVariables resumes a run with a config
+// that builds another network. With the run's config.yaml there the
+// config comparison refuses it naming the key; without it (a folder of
+// copied checkpoints) the model config recorded in the checkpoint does,
+// even when every shape fits; the existing checkpoint is left as it was.
 func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	dataDir := t.TempDir()
 	writeIDX(t, dataDir, 32, 20, 20)
@@ -180,8 +182,15 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	cfg.Model.Width = 8
 	cfg.Optim.Epochs = 2
 	_, err = Run(context.Background(), cfg, Options{Resume: true})
-	if err == nil || !strings.Contains(err.Error(), "encoder/conv1/kernel: checkpoint has [3 3 1 4], model wants [3 3 1 8]") {
+	if err == nil || !strings.Contains(err.Error(), "model.width: 4 -> 8") {
 		t.Fatalf("resuming with another width: %v", err)
+	}
+	if err := os.Remove(filepath.Join(cfg.OutputDir, "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), cfg, Options{Resume: true})
+	if err == nil || !strings.Contains(err.Error(), "model.width: checkpoint 4, config 8") {
+		t.Fatalf("resuming with another width, no config.yaml: %v", err)
 	}
 	// Shapes that happen to fit are not enough: a resnet34 checkpoint holds
 	// every resnet18 tensor with its shape, and a 3-layer projector every
@@ -191,15 +200,17 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 		set  func(c *configs.Config)
 		want string
 	}{
-		{"shallower backbone", func(c *configs.Config) { c.Model.Arch = "resnet18" }, "encoder/: the checkpoint holds 80 variables the model does not have"},
-		{"fewer projector layers", func(c *configs.Config) { c.Model.ProjLayers = 2 }, "projector/: the checkpoint holds"},
+		{"shallower backbone", func(c *configs.Config) { c.Model.Arch = "resnet18" }, "model.arch: checkpoint resnet34, config resnet18"},
+		{"fewer projector layers", func(c *configs.Config) { c.Model.ProjLayers = 2 }, "model.proj_layers: checkpoint 3, config 2"},
 	} {
 		c := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run34"))
 		c.Model.Arch, c.Optim.Epochs, c.Train.KNNEvery = "resnet34", 1, 0
 		if _, err := Run(context.Background(), c, Options{}); err != nil {
 			t.Fatal(err)
 		}
-		c.Model.Arch = "resnet34"
+		if err := os.Remove(filepath.Join(c.OutputDir, "config.yaml")); err != nil {
+			t.Fatal(err)
+		}
 		tc.set(c)
 		c.Optim.Epochs = 2
 		if _, err := Run(context.Background(), c, Options{Resume: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -209,5 +220,74 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	after, _ := os.ReadFile(ckpt)
 	if !bytes.Equal(before, after) {
 		t.Error("the checkpoint changed")
+	}
+}
+
+// TestResumeConfigRules resumes with allowed changes (a longer schedule, a
+// logging interval, the learning rate), which are printed and recorded
+// while config.yaml stays as it was, then with refused ones.
+func TestResumeConfigRules(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 32, 20, 20)
+	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	cfg.Optim.Epochs = 1
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	orig, err := os.ReadFile(filepath.Join(cfg.OutputDir, "config.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := *cfg
+	c2.Optim.Epochs, c2.Train.LogEvery, c2.Optim.BaseLR = 2, 2, 0.25
+	var log bytes.Buffer
+	if _, err := Run(context.Background(), &c2, Options{Resume: true, Log: &log}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"--resume: optim.epochs changed: 1 (config.yaml) -> 2", "--resume: train.log_every changed: 1 (config.yaml) -> 2",
+		"--resume: optim.base_lr changed: 0.5 (config.yaml) -> 0.25", "config.resume-1.yaml"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, log.String())
+		}
+	}
+	if now, _ := os.ReadFile(filepath.Join(cfg.OutputDir, "config.yaml")); !bytes.Equal(now, orig) {
+		t.Error("config.yaml was rewritten")
+	}
+	if got, want := EffectiveConfig(cfg.OutputDir), filepath.Join(cfg.OutputDir, "config.resume-1.yaml"); got != want {
+		t.Errorf("EffectiveConfig = %s, want %s", got, want)
+	}
+	saved, err := configs.Load(configs.LoadOptions{File: EffectiveConfig(cfg.OutputDir)})
+	if err != nil || saved.Optim.Epochs != 2 || saved.Optim.BaseLR != 0.25 {
+		t.Errorf("config.resume-1.yaml: %+v, %v", saved.Optim, err)
+	}
+	hist, err := os.ReadFile(filepath.Join(cfg.OutputDir, HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec historyRecord
+	if lines := strings.Split(strings.TrimSpace(string(hist)), "\n"); len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil {
+		t.Fatalf("%s: %q", HistoryFile, hist)
+	}
+	if rec.Step != 2 || rec.Config != "config.resume-1.yaml" || len(rec.Changes) != 3 {
+		t.Errorf("history record %+v", rec)
+	}
+	// Refused: the seed (another data order and augmentation), the data,
+	// a schedule cut below what the run has reached in its config.
+	for _, tc := range []struct {
+		name string
+		set  func(c *configs.Config)
+		want string
+	}{
+		{"seed", func(c *configs.Config) { c.Seed = 7 }, "seed: 0 -> 7"},
+		{"data and augmentation", func(c *configs.Config) { c.Data.Limit, c.Augment.FlipProb = 16, 0 },
+			"changes 2 keys"},
+		{"shorter schedule", func(c *configs.Config) { c.Optim.Epochs = 1 }, "the last step would be 2 instead of 4"},
+		{"batch size", func(c *configs.Config) { c.Optim.BatchSize = 8 }, "optim.batch_size: 16 -> 8"},
+	} {
+		c3 := c2
+		tc.set(&c3)
+		if _, err := Run(context.Background(), &c3, Options{Resume: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
+		}
 	}
 }

@@ -56,7 +56,7 @@ Flags:
 	var top1, top5 float64
 	switch {
 	case *pixels:
-		bank, test, err := eval.OpenEvalData(cfg)
+		bank, test, err := eval.OpenEvalDataContext(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -136,6 +136,18 @@ Flags:
 	if dir == "" {
 		dir = cfg.OutputDir
 	}
+	// linear/ goes into the folder: not while a run (or another
+	// linear-eval) writes there.
+	unlock, err := train.LockOutput(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if removed, err := tfgraph.RemoveSavedModelTemps(filepath.Join(dir, "linear", "saved_model")); err != nil {
+		return err
+	} else if len(removed) > 0 {
+		fmt.Fprintf(stderr, "removed what an interrupted export left: %s\n", strings.Join(removed, ", "))
+	}
 	res, err := eval.LinearEval(ctx, cfg, path, dir, stdout)
 	if err != nil {
 		return err
@@ -201,7 +213,26 @@ Flags:
 	if err != nil {
 		return err
 	}
-	if err := untilDone(ctx, "export", func() error { return export.Export(cfg, path, *out, *overwrite) }); err != nil {
+	// An export into a run folder (runs/x/saved_model) holds its lock.
+	if parent := filepath.Dir(filepath.Clean(*out)); train.IsRunFolder(parent) {
+		unlock, err := train.LockOutput(parent)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	if removed, err := tfgraph.RemoveSavedModelTemps(*out); err != nil {
+		return err
+	} else if len(removed) > 0 {
+		fmt.Fprintf(stderr, "removed what an interrupted export left: %s\n", strings.Join(removed, ", "))
+	}
+	o := export.Options{Overwrite: *overwrite, Projection: true, Log: stderr}
+	if err := untilDone(ctx, "export", func() error { return export.ExportWith(cfg, path, *out, o) }); err != nil {
+		if ctx.Err() != nil {
+			// The abandoned export writes into OUT.tmp-*: remove it now (the
+			// next export also does).
+			tfgraph.RemoveSavedModelTemps(*out)
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "SavedModel written to %s\n", *out)

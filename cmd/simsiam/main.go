@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 
@@ -249,9 +248,10 @@ func stoppedAt(st *train.Stopped) string {
 }
 
 // resumeCommand is the command line that continues the run in outputDir:
-// its config.yaml holds the effective config, overrides included.
+// the newest effective config (config.yaml, or the config.resume-N.yaml of
+// the last resume that changed keys) holds every override.
 func resumeCommand(outputDir string) string {
-	return "simsiam train --config " + shellQuote(filepath.Join(outputDir, "config.yaml")) + " --resume"
+	return "simsiam train --config " + shellQuote(train.EffectiveConfig(outputDir)) + " --resume"
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but letters,

@@ -71,6 +71,10 @@ def test_python_reads_go_checkpoints(go_export):
     for name in ("encoder/bn1/moving_mean", "encoder/layer4/1/conv2/kernel",
                  "projector/fc1/kernel", "predictor/fc2/bias", "global_step"):
         assert name in shapes, name
+    # The model config the checkpoint records (a string scalar of JSON).
+    record = json.loads(reader.get_tensor("simsiam/model_config"))
+    assert record["model.width"] == info["width"] and record["model.arch"] == "resnet18"
+    assert shapes["simsiam/model_config"] == []
 
     # The SavedModel's own variables: encoder and projector only, same values.
     sm_reader = tf.train.load_checkpoint(str(go_export / "model" / "variables" / "variables"))

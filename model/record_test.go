@@ -1,0 +1,89 @@
+package model
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+// saveRecord writes a checkpoint of one variable with cfg's record (none
+// when cfg is nil, like a checkpoint of an older version).
+func saveRecord(t *testing.T, cfg *configs.Config) string {
+	t.Helper()
+	g := tfgraph.NewGraph()
+	v := g.Root().Child("encoder/conv1").Var("kernel", []int64{1}, tfgraph.Zeros(), 0)
+	var extra []tfgraph.Entry
+	if cfg != nil {
+		extra = append(extra, RecordEntry(g.Root().Child("simsiam").OnHost(), cfg))
+	}
+	sv := tfgraph.NewSaver(g, "save", []*tfgraph.Variable{v}, extra...)
+	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
+		t.Fatal(err)
+	}
+	prefix := filepath.Join(t.TempDir(), "ckpt-1")
+	if err := sv.Save(sess, prefix); err != nil {
+		t.Fatal(err)
+	}
+	return prefix
+}
+
+func TestCheckRecord(t *testing.T) {
+	base := configs.Default()
+	base.Model.Arch, base.Model.ProjLayers, base.Model.BNEps = "resnet34", 3, 1e-5
+	prefix := saveRecord(t, &base)
+	raw, found, err := tfgraph.ReadCheckpointString(prefix, ConfigKey)
+	if err != nil || !found || raw != RecordJSON(&base) || !strings.Contains(raw, `"model.arch":"resnet34"`) {
+		t.Fatalf("stored record %q found %v err %v", raw, found, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		set   func(c *configs.Config)
+		keys  []string
+		diffs []string
+	}{
+		{"same", func(c *configs.Config) {}, RecordKeys, nil},
+		{"arch and projector", func(c *configs.Config) { c.Model.Arch, c.Model.ProjLayers = "resnet18", 2 }, RecordKeys,
+			[]string{"model.arch: checkpoint resnet34, config resnet18", "model.proj_layers: checkpoint 3, config 2"}},
+		{"projector ignored by the encoder keys", func(c *configs.Config) { c.Model.ProjLayers = 2 }, EncoderKeys, nil},
+		{"float and channels", func(c *configs.Config) { c.Model.BNEps, c.Data.Channels = 1e-3, 1 }, EncoderKeys,
+			[]string{"data.channels: checkpoint 3, config 1", "model.bn_eps: checkpoint 0.00001, config 0.001"}},
+		{"training-only keys are not compared", func(c *configs.Config) { c.Model.BNMomentum, c.Optim.BaseLR = 0.5, 9 }, RecordKeys, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			tc.set(&c)
+			note, err := CheckRecord(prefix, &c, tc.keys)
+			if note != "" {
+				t.Errorf("note %q for a checkpoint with a record", note)
+			}
+			var me *ConfigMismatchError
+			if tc.diffs == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.As(err, &me) || strings.Join(me.Diffs, "|") != strings.Join(tc.diffs, "|") {
+				t.Fatalf("got %v, want the differences %q", err, tc.diffs)
+			}
+			if !strings.Contains(err.Error(), prefix) {
+				t.Errorf("error does not name the checkpoint: %v", err)
+			}
+		})
+	}
+	// A checkpoint written before records existed still loads, with a note.
+	old := saveRecord(t, nil)
+	note, err := CheckRecord(old, &base, RecordKeys)
+	if err != nil || !strings.Contains(note, "records no model config") {
+		t.Errorf("old checkpoint: note %q err %v", note, err)
+	}
+}
