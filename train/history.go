@@ -48,7 +48,8 @@ var (
 		"output_dir": true, "data.prefetch": true,
 		"train.log_every": true, "train.checkpoint_every": true, "train.keep_checkpoints": true,
 		"train.knn_every": true, "train.knn_k": true, "train.knn_temperature": true,
-		"optim.base_lr": true, "optim.momentum": true, "optim.weight_decay": true,
+		"train.skip_nonfinite_steps": true,
+		"optim.base_lr":              true, "optim.momentum": true, "optim.weight_decay": true,
 		"optim.fix_pred_lr": true, "optim.warmup_epochs": true,
 	}
 	scheduleKeys = map[string]bool{"optim.epochs": true, "train.max_steps": true}
