@@ -203,12 +203,16 @@ type Runtime struct {
 	IntraOpThreads int `mapstructure:"intra_op_threads" yaml:"intra_op_threads" doc:"Threads inside one TensorFlow op, 0 = TensorFlow chooses."`
 	// InterOpThreads sizes the inter-op thread pool.
 	InterOpThreads int `mapstructure:"inter_op_threads" yaml:"inter_op_threads" doc:"Threads running independent TensorFlow ops, 0 = TensorFlow chooses."`
-	// Devices lists the TensorFlow devices of the towers.
-	Devices []string `mapstructure:"devices" yaml:"devices" doc:"TensorFlow device names, one tower each (e.g. [/device:GPU:0, /device:GPU:1]); empty = the first GPU TensorFlow sees, else the CPU. A device TensorFlow does not see is an error."`
+	// Devices names the one TensorFlow device a process trains on.
+	Devices []string `mapstructure:"devices" yaml:"devices" doc:"The TensorFlow device this process builds its graphs for, as a one-entry list (e.g. [/device:GPU:0]); empty = the first GPU TensorFlow sees, else the CPU. A device TensorFlow does not see is an error, and so are several: data parallelism runs one worker process per device (simsiam train --workers N, or TF_CONFIG)."`
 	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
 	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
 	// Target is the TensorFlow session target.
-	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process."`
+	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process. A worker of a data-parallel job (TF_CONFIG) sets it to its own TF server."`
+	// CollectiveTimeoutS bounds every all-reduce of a data-parallel step.
+	CollectiveTimeoutS float64 `mapstructure:"collective_timeout_s" yaml:"collective_timeout_s" doc:"Data-parallel training (several workers): seconds a step's all-reduce waits for the other workers before the job fails, naming the unreachable worker or this timeout. It covers a step's compute time on the slowest worker; a dead worker stops every other within it (plus at most 30 s)."`
+	// BarrierTimeoutS bounds the wait for all workers at the start.
+	BarrierTimeoutS float64 `mapstructure:"barrier_timeout_s" yaml:"barrier_timeout_s" doc:"Data-parallel training: seconds the workers wait for each other at the start (late workers are waited for up to it) and while the chief writes a checkpoint or runs the kNN monitor."`
 }
 
 // Default returns the defaults: the SimSiam paper's ImageNet recipe
@@ -293,13 +297,15 @@ func Default() Config {
 			CachedFeatures: false,
 		},
 		Runtime: Runtime{
-			XLA:             false,
-			OneDNN:          true,
-			IntraOpThreads:  0,
-			InterOpThreads:  0,
-			Devices:         []string{},
-			GPUMemoryGrowth: true,
-			Target:          "",
+			XLA:                false,
+			OneDNN:             true,
+			IntraOpThreads:     0,
+			InterOpThreads:     0,
+			Devices:            []string{},
+			GPUMemoryGrowth:    true,
+			Target:             "",
+			CollectiveTimeoutS: 300,
+			BarrierTimeoutS:    600,
 		},
 	}
 }

@@ -28,6 +28,13 @@ type SessionOptions struct {
 	// instead of nearly all of it at the first session, so several processes
 	// can share a GPU. The first session of a process fixes it.
 	GPUMemoryGrowth bool
+	// DeviceFilters restricts the devices a session on a cluster sees
+	// (["/job:worker/task:1"]: only its own task), so creating it does not
+	// wait for the other tasks.
+	DeviceFilters []string
+	// CollectiveNCCL lets collective ops on GPUs use NCCL, in the same
+	// order on every worker.
+	CollectiveNCCL bool
 }
 
 // ConfigProto serialises the options as a tensorflow.ConfigProto.
@@ -39,6 +46,10 @@ func (o SessionOptions) ConfigProto() ([]byte, error) {
 	}
 	if o.GPUMemoryGrowth {
 		c.GpuOptions = &pb.GPUOptions{AllowGrowth: true}
+	}
+	c.DeviceFilters = o.DeviceFilters
+	if o.CollectiveNCCL {
+		c.Experimental = &pb.ConfigProto_Experimental{CollectiveNccl: true, CollectiveDeterministicSequentialExecution: true}
 	}
 	if o.CPUDevices > 1 {
 		c.DeviceCount = map[string]int32{"CPU": o.CPUDevices}

@@ -347,7 +347,7 @@ func TestTrainStopsCleanlyWhenItsPipeCloses(t *testing.T) {
 	}
 }
 
-// TestServerExitsOnSignal: simsiam server stops on SIGTERM and SIGINT
+// TestServerExitsOnSignal: simsiam worker stops on SIGTERM and SIGINT
 // (tfgraph's Join never returns) with a message.
 func TestServerExitsOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
@@ -358,7 +358,7 @@ func TestServerExitsOnSignal(t *testing.T) {
 			}
 			port := l.Addr().(*net.TCPAddr).Port
 			l.Close()
-			c := startChild(t, []string{fmt.Sprintf(`TF_CONFIG={"cluster":{"worker":["127.0.0.1:%d"]},"task":{"type":"worker","index":0}}`, port)}, "server")
+			c := startChild(t, []string{fmt.Sprintf(`TF_CONFIG={"cluster":{"worker":["127.0.0.1:%d"]},"task":{"type":"worker","index":0}}`, port)}, "worker")
 			c.waitLine(regexp.MustCompile(`serving at`), 60*time.Second)
 			t0 := time.Now()
 			c.signal(sig)
