@@ -178,13 +178,14 @@ func (e *CollectiveError) Error() string {
 		for i, t := range e.Unreachable {
 			names[i] = t.String()
 		}
-		who = "worker " + strings.Join(names, ", ") + " is not reachable (stopped or died); "
+		who = strings.Join(names, ", ") + " is not reachable (stopped or died); "
 	} else {
 		who = fmt.Sprintf("no answer within %s=%g s; ", e.Key, e.Timeout)
 	}
-	msg := e.Err.Error()
-	if i := strings.IndexByte(msg, '\n'); i >= 0 {
-		msg = msg[:i]
+	// One line: TensorFlow's message spans several.
+	msg := strings.Join(strings.Fields(e.Err.Error()), " ")
+	if len(msg) > 400 {
+		msg = msg[:400] + "..."
 	}
 	return fmt.Sprintf("worker %d: %s: the all-reduce with the other workers failed: %sTensorFlow: %s", e.Rank, e.What, who, msg)
 }

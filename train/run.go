@@ -82,6 +82,10 @@ func newRun(cfg *configs.Config, o Options) (_ *run, err error) {
 	}
 	if o.Replicas != nil && o.Replicas.Size() > 1 {
 		r.rep, r.chief = o.Replicas, o.Replicas.Chief()
+		if cfg.Runtime.IntraOpThreads == 1 {
+			// Seen here: both workers die of heap corruption in the first step.
+			return nil, errors.New("runtime.intra_op_threads 1 crashes TensorFlow 2.18's ring all-reduce (heap corruption in the first step): use 0 or at least 2 with several workers")
+		}
 		n := r.rep.Size()
 		if cfg.Optim.BatchSize%n != 0 || !cfg.Data.DropLast {
 			return nil, fmt.Errorf("%d workers: optim.batch_size %d (the global batch) must be a multiple of the worker count and data.drop_last true, so every worker gets batch/%d images every step",
