@@ -3,10 +3,10 @@ package train
 import (
 	"fmt"
 	"math"
-	"slices"
-	"strings"
 	"math/rand/v2"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 

@@ -213,6 +213,9 @@ func launch(ctx context.Context, cfg *configs.Config, n int, args []string, stdo
 		}
 	}
 	if len(failed) == 0 {
+		if signalled {
+			fmt.Fprintf(stdout, "simsiam: resume the job with: %s --workers %d\n", resumeCommand(cfg.OutputDir), n)
+		}
 		return nil
 	}
 	first := failed[0]

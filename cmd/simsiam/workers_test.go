@@ -117,22 +117,26 @@ func TestLauncherStopsEveryWorkerOnSignal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("launcher exit %d after SIGTERM, want 0; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	chief := stoppedLine.FindStringSubmatch(lineWith(stdout, "simsiam: stopped at step"))
-	other := regexp.MustCompile(`^worker 1: simsiam: stopped at step (\d+) `).FindStringSubmatch(lineWith(stdout, "worker 1: simsiam: stopped"))
+	chief := stoppedLine.FindStringSubmatch(lineWith(stdout, "simsiam: stopped at step", true))
+	other := regexp.MustCompile(`^worker 1: simsiam: stopped at step (\d+) `).FindStringSubmatch(lineWith(stdout, "worker 1: simsiam: stopped", true))
 	if chief == nil || other == nil || chief[1] != other[1] {
 		t.Fatalf("the workers did not stop at the same step (chief %v, worker 1 %v); stdout:\n%s", chief, other, stdout)
 	}
 	if !fileExists(chief[2] + ".index") {
 		t.Errorf("no checkpoint %s", chief[2])
 	}
+	if want := "simsiam: resume the job with: simsiam train --config " + filepath.Join(out, "config.yaml") + " --resume --workers 2"; !strings.Contains(stdout, want) {
+		t.Errorf("stdout lacks %q:\n%s", want, stdout)
+	}
 	if !strings.Contains(stdout, "worker 1: simsiam: worker 1 of 2") {
 		t.Errorf("worker 1's lines are not prefixed:\n%s", stdout)
 	}
 }
 
-func lineWith(s, sub string) string {
+// lineWith is the first line of s starting with (or containing) sub.
+func lineWith(s, sub string, prefix bool) string {
 	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
+		if (prefix && strings.HasPrefix(l, sub)) || (!prefix && strings.Contains(l, sub)) {
 			return l
 		}
 	}
@@ -140,3 +144,28 @@ func lineWith(s, sub string) string {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// TestLoneWorkerGivesUpAtTheBarrier: worker 0 of 2 with no worker 1 waits
+// runtime.barrier_timeout_s at the start barrier, then exits non-zero with
+// one line naming worker 1.
+func TestLoneWorkerGivesUpAtTheBarrier(t *testing.T) {
+	needFashionMNIST(t)
+	env := tfConfigs(t, 2)
+	c := startChild(t, []string{env[0]}, tinyWorkers(filepath.Join(t.TempDir(), "run"), "--set", "runtime.barrier_timeout_s=5")...)
+	c.waitLine(regexp.MustCompile(`waiting up to 5 s for the other workers`), 120*time.Second)
+	t0 := time.Now()
+	code := c.wait(35 * time.Second)
+	took := time.Since(t0)
+	_, stderr := c.output()
+	if code != 1 {
+		t.Fatalf("exit %d %v after the barrier started, want 1 within 35 s; stderr:\n%s", code, took, stderr)
+	}
+	msg := lineWith(stderr, "simsiam: worker 0: the start barrier", true)
+	if !strings.Contains(msg, "worker 1 (127.0.0.1:") {
+		t.Errorf("no line naming worker 1; stderr:\n%s", stderr)
+	}
+	if took < 4*time.Second {
+		t.Errorf("gave up after %v, before the 5 s barrier timeout", took)
+	}
+	t.Logf("gave up %v after the barrier started: %s", took.Round(time.Millisecond), msg)
+}
