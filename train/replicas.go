@@ -106,7 +106,9 @@ func (st *Step) replicate(s *tfgraph.Scope, r *Replicas, bn *tfgraph.Updates) er
 		for j, it := range pk {
 			xs[j], shapes[j] = it.x, it.dims
 		}
-		avg := ps.AllReduce("mean", ps.Pack1D(xs), r.group(), instanceGradients+int32(i), "Div", float32(r.CollectiveTimeout))
+		in := ps.Pack1D(xs)
+		avg := ps.AllReduce("mean", in, r.group(), instanceGradients+int32(i), "Div", float32(r.CollectiveTimeout))
+		st.packIn, st.packOut = append(st.packIn, in), append(st.packOut, avg)
 		if err := s.Err(); err != nil {
 			return err
 		}

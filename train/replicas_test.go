@@ -21,7 +21,7 @@ type replicaSet struct {
 }
 
 // newReplicaSet starts n workers on loopback with the given timeouts.
-func newReplicaSet(t *testing.T, n int, build func(r *Replicas) (*Step, error), timeout float64) *replicaSet {
+func newReplicaSet(t testing.TB, n int, build func(r *Replicas) (*Step, error), timeout float64) *replicaSet {
 	t.Helper()
 	var tasks []tfgraph.TaskAddr
 	cluster := tfgraph.Cluster{}
@@ -52,7 +52,7 @@ func newReplicaSet(t *testing.T, n int, build func(r *Replicas) (*Step, error), 
 }
 
 // each runs f for every worker concurrently and fails on the first error.
-func (rs *replicaSet) each(t *testing.T, f func(i int) error) {
+func (rs *replicaSet) each(t testing.TB, f func(i int) error) {
 	t.Helper()
 	errs := make([]error, len(rs.sess))
 	var wg sync.WaitGroup
@@ -272,7 +272,7 @@ func TestAllReducedGradientIsTheMean(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -72,6 +72,9 @@ type Step struct {
 	// and is the start barrier; Barrier waits for every worker.
 	Sync    *tfgraph.Operation
 	Barrier Output
+	// packs are the all-reduce buffers of a step, in and out (benchmarks
+	// time the all-reduce alone by feeding in).
+	packIn, packOut []Output
 }
 
 // BuildStep builds the training graph for cfg. Everything but file I/O is
