@@ -142,7 +142,7 @@ type Model struct {
 // Optim configures the pretraining optimiser.
 type Optim struct {
 	// BatchSize is the global pretraining batch size.
-	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" doc:"Global pretraining batch size (split evenly over runtime.devices)."`
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" doc:"Global pretraining batch size; with several workers each trains on batch_size/workers images a step (a multiple of the worker count)."`
 	// Epochs is the length of pretraining and of the cosine schedule.
 	Epochs int `mapstructure:"epochs" yaml:"epochs" doc:"Pretraining epochs; the cosine learning-rate schedule spans them."`
 	// BaseLR is the learning rate for a batch of 256.
@@ -208,7 +208,7 @@ type Runtime struct {
 	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
 	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
 	// Target is the TensorFlow session target.
-	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process. A worker of a data-parallel job (TF_CONFIG) sets it to its own TF server."`
+	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process. Must be empty for a worker of a data-parallel job (TF_CONFIG): it trains through its own TF server."`
 	// CollectiveTimeoutS bounds every all-reduce of a data-parallel step.
 	CollectiveTimeoutS float64 `mapstructure:"collective_timeout_s" yaml:"collective_timeout_s" doc:"Data-parallel training (several workers): seconds a step's all-reduce waits for the other workers before the job fails, naming the unreachable worker or this timeout. It covers a step's compute time on the slowest worker; a dead worker stops every other within it (plus at most 30 s)."`
 	// BarrierTimeoutS bounds the wait for all workers at the start.
