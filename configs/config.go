@@ -137,6 +137,8 @@ type Model struct {
 	BNEps float64 `mapstructure:"bn_eps" yaml:"bn_eps" doc:"Epsilon added to the variance in every batch norm."`
 	// BNMomentum is the running-statistics momentum of every batch norm.
 	BNMomentum float64 `mapstructure:"bn_momentum" yaml:"bn_momentum" doc:"Batch-norm momentum in the PyTorch convention: running = (1-m)*running + m*batch."`
+	// SyncBN uses BatchNorm statistics over the global batch with several workers.
+	SyncBN bool `mapstructure:"sync_bn" yaml:"sync_bn" doc:"With several workers (data parallelism): BatchNorm in training uses the statistics of the whole global batch (per-channel sums all-reduced in the forward pass, their gradients in the backward pass), as one process with that batch would; false = each worker's own slice (the official SimSiam code without SyncBatchNorm). No effect on a single process."`
 }
 
 // Optim configures the pretraining optimiser.

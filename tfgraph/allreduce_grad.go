@@ -114,7 +114,7 @@ func allReduceLibrary(fn, hint string, timeout float32) *funcpb.FunctionDefLibra
 		Signature: &opb.OpDef{Name: fn + "_grad", InputArg: append(append([]*opb.OpDef_ArgDef{}, ins...), arg("dy", f32)),
 			OutputArg: []*opb.OpDef_ArgDef{arg("dx", f32), arg("dsize", i32), arg("dgroup", i32), arg("dkey", i32), arg("dgrad_key", i32)}, IsStateful: true},
 		NodeDef: []*npb.NodeDef{reduce("reduce", "dy", "grad_key"), zeros("z1", "size"), zeros("z2", "group"), zeros("z3", "key"), zeros("z4", "grad_key")},
-		Ret: map[string]string{"dx": "reduce:data:0", "dsize": "z1:y:0", "dgroup": "z2:y:0", "dkey": "z3:y:0", "dgrad_key": "z4:y:0"},
+		Ret:     map[string]string{"dx": "reduce:data:0", "dsize": "z1:y:0", "dgroup": "z2:y:0", "dkey": "z3:y:0", "dgrad_key": "z4:y:0"},
 	}
 	return &funcpb.FunctionDefLibrary{Function: []*funcpb.FunctionDef{fwd, grad},
 		Gradient: []*funcpb.GradientDef{{FunctionName: fn, GradientFunc: fn + "_grad"}}}

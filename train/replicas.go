@@ -53,6 +53,9 @@ const (
 	instanceBroadcast  = 1
 	instanceBarrier    = 2
 	instanceGradients  = 100 // + pack index
+	// instanceSyncBN is the key of the first synchronised BatchNorm
+	// (model.sync_bn), one more for each; their gradients add 2^20.
+	instanceSyncBN = 1000
 )
 
 // maxPackElements bounds one all-reduce buffer (32 MiB of float32): the

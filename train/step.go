@@ -118,7 +118,11 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 			len(cfg.Runtime.Devices), strings.Join(cfg.Runtime.Devices, ", "), len(cfg.Runtime.Devices), len(cfg.Runtime.Devices))
 	}
 	bn := tfgraph.NewUpdates() // BatchNorm moving statistics, assigned after the gradients
-	t := net.Tower(root.Child("tower0"), x1, x2, bn)
+	mode := tfgraph.Training(bn)
+	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
+		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
+	}
+	t := net.TowerIn(root.Child("tower0"), x1, x2, mode)
 	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
 	st.Loss = t.Loss
