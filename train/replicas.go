@@ -221,6 +221,43 @@ func (r *Replicas) collectiveError(what string, barrier bool, err error) error {
 	return ce
 }
 
+// watch runs f (a Session.Run with collectives) while probing the other
+// workers' TF servers every 2 s. When one refuses connections three probes
+// in a row, watch returns a CollectiveError naming it without waiting for
+// f: a collective whose peer died before sending can wait its whole
+// timeout (seen here at the barrier after a checkpoint). f keeps running
+// in the background; the caller must not use the session again and
+// should exit.
+func (r *Replicas) watch(what string, barrier bool, f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	fails := make([]int, len(r.Tasks))
+	for {
+		select {
+		case err := <-done:
+			return r.collectiveError(what, barrier, err)
+		case <-tick.C:
+			for i, t := range r.Tasks {
+				if i == r.Rank {
+					continue
+				}
+				c, err := net.DialTimeout("tcp", t.Addr, 2*time.Second)
+				if err != nil {
+					if fails[i]++; fails[i] >= 3 {
+						return &CollectiveError{Rank: r.Rank, What: what, Unreachable: []tfgraph.TaskAddr{t},
+							Err: fmt.Errorf("its TF server refused %d connections in a row while this worker waited in the all-reduce: %w", fails[i], err)}
+					}
+					continue
+				}
+				c.Close()
+				fails[i] = 0
+			}
+		}
+	}
+}
+
 // IsCollectiveError reports whether err is a failed all-reduce between
 // workers.
 func IsCollectiveError(err error) bool {

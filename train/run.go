@@ -307,11 +307,14 @@ func (r *run) sync() error {
 // barrier waits for every worker (while the chief checkpoints or runs the
 // kNN monitor, which may take longer than a step's all-reduce timeout).
 func (r *run) barrier(done int64) error {
-	if _, err := r.sess.Run(nil, []Output{r.p.Barrier}); err != nil {
+	err := r.rep.watch(fmt.Sprintf("the barrier after step %d", done), true, func() error {
+		_, err := r.sess.Run(nil, []Output{r.p.Barrier})
+		return err
+	})
+	if err != nil {
 		r.abandoned = true
-		return r.rep.collectiveError(fmt.Sprintf("the barrier after step %d", done), true, err)
 	}
-	return nil
+	return err
 }
 
 // complete finishes a resumed run that had already reached its last step:
@@ -496,12 +499,26 @@ func (r *run) trainStep(ctx context.Context, batch *data.Prefetched, step int64)
 			return Stats{}, err
 		}
 	}
-	stats, err := r.sess.TrainStep(feeds)
-	if err != nil {
-		if r.rep != nil && errors.Is(err, errStepRun) {
+	var stats Stats
+	if r.rep == nil {
+		stats, err = r.sess.TrainStep(feeds)
+	} else {
+		var stepErr error // a finiteness error, the same on every worker
+		err = r.rep.watch(fmt.Sprintf("step %d", step+1), false, func() error {
+			var err error
+			if stats, err = r.sess.TrainStep(feeds); err != nil && !errors.Is(err, errStepRun) {
+				stepErr = err
+				return nil
+			}
+			return err
+		})
+		if err != nil {
 			r.abandoned = true
-			return stats, r.rep.collectiveError(fmt.Sprintf("step %d", step+1), false, err)
+			return Stats{}, err // the Run may still be going: leave its stats
 		}
+		err = stepErr
+	}
+	if err != nil {
 		return stats, err
 	}
 	r.imgs += len(batch.Idx)

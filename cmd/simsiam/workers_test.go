@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -168,4 +169,48 @@ func TestLoneWorkerGivesUpAtTheBarrier(t *testing.T) {
 		t.Errorf("gave up after %v, before the 5 s barrier timeout", took)
 	}
 	t.Logf("gave up %v after the barrier started: %s", took.Round(time.Millisecond), msg)
+}
+
+// TestLauncherNamesTheFailedWorker: kill -9 of worker 1 of simsiam train
+// --workers 2 makes the launcher exit 1 within the all-reduce timeout
+// plus 30 s, naming worker 1 as the one that failed first.
+func TestLauncherNamesTheFailedWorker(t *testing.T) {
+	needFashionMNIST(t)
+	c := startChild(t, nil, append(tinyWorkers(filepath.Join(t.TempDir(), "run")), "--workers", "2")...)
+	c.waitLine(regexp.MustCompile(`^step 2/`), 240*time.Second)
+	// Worker 1 is the launcher's child whose TF_CONFIG has task index 1.
+	pid := 0
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", c.cmd.Process.Pid))
+	for _, f := range tasks {
+		raw, _ := os.ReadFile(f)
+		for _, kid := range strings.Fields(string(raw)) {
+			env, _ := os.ReadFile("/proc/" + kid + "/environ")
+			if strings.Contains(string(env), `"task":{"index":1,"type":"worker"}`) {
+				fmt.Sscan(kid, &pid)
+			}
+		}
+	}
+	if pid == 0 {
+		t.Fatalf("no child of the launcher (PID %d) has worker 1's TF_CONFIG", c.cmd.Process.Pid)
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %d: %v", pid, err)
+	}
+	t.Logf("killed worker 1, PID %d", pid)
+	code := c.wait(35 * time.Second)
+	if code == -1 {
+		out, _ := exec.Command("ps", "-o", "pid,ppid,stat,etime,args", "--ppid", fmt.Sprint(c.cmd.Process.Pid)).CombinedOutput()
+		t.Logf("launcher's children still running:\n%s", out)
+	}
+	stdout, stderr := c.output()
+	if code != 1 {
+		t.Fatalf("launcher exit %d, want 1 within 35 s of the kill; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if msg := lineWith(stderr, "simsiam: worker 1 (127.0.0.1:", true); !strings.Contains(msg, "failed first: signal: killed") {
+		t.Errorf("the launcher does not name worker 1 as failed first; stderr:\n%s", stderr)
+	}
 }
