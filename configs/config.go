@@ -145,12 +145,14 @@ type Model struct {
 	BNEps float64 `mapstructure:"bn_eps" yaml:"bn_eps" doc:"Epsilon added to the variance in every batch norm."`
 	// BNMomentum is the running-statistics momentum of every batch norm.
 	BNMomentum float64 `mapstructure:"bn_momentum" yaml:"bn_momentum" doc:"Batch-norm momentum in the PyTorch convention: running = (1-m)*running + m*batch."`
+	// SyncBN uses BatchNorm statistics over the global batch with several workers.
+	SyncBN bool `mapstructure:"sync_bn" yaml:"sync_bn" doc:"With several workers (data parallelism): BatchNorm in training uses the statistics of the whole global batch (per-channel sums all-reduced in the forward pass, their gradients in the backward pass), as one process with that batch would; false = each worker's own slice (the official SimSiam code without SyncBatchNorm). No effect on a single process."`
 }
 
 // Optim configures the pretraining optimiser.
 type Optim struct {
 	// BatchSize is the global pretraining batch size.
-	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" doc:"Global pretraining batch size (split evenly over runtime.devices)."`
+	BatchSize int `mapstructure:"batch_size" yaml:"batch_size" doc:"Global pretraining batch size; with several workers each trains on batch_size/workers images a step (a multiple of the worker count)."`
 	// Epochs is the length of pretraining and of the cosine schedule.
 	Epochs int `mapstructure:"epochs" yaml:"epochs" doc:"Pretraining epochs; the cosine learning-rate schedule spans them."`
 	// BaseLR is the learning rate for a batch of 256.
@@ -213,14 +215,18 @@ type Runtime struct {
 	IntraOpThreads int `mapstructure:"intra_op_threads" yaml:"intra_op_threads" doc:"Threads inside one TensorFlow op, 0 = TensorFlow chooses."`
 	// InterOpThreads sizes the inter-op thread pool.
 	InterOpThreads int `mapstructure:"inter_op_threads" yaml:"inter_op_threads" doc:"Threads running independent TensorFlow ops, 0 = TensorFlow chooses."`
-	// Devices lists the TensorFlow devices of the towers.
-	Devices []string `mapstructure:"devices" yaml:"devices" doc:"TensorFlow device names, one tower each (e.g. [/device:GPU:0, /device:GPU:1]); empty = the first GPU TensorFlow sees, else the CPU. A device TensorFlow does not see is an error."`
+	// Devices names the one TensorFlow device a process trains on.
+	Devices []string `mapstructure:"devices" yaml:"devices" doc:"The TensorFlow device this process builds its graphs for, as a one-entry list (e.g. [/device:GPU:0]); empty = the first GPU TensorFlow sees, else the CPU. A device TensorFlow does not see is an error, and so are several: data parallelism runs one worker process per device (simsiam train --workers N, or TF_CONFIG)."`
 	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
 	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
 	// Precision is the arithmetic of the matrix work.
 	Precision string `mapstructure:"precision" yaml:"precision" doc:"Arithmetic of training (with its kNN monitor), kNN and linear evaluation (embed and predict take --precision, fp32 by default): fp32; bf16 (TensorFlow's oneDNN bfloat16 rewrite of the CPU graph; needs runtime.onednn; fast only on CPUs with AMX-BF16 or AVX512-BF16, emulated and slow elsewhere); fp16 (TensorFlow's float16 rewrite on CUDA GPUs, with dynamic loss scaling in the training step; no effect on a CPU); auto = bf16 when the CPU has AMX-BF16 or AVX512-BF16 and oneDNN is on, else fp32. Variables, BatchNorm statistics, the loss and checkpoints stay float32."`
 	// Target is the TensorFlow session target.
-	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process."`
+	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process. Must be empty for a worker of a data-parallel job (TF_CONFIG): it trains through its own TF server."`
+	// CollectiveTimeoutS bounds every all-reduce of a data-parallel step.
+	CollectiveTimeoutS float64 `mapstructure:"collective_timeout_s" yaml:"collective_timeout_s" doc:"Data-parallel training (several workers): seconds a step's all-reduce waits for the other workers before the job fails, naming the unreachable worker or this timeout. It covers a step's compute time on the slowest worker; a dead worker stops every other within it (plus at most 30 s)."`
+	// BarrierTimeoutS bounds the wait for all workers at the start.
+	BarrierTimeoutS float64 `mapstructure:"barrier_timeout_s" yaml:"barrier_timeout_s" doc:"Data-parallel training: seconds the workers wait for each other at the start (late workers are waited for up to it) and while the chief writes a checkpoint or runs the kNN monitor."`
 }
 
 // Default returns the defaults: the SimSiam paper's ImageNet recipe
@@ -312,14 +318,16 @@ func Default() Config {
 			CachedFeatures: false,
 		},
 		Runtime: Runtime{
-			XLA:             false,
-			OneDNN:          true,
-			IntraOpThreads:  0,
-			InterOpThreads:  0,
-			Devices:         []string{},
-			GPUMemoryGrowth: true,
-			Precision:       "auto",
-			Target:          "",
+			XLA:                false,
+			OneDNN:             true,
+			IntraOpThreads:     0,
+			InterOpThreads:     0,
+			Devices:            []string{},
+			GPUMemoryGrowth:    true,
+			Precision:          "auto",
+			Target:             "",
+			CollectiveTimeoutS: 300,
+			BarrierTimeoutS:    600,
 		},
 	}
 }

@@ -247,9 +247,6 @@ func (c *Config) Validate(checkPaths bool) error {
 	if o.WarmupEpochs > o.Epochs && o.Epochs > 0 {
 		k.fail("optim.warmup_epochs", "must be <= optim.epochs (%d), got %d", o.Epochs, o.WarmupEpochs)
 	}
-	if n := len(c.Runtime.Devices); n > 1 && o.BatchSize > 0 && o.BatchSize%n != 0 {
-		k.fail("optim.batch_size", "must be divisible by the %d runtime.devices, got %d", n, o.BatchSize)
-	}
 
 	// train
 	t := c.Train
@@ -294,6 +291,11 @@ func (c *Config) Validate(checkPaths bool) error {
 			k.fail("runtime.devices", "%q is listed twice", dev)
 		}
 	}
+	if n := len(r.Devices); n > 1 {
+		k.fail("runtime.devices", "lists %d devices, but a process trains on one: for data parallelism run one worker per device (simsiam train --workers %d, or one TF_CONFIG task per device)", n, n)
+	}
+	k.positiveFloat("runtime.collective_timeout_s", r.CollectiveTimeoutS)
+	k.positiveFloat("runtime.barrier_timeout_s", r.BarrierTimeoutS)
 	if strings.ContainsAny(r.Target, " \t\n") {
 		k.fail("runtime.target", "must not contain spaces, got %q", r.Target)
 	}

@@ -18,6 +18,10 @@ type PrefetchOptions struct {
 	// Depth is the number of assembled batches that may wait in the queue
 	// ahead of the consumer; 0 means 2.
 	Depth int
+	// Shards > 1 makes every batch this shard's part of the batcher's
+	// batch: the indices at Shard, Shard+Shards, Shard+2*Shards, ... (the
+	// workers of a data-parallel job each take theirs of one global batch).
+	Shard, Shards int
 }
 
 // Prefetched is one assembled batch handed out by [Prefetcher.Next].
@@ -25,7 +29,8 @@ type Prefetched struct {
 	// Pos is the position of the batch in the batcher's schedule.
 	Pos Position
 	// Idx holds the image indices of the batch. It aliases the epoch's
-	// permutation and stays valid.
+	// permutation (or, with Shards, is a copy of this shard's part) and
+	// stays valid.
 	Idx []int
 	// Pix holds the images of Idx in NHWC order, len(Idx)*H*W*C bytes.
 	Pix []byte
@@ -63,6 +68,9 @@ func NewPrefetcher(ctx context.Context, s *Images, b *Batcher, opt PrefetchOptio
 	if b.N() != s.N {
 		return nil, fmt.Errorf("data: NewPrefetcher: batcher covers %d items but %s has %d images", b.N(), s.Source, s.N)
 	}
+	if opt.Shards > 1 && (opt.Shard < 0 || opt.Shard >= opt.Shards) {
+		return nil, fmt.Errorf("data: NewPrefetcher: shard %d of %d", opt.Shard, opt.Shards)
+	}
 	if opt.Steps < 0 || opt.Depth < 0 {
 		return nil, fmt.Errorf("data: NewPrefetcher: negative Steps (%d) or Depth (%d)", opt.Steps, opt.Depth)
 	}
@@ -83,12 +91,13 @@ func NewPrefetcher(ctx context.Context, s *Images, b *Batcher, opt PrefetchOptio
 	for range depth + 2 {
 		p.free <- new(Prefetched)
 	}
-	p.wg.Go(func() { p.produce(s, b, start, opt.Steps) })
+	p.wg.Go(func() { p.produce(s, b, start, opt) })
 	return p, nil
 }
 
 // produce is the producer goroutine.
-func (p *Prefetcher) produce(s *Images, b *Batcher, pos Position, steps int) {
+func (p *Prefetcher) produce(s *Images, b *Batcher, pos Position, opt PrefetchOptions) {
+	steps := opt.Steps
 	defer close(p.out)
 	var perm []int
 	permEpoch := pos.Epoch
@@ -108,6 +117,9 @@ func (p *Prefetcher) produce(s *Images, b *Batcher, pos Position, steps int) {
 		}
 		buf.Pos = pos
 		buf.Idx = b.batchOf(perm, pos.Step)
+		if opt.Shards > 1 {
+			buf.Idx = Shard(buf.Idx, opt.Shard, opt.Shards)
+		}
 		var err error
 		if buf.Pix, err = s.Batch(buf.Idx, buf.Pix); err == nil {
 			buf.Labels, err = s.BatchLabels(buf.Idx, buf.Labels)
@@ -166,4 +178,14 @@ func (p *Prefetcher) Close() error {
 	p.once.Do(func() { close(p.done) })
 	p.wg.Wait()
 	return nil
+}
+
+// Shard returns the indices of batch at shard, shard+shards, ... (a new
+// slice): one worker's part of a global batch.
+func Shard(batch []int, shard, shards int) []int {
+	out := make([]int, 0, (len(batch)+shards-1-shard)/shards)
+	for i := shard; i < len(batch); i += shards {
+		out = append(out, batch[i])
+	}
+	return out
 }

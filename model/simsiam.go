@@ -63,8 +63,14 @@ type TowerOutputs struct {
 // on the scope's device. The new BatchNorm moving statistics go to bn: the
 // caller assigns them once per step (view 2's update starts from view 1's).
 func (n *SimSiam) Tower(s *tfgraph.Scope, x1, x2 Output, bn *tfgraph.Updates) TowerOutputs {
-	v1 := n.Forward(s.Child("view1"), x1, tfgraph.Training(bn))
-	v2 := n.Forward(s.Child("view2"), x2, tfgraph.Training(bn))
+	return n.TowerIn(s, x1, x2, tfgraph.Training(bn))
+}
+
+// TowerIn is Tower in the given training mode (tfgraph.TrainingSync for
+// BatchNorm over the global batch of a data-parallel job).
+func (n *SimSiam) TowerIn(s *tfgraph.Scope, x1, x2 Output, mode tfgraph.Mode) TowerOutputs {
+	v1 := n.Forward(s.Child("view1"), x1, mode)
+	v2 := n.Forward(s.Child("view2"), x2, mode)
 	loss := SymmetricLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, n.Cfg.StopGradient)
 	std := CollapseStd(s.Child("monitor"), v1.Z, int64(n.Cfg.ProjDim))
 	return TowerOutputs{V1: v1, V2: v2, Loss: loss, ZStd: std}

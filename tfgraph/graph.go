@@ -60,6 +60,8 @@ type Graph struct {
 	byKey map[string]*Variable
 	// device is where ops of scopes without a device of their own go.
 	device string
+	// funcs are the graph functions imported into the graph's library.
+	funcs map[string]bool
 }
 
 // NewGraph starts an empty graph.

@@ -10,13 +10,34 @@ import (
 // statistics and has no side effects; Training(u) uses the batch
 // statistics and records the new moving statistics in u, which the caller
 // assigns once at the end of the step (Updates.Assign).
-type Mode struct{ updates *Updates }
+type Mode struct {
+	updates *Updates
+	sync    *SyncBN
+}
+
+// SyncBN makes training-mode BatchNorm use the statistics of the whole
+// global batch of a data-parallel job: the per-channel sums, sums of
+// squares and counts of every worker's slice are sum-all-reduced
+// (AllReduceSumDiff, whose gradient is the all-reduce of the incoming
+// gradient, so the backward pass is the global one too).
+type SyncBN struct {
+	Group   Group
+	Timeout float32 // seconds, > 0
+	// NextKey is the instance key of the next BatchNorm application; each
+	// takes one. Every worker builds its layers in the same order, so the
+	// keys match.
+	NextKey int32
+}
 
 // Inference is the mode of evaluation and serving.
 var Inference = Mode{}
 
 // Training is the training mode whose state updates go to u.
 func Training(u *Updates) Mode { return Mode{updates: u} }
+
+// TrainingSync is Training with BatchNorm statistics over every worker's
+// batch (see SyncBN).
+func TrainingSync(u *Updates, sync *SyncBN) Mode { return Mode{updates: u, sync: sync} }
 
 // IsTraining reports whether m is a training mode.
 func (m Mode) IsTraining() bool { return m.updates != nil }
@@ -130,6 +151,13 @@ func (bn *BatchNorm) Apply(s *Scope, x Output, mode Mode) Output {
 		"T": Float, "U": Float, "epsilon": bn.Eps, "data_format": "NHWC",
 		"is_training": mode.IsTraining(),
 	}
+	if mode.updates != nil && mode.sync != nil {
+		y := bn.applySync(s, in, scale, offset, mode)
+		if rank2 {
+			y = s.Reshape(y, -1, int32(bn.C))
+		}
+		return y
+	}
 	mean, variance := bn.MovingMean.Read(), bn.MovingVar.Read()
 	if u := mode.updates; u != nil {
 		mean, variance = u.Value(bn.MovingMean), u.Value(bn.MovingVar)
@@ -147,5 +175,33 @@ func (bn *BatchNorm) Apply(s *Scope, x Output, mode Mode) Output {
 	if rank2 {
 		y = s.Reshape(y, -1, int32(bn.C))
 	}
+	return y
+}
+
+// applySync is training-mode BatchNorm over the global batch: y = (x -
+// mean) * rsqrt(var + eps) * scale + offset with mean and (biased) var from
+// the all-reduced per-channel sums; the moving statistics are updated with
+// the unbiased global variance, as FusedBatchNormV3 does for one batch.
+func (bn *BatchNorm) applySync(s *Scope, x, scale, offset Output, mode Mode) Output {
+	sy := mode.sync
+	c := int32(bn.C)
+	flat := s.Reshape(x, -1, c)
+	cnt := s.StopGradient(s.Cast(s.Slice(s.Shape(flat), []int32{0}, []int32{1}), Float))
+	local := s.Concat(0, s.Sum(flat, false, 0), s.Sum(s.Square(flat), false, 0), cnt)
+	key := sy.NextKey
+	sy.NextKey++
+	total := s.AllReduceSumDiff("sync_stats", local, sy.Group, key, sy.Timeout)
+	n := s.Reshape(s.Slice(total, []int32{2 * c}, []int32{1}))
+	mean := s.Div(s.Slice(total, []int32{0}, []int32{c}), n)
+	meanSq := s.Div(s.Slice(total, []int32{c}, []int32{c}), n)
+	variance := s.Maximum(s.Sub(meanSq, s.Square(mean)), s.Const("zero", float32(0)))
+	inv := s.Mul(s.Rsqrt(s.Add(variance, s.Const("eps", bn.Eps))), scale)
+	y := s.Add(s.Mul(s.Sub(x, mean), inv), offset)
+	u := mode.updates
+	m := s.Const("momentum", bn.Momentum)
+	keep := s.Const("keep", 1-bn.Momentum)
+	unbiased := s.Mul(s.StopGradient(variance), s.Div(n, s.Sub(n, s.Const("one", float32(1)))))
+	u.Set(bn.MovingMean, s.Add(s.Mul(keep, u.Value(bn.MovingMean)), s.Mul(m, s.StopGradient(mean))))
+	u.Set(bn.MovingVar, s.Add(s.Mul(keep, u.Value(bn.MovingVar)), s.Mul(m, unbiased)))
 	return y
 }

@@ -269,6 +269,9 @@ func (s *Scope) BatchMatMul(a, b Output) Output { return s.binary("BatchMatMulV2
 // Log returns the natural logarithm of x.
 func (s *Scope) Log(x Output) Output { return s.unary("Log", x) }
 
+// ZerosLike is a tensor of zeros shaped like x.
+func (s *Scope) ZerosLike(x Output) Output { return s.unary("ZerosLike", x) }
+
 // OnesLike returns a tensor of ones with the shape and type of x.
 func (s *Scope) OnesLike(x Output) Output { return s.unary("OnesLike", x) }
 

@@ -28,7 +28,46 @@ type TFConfig struct {
 		Type  string `json:"type"`
 		Index int    `json:"index"`
 	} `json:"task"`
+	// Environment and RPCLayer are accepted as TensorFlow writes them and
+	// otherwise ignored (the protocol is always grpc).
+	Environment string `json:"environment,omitempty"`
+	RPCLayer    string `json:"rpc_layer,omitempty"`
 }
+
+// Members lists the tasks of a between-graph data-parallel job in rank
+// order: the chief (if the cluster has one) first, then the workers. Other
+// jobs (ps, evaluator) are not members.
+func (c *TFConfig) Members() []TaskAddr {
+	var out []TaskAddr
+	for _, job := range []string{"chief", "worker"} {
+		for i, addr := range c.Cluster[job] {
+			out = append(out, TaskAddr{Job: job, Index: i, Addr: addr})
+		}
+	}
+	return out
+}
+
+// Rank is this task's position in Members, or -1 when it is not a member.
+func (c *TFConfig) Rank() int {
+	for r, m := range c.Members() {
+		if m.Job == c.Task.Type && m.Index == c.Task.Index {
+			return r
+		}
+	}
+	return -1
+}
+
+// TaskAddr is one task of a cluster.
+type TaskAddr struct {
+	Job   string
+	Index int
+	Addr  string // host:port
+}
+
+// Device is the task's device prefix, "/job:worker/replica:0/task:1".
+func (t TaskAddr) Device() string { return fmt.Sprintf("/job:%s/replica:0/task:%d", t.Job, t.Index) }
+
+func (t TaskAddr) String() string { return fmt.Sprintf("%s %d (%s)", t.Job, t.Index, t.Addr) }
 
 // ParseTFConfig reads a TF_CONFIG value; an empty string gives nil, nil.
 func ParseTFConfig(s string) (*TFConfig, error) {
@@ -40,6 +79,9 @@ func ParseTFConfig(s string) (*TFConfig, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("TF_CONFIG: %w", err)
+	}
+	if c.Task.Type == "" {
+		return nil, fmt.Errorf("TF_CONFIG: no task.type (want e.g. \"task\": {\"type\": \"worker\", \"index\": 0})")
 	}
 	if len(c.Cluster[c.Task.Type]) <= c.Task.Index || c.Task.Index < 0 {
 		return nil, fmt.Errorf("TF_CONFIG: task %s:%d is not in the cluster %v", c.Task.Type, c.Task.Index, c.Cluster)
@@ -58,8 +100,19 @@ type Server struct {
 	c *C.TF_Server
 }
 
+// ServerOptions are what a server needs besides its cluster and task.
+type ServerOptions struct {
+	// CollectiveGroupLeader is the task that resolves collective groups
+	// ("/job:worker/replica:0/task:0"); empty for servers that run no
+	// collective ops. The server builds its collective executor from it at
+	// start, so it cannot be set later in a session's config.
+	CollectiveGroupLeader string
+	// CollectiveNCCL lets collectives on GPUs use NCCL.
+	CollectiveNCCL bool
+}
+
 // NewServer creates and starts the server for task index of job in cluster.
-func NewServer(cluster Cluster, job string, index int) (*Server, error) {
+func NewServer(cluster Cluster, job string, index int, o ServerOptions) (*Server, error) {
 	cd := &pb.ClusterDef{}
 	jobs := make([]string, 0, len(cluster))
 	for j := range cluster {
@@ -74,6 +127,14 @@ func NewServer(cluster Cluster, job string, index int) (*Server, error) {
 		cd.Job = append(cd.Job, &pb.JobDef{Name: j, Tasks: tasks})
 	}
 	def := &pb.ServerDef{Cluster: cd, JobName: job, TaskIndex: int32(index), Protocol: "grpc"}
+	if o.CollectiveGroupLeader != "" {
+		def.DefaultSessionConfig = &pb.ConfigProto{Experimental: &pb.ConfigProto_Experimental{
+			CollectiveGroupLeader: o.CollectiveGroupLeader,
+			CollectiveNccl:        o.CollectiveNCCL,
+			// Every worker runs its collectives in the same order.
+			CollectiveDeterministicSequentialExecution: o.CollectiveNCCL,
+		}}
+	}
 	b, err := proto.Marshal(def)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,13 @@ type SessionOptions struct {
 	// Precision picks grappler's mixed-precision rewrite ("" or
 	// PrecisionFP32: none).
 	Precision Precision
+	// DeviceFilters restricts the devices a session on a cluster sees
+	// (["/job:worker/task:1"]: only its own task), so creating it does not
+	// wait for the other tasks.
+	DeviceFilters []string
+	// CollectiveNCCL lets collective ops on GPUs use NCCL, in the same
+	// order on every worker.
+	CollectiveNCCL bool
 }
 
 // Precision is the arithmetic of the matrix work in a session's graphs:
@@ -65,6 +72,10 @@ func (o SessionOptions) ConfigProto() ([]byte, error) {
 	}
 	if o.GPUMemoryGrowth {
 		c.GpuOptions = &pb.GPUOptions{AllowGrowth: true}
+	}
+	c.DeviceFilters = o.DeviceFilters
+	if o.CollectiveNCCL {
+		c.Experimental = &pb.ConfigProto_Experimental{CollectiveNccl: true, CollectiveDeterministicSequentialExecution: true}
 	}
 	if o.CPUDevices > 1 {
 		c.DeviceCount = map[string]int32{"CPU": o.CPUDevices}

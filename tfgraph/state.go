@@ -42,6 +42,9 @@ func (u *Updates) Values() []Output {
 	return out
 }
 
+// Variables are the updated variables, in the order of Values.
+func (u *Updates) Variables() []*Variable { return append([]*Variable(nil), u.order...) }
+
 // Len is the number of variables with a new value.
 func (u *Updates) Len() int { return len(u.order) }
 

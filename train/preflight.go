@@ -22,11 +22,14 @@ const preflightFile = ".tmp-preflight-"
 // preflight checks, before any data is read, that output_dir takes a file,
 // that the data folders exist and that the devices the config names are
 // there. Every failure is one line of the error. It returns the config
-// placed on the resolved devices (cfg itself when devices is given).
-func preflight(cfg *configs.Config, devices []string) (*configs.Config, error) {
+// placed on the resolved devices (cfg itself when devices is given). Only
+// the process that writes the run's files (chief) checks output_dir.
+func preflight(cfg *configs.Config, devices []string, chief bool) (*configs.Config, error) {
 	var errs []error
-	if err := checkWritable(cfg.OutputDir); err != nil {
-		errs = append(errs, err)
+	if chief {
+		if err := checkWritable(cfg.OutputDir); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, checkDataDir("data.dir", cfg.Data.Dir))
 	if cfg.Train.KNNEvery > 0 {

@@ -47,7 +47,7 @@ func TestPreflight(t *testing.T) {
 	out := t.TempDir()
 	dataDir := t.TempDir()
 	cfg := loopConfig(t, dataDir, out)
-	if _, err := preflight(cfg, []string{"/device:CPU:0"}); err != nil {
+	if _, err := preflight(cfg, []string{"/device:CPU:0"}, true); err != nil {
 		t.Fatalf("good config: %v", err)
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
@@ -62,7 +62,7 @@ func TestPreflight(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad.OutputDir = ro
-	_, err := preflight(&bad, nil)
+	_, err := preflight(&bad, nil, true)
 	if err == nil {
 		t.Fatal("no error")
 	}

@@ -81,28 +81,51 @@ type run struct {
 	changes    []configs.Change
 	prevConfig string
 	closeFns   []func()
+
+	// rep is the data-parallel job this process is a worker of (nil: none);
+	// chief is whether it writes the run's files (rank 0, or alone).
+	rep   *Replicas
+	chief bool
+	// abandoned: a collective failed, and closing the session could block
+	// (TensorFlow waits for the dead peer): it is left to the process exit.
+	abandoned bool
 }
 
 // newRun locks and checks the output folder (see prepareOutput), opens the
 // data and builds the graph and session on the devices the run uses. On an
 // error it releases what it had opened, the lock included.
 func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err error) {
-	r := &run{cfg: cfg, opts: o, logw: o.Log}
+	r := &run{cfg: cfg, opts: o, logw: o.Log, chief: true}
 	if r.logw == nil {
 		r.logw = io.Discard
 	}
 	if o.Force && o.Resume {
 		return nil, errors.New("--force starts afresh and --resume continues: give one of them")
 	}
+	if o.Replicas != nil && o.Replicas.Size() > 1 {
+		r.rep, r.chief = o.Replicas, o.Replicas.Chief()
+		if cfg.Runtime.IntraOpThreads == 1 {
+			// Seen here: both workers die of heap corruption in the first step.
+			return nil, errors.New("runtime.intra_op_threads 1 crashes TensorFlow 2.18's ring all-reduce (heap corruption in the first step): use 0 or at least 2 with several workers")
+		}
+		n := r.rep.Size()
+		if cfg.Optim.BatchSize%n != 0 || !cfg.Data.DropLast {
+			return nil, fmt.Errorf("%d workers: optim.batch_size %d (the global batch) must be a multiple of the worker count and data.drop_last true, so every worker gets batch/%d images every step",
+				n, cfg.Optim.BatchSize, n)
+		}
+	}
 	defer func() {
 		if err != nil {
 			r.close()
 		}
 	}()
-	if err := r.prepareOutput(); err != nil {
-		return nil, err
+	// Only the chief writes the run's folder (the other workers may share it).
+	if r.chief {
+		if err := r.prepareOutput(); err != nil {
+			return nil, err
+		}
 	}
-	placed, err := preflight(cfg, o.Devices)
+	placed, err := preflight(cfg, o.Devices, r.chief)
 	if err != nil {
 		return nil, err
 	}
@@ -124,40 +147,68 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 	if cfg.Train.MaxSteps > 0 && int64(cfg.Train.MaxSteps) < r.total {
 		r.total = int64(cfg.Train.MaxSteps)
 	}
-	if o.Resume {
+	if o.Resume && r.chief {
 		if err := r.compareConfig(); err != nil {
 			return nil, err
 		}
 	}
 	r.ckpts = tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
-	if r.latest, err = r.ckpts.Latest(); err != nil {
-		return nil, err
+	if r.chief {
+		if r.latest, err = r.ckpts.Latest(); err != nil {
+			return nil, err
+		}
+		if o.Resume && r.latest == "" {
+			fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
+		}
 	}
-	if o.Resume && r.latest == "" {
-		fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
+	if !r.chief {
+		// The kNN monitor runs on the chief only.
+		c := *cfg
+		c.Train.KNNEvery = 0
+		cfg = &c
 	}
 	if cfg.Train.KNNEvery > 0 {
 		if r.bank, r.knnTest, err = eval.OpenEvalDataContext(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("kNN monitor: %w", err)
 		}
 	}
-	if r.p, r.enc, r.summaries, err = BuildRunGraph(placed, r.spe, r.total); err != nil {
+	if r.p, r.enc, r.summaries, err = buildRunGraph(placed, r.spe, r.total, r.rep); err != nil {
 		return nil, err
 	}
-	if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), freeBytes); err != nil {
+	if r.chief {
+		if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), freeBytes); err != nil {
+			return nil, err
+		}
+	}
+	so := eval.SessionOptions(cfg.Runtime)
+	if r.rep != nil {
+		// The session sees only this worker's devices: creating it does not
+		// wait for the others, the collectives do.
+		so.DeviceFilters = []string{r.rep.Device()}
+		so.Target = r.rep.Target
+		so.CollectiveNCCL = r.rep.Hint == "nccl"
+	}
+	if r.sess, err = NewSession(r.p.Step, so); err != nil {
 		return nil, err
 	}
-	if r.sess, err = NewSession(r.p.Step, eval.SessionOptions(cfg.Runtime)); err != nil {
-		return nil, err
-	}
-	r.closeFns = append(r.closeFns, func() { r.sess.Close() })
+	r.closeFns = append(r.closeFns, func() {
+		if !r.abandoned {
+			r.sess.Close()
+		}
+	})
 	if r.enc != nil {
 		r.enc.Attach(r.sess.Session)
 	}
-	if err := r.summaries.Init(r.sess.Session); err != nil {
-		return nil, err
+	if r.chief {
+		if err := r.summaries.Init(r.sess.Session); err != nil {
+			return nil, err
+		}
+		r.closeFns = append(r.closeFns, func() {
+			if !r.abandoned {
+				r.summaries.Close(r.sess.Session)
+			}
+		})
 	}
-	r.closeFns = append(r.closeFns, func() { r.summaries.Close(r.sess.Session) })
 	return r, nil
 }
 
@@ -255,7 +306,18 @@ func (r *run) start() error {
 			return err
 		}
 	}
+	if r.rep != nil {
+		if err := r.sync(); err != nil {
+			return err
+		}
+	}
 	r.res = &Result{Steps: r.from, KNNTop1: math.NaN(), KNNTop5: math.NaN()}
+	if !r.chief {
+		if r.opts.Resume && r.from >= r.total {
+			r.res.AlreadyComplete = true
+		}
+		return nil
+	}
 	if err := os.MkdirAll(r.cfg.OutputDir, 0o755); err != nil {
 		return err
 	}
@@ -296,6 +358,39 @@ func (r *run) start() error {
 		return r.summaries.SessionStart(r.sess.Session, r.from+1)
 	}
 	return nil
+}
+
+// sync waits for every worker and gives each the chief's variables, global
+// step included (its data position follows from it).
+func (r *run) sync() error {
+	fmt.Fprintf(r.logw, "worker %d of %d: waiting up to %g s for the other workers (runtime.barrier_timeout_s)\n", r.rep.Rank, r.rep.Size(), r.rep.BarrierTimeout)
+	t0 := time.Now()
+	if _, err := r.sess.Run(nil, nil, r.p.Sync); err != nil {
+		r.abandoned = true
+		return r.rep.collectiveError("the start barrier", true, err)
+	}
+	out, err := r.sess.Run(nil, []Output{r.p.GlobalStep.Read()})
+	if err != nil {
+		return err
+	}
+	if r.from, err = tfgraph.Int64Scalar(out[0]); err != nil {
+		return fmt.Errorf("global step: %w", err)
+	}
+	fmt.Fprintf(r.logw, "worker %d of %d: all workers joined after %.1f s; starting at step %d with the chief's weights\n", r.rep.Rank, r.rep.Size(), time.Since(t0).Seconds(), r.from)
+	return nil
+}
+
+// barrier waits for every worker (while the chief checkpoints or runs the
+// kNN monitor, which may take longer than a step's all-reduce timeout).
+func (r *run) barrier(done int64) error {
+	err := r.rep.watch(fmt.Sprintf("the barrier after step %d", done), true, func() error {
+		_, err := r.sess.Run(nil, []Output{r.p.Barrier})
+		return err
+	})
+	if err != nil {
+		r.abandoned = true
+	}
+	return err
 }
 
 // complete finishes a resumed run that had already reached its last step:
@@ -359,10 +454,20 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.res.Checkpoint = r.latest
 		return r.res, nil
 	}
-	if ctx.Err() != nil {
+	// Workers of a data-parallel job stop together: a signal only sets the
+	// stop flag of the next step's all-reduce, and the data and the kNN
+	// monitor are not cut short by it (dctx).
+	dctx := ctx
+	if r.rep != nil {
+		dctx = context.WithoutCancel(ctx)
+	} else if ctx.Err() != nil {
 		return r.stopped(ctx)
 	}
-	pf, err := data.NewPrefetcher(ctx, r.ds, r.batches, data.PrefetchOptions{Start: posAt(r.batches, r.from), Steps: int(r.total - r.from), Depth: r.cfg.Data.Prefetch})
+	popts := data.PrefetchOptions{Start: posAt(r.batches, r.from), Steps: int(r.total - r.from), Depth: r.cfg.Data.Prefetch}
+	if r.rep != nil {
+		popts.Shard, popts.Shards = r.rep.Rank, r.rep.Size()
+	}
+	pf, err := data.NewPrefetcher(dctx, r.ds, r.batches, popts)
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +476,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	if every <= 0 {
 		every = 100
 	}
-	bar := progress.New(r.logw, "step", r.total, every)
+	barw := r.logw
+	if !r.chief {
+		barw = io.Discard // the chief reports the job's progress
+	}
+	bar := progress.New(barw, "step", r.total, every)
 	defer bar.Finish()
 	r.t0 = time.Now()
 	r.tLog = r.t0
@@ -386,7 +495,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			}
 			return r.res, err
 		}
-		stats, err := r.trainStep(batch, step)
+		stats, err := r.trainStep(ctx, batch, step)
 		if err != nil {
 			// Nothing is written for a failed step: the last checkpoint stays the newest.
 			return r.res, err
@@ -394,7 +503,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		bar.Update(step+1, "epoch", fmt.Sprint(step/r.spe+1), "loss", fmt.Sprintf("%.4f", stats.Loss),
 			"z_std", fmt.Sprintf("%.3f", stats.ZStd), "lr", fmt.Sprintf("%.4g", stats.LR),
 			"img/s", fmt.Sprintf("%.0f", float64(r.imgs)/time.Since(r.t0).Seconds()))
-		if err := r.afterStep(ctx, step+1, stats); err != nil {
+		if err := r.afterStep(dctx, step+1, stats); err != nil {
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 				return r.stopped(ctx) // the kNN monitor was cut short
 			}
@@ -402,6 +511,17 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		}
 		if r.opts.StopAfter > 0 && step+1 >= r.opts.StopAfter {
 			break
+		}
+		if r.rep != nil {
+			if stats.Stop {
+				return r.stopped(ctx)
+			}
+			if step+1 < r.total && r.chiefWorksAfter(step+1) {
+				if err := r.barrier(step + 1); err != nil {
+					return r.res, err
+				}
+			}
+			continue
 		}
 		if ctx.Err() != nil {
 			return r.stopped(ctx)
@@ -419,6 +539,13 @@ func (r *run) stopped(ctx context.Context) (*Result, error) {
 		return r.finish()
 	}
 	cause := ctx.Err()
+	if cause == nil {
+		cause = errors.New("another worker was stopped")
+	}
+	if !r.chief {
+		// The chief checkpoints this same step.
+		return r.res, &Stopped{Step: r.res.Steps, Checkpoint: r.ckpts.Prefix(r.res.Steps), Err: cause}
+	}
 	var errs []error
 	if r.res.Steps > r.from && r.res.Checkpoint != r.ckpts.Prefix(r.res.Steps) {
 		if err := r.save(r.res.Steps); err != nil {
@@ -439,13 +566,41 @@ func (r *run) stopped(ctx context.Context) (*Result, error) {
 	return r.res, &Stopped{Step: r.res.Steps, Checkpoint: r.res.Checkpoint, Err: cause}
 }
 
-// trainStep runs one step on batch.
-func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
+// trainStep runs one step on batch. A worker of a data-parallel job asks
+// the others to stop after it when ctx is done.
+func (r *run) trainStep(ctx context.Context, batch *data.Prefetched, step int64) (Stats, error) {
 	feeds, err := r.p.Feeds(batch.Pix, len(batch.Idx), r.ds.H, r.ds.W, r.ds.C, r.cfg.Seed, step)
 	if err != nil {
 		return Stats{}, err
 	}
-	stats, err := r.sess.TrainStep(feeds)
+	if r.rep != nil {
+		stop := float32(0)
+		if ctx.Err() != nil {
+			stop = 1
+		}
+		if feeds[r.p.Stop], err = tfgraph.NewTensor(stop); err != nil {
+			return Stats{}, err
+		}
+	}
+	var stats Stats
+	if r.rep == nil {
+		stats, err = r.sess.TrainStep(feeds)
+	} else {
+		var stepErr error // a finiteness error, the same on every worker
+		err = r.rep.watch(fmt.Sprintf("step %d", step+1), false, func() error {
+			var err error
+			if stats, err = r.sess.TrainStep(feeds); err != nil && !errors.Is(err, errStepRun) {
+				stepErr = err
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			r.abandoned = true
+			return Stats{}, err // the Run may still be going: leave its stats
+		}
+		err = stepErr
+	}
 	var nf *NonFiniteError
 	if errors.As(err, &nf) {
 		if r.skips >= r.cfg.Train.SkipNonfiniteSteps {
@@ -457,9 +612,11 @@ func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
 		r.skips++
 		fmt.Fprintf(r.logw, "step %d: skipped, the %s not finite (loss %v); skip %d of train.skip_nonfinite_steps %d\n",
 			nf.Step, nf.Describe(), nf.Loss, r.skips, r.cfg.Train.SkipNonfiniteSteps)
-		if err := writeJSONLine(r.metrics, map[string]any{"step": step + 1, "nonfinite_skip": r.skips, "nonfinite": nf.Describe(),
-			"time": time.Now().UTC().Format(time.RFC3339)}); err != nil {
-			return stats, err
+		if r.chief { // the other workers of a job skip the same step (the flags are all-reduced)
+			if err := writeJSONLine(r.metrics, map[string]any{"step": step + 1, "nonfinite_skip": r.skips, "nonfinite": nf.Describe(),
+				"time": time.Now().UTC().Format(time.RFC3339)}); err != nil {
+				return stats, err
+			}
 		}
 	} else if err != nil {
 		return stats, err
@@ -470,10 +627,22 @@ func (r *run) trainStep(batch *data.Prefetched, step int64) (Stats, error) {
 	return stats, nil
 }
 
+// chiefWorksAfter reports whether the chief checkpoints or runs the kNN
+// monitor after global step done (before the next step).
+func (r *run) chiefWorksAfter(done int64) bool {
+	t := r.cfg.Train
+	ckpt := t.CheckpointEvery > 0 && done%int64(t.CheckpointEvery) == 0
+	knn := t.KNNEvery > 0 && done%r.spe == 0 && (done/r.spe)%int64(t.KNNEvery) == 0
+	return ckpt || knn
+}
+
 // afterStep does what is due after global step done: the log record, a
 // checkpoint, the kNN monitor at the end of an epoch (which stops early
 // when ctx is done).
 func (r *run) afterStep(ctx context.Context, done int64, stats Stats) error {
+	if !r.chief {
+		return nil
+	}
 	t := r.cfg.Train
 	if ((t.LogEvery > 0 && done%int64(t.LogEvery) == 0) || done == r.total) && !nonFiniteStats(stats) {
 		if err := r.logStep(done, stats); err != nil {
@@ -546,6 +715,10 @@ func (r *run) save(step int64) error {
 // schedule is complete, exports the SavedModel.
 func (r *run) finish() (*Result, error) {
 	r.res.ImagesPerSec = float64(r.imgs) / time.Since(r.t0).Seconds()
+	if !r.chief {
+		r.res.Checkpoint = r.ckpts.Prefix(r.res.Steps) // the chief's
+		return r.res, nil
+	}
 	if err := r.save(r.res.Steps); err != nil {
 		return r.res, err
 	}

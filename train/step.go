@@ -3,6 +3,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -32,6 +33,11 @@ type StepOptions struct {
 	// finite steps after which the loss scale doubles; 0 means 2000
 	// (TensorFlow's LossScaleOptimizer).
 	LossScaleGrowthSteps int64
+	// Replicas, when set with more than one worker, makes the step one
+	// worker's of a between-graph data-parallel job: its gradients, loss
+	// and BatchNorm statistics are averaged over the workers before the
+	// update, and Sync broadcasts the chief's variables.
+	Replicas *Replicas
 }
 
 // Step is the training graph: one Session.Run of Train does a whole SimSiam
@@ -43,7 +49,7 @@ type Step struct {
 	// X1 and X2 are the view placeholders when StepOptions.Views is nil.
 	X1, X2 Output
 	Towers []model.TowerOutputs
-	Loss   Output // mean of the towers' losses
+	Loss   Output // the loss (with Replicas: the mean over the workers)
 	ZStd   Output // collapse monitor (tower 0)
 	// Finite is bool [3], fetched with the loss: whether the loss, every
 	// gradient and every new BatchNorm moving statistic are finite.
@@ -57,16 +63,32 @@ type Step struct {
 	Opt        *tfgraph.Momentum
 	// Scaler is the dynamic loss scaling of fp16 training (nil otherwise).
 	Scaler *LossScaler
-	Train  *tfgraph.Operation
-	Init   *tfgraph.Operation
-	Saver  *tfgraph.Saver
+	Train      *tfgraph.Operation
+	Init       *tfgraph.Operation
+	Saver      *tfgraph.Saver
+
+	// With Replicas (several workers), else empty or nil:
+	// LocalGrads and LocalLoss are this worker's before the all-reduce.
+	LocalGrads []Output
+	LocalLoss  Output
+	// Stop is a float32 scalar placeholder (default 0): 1 asks every worker
+	// to stop after this step; AnyStop (bool) says whether one did.
+	Stop, AnyStop Output
+	// Sync gives every variable the chief's value (after init or restore)
+	// and is the start barrier; Barrier waits for every worker.
+	Sync    *tfgraph.Operation
+	Barrier Output
+	// packs are the all-reduce buffers of a step, in and out (benchmarks
+	// time the all-reduce alone by feeding in).
+	packIn, packOut []Output
 }
 
 // BuildStep builds the training graph for cfg. Everything but file I/O is
-// built for the first of cfg.Runtime.Devices (the variables, the input and
-// its augmentation, the optimizer) and tower i for device i; checkpoint and
-// summary I/O for that device's host CPU. No devices leave placement to
-// TensorFlow.
+// built for cfg.Runtime.Devices' only device (the variables, the input and
+// its augmentation, the network, the optimizer); checkpoint and summary I/O
+// for that device's host CPU. No device leaves placement to TensorFlow.
+// Several devices are an error: data parallelism is one process per
+// device (o.Replicas).
 func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if o.TotalSteps <= 0 || o.StepsPerEpoch <= 0 {
 		return nil, fmt.Errorf("training step: total steps %d and steps per epoch %d must be positive", o.TotalSteps, o.StepsPerEpoch)
@@ -96,31 +118,20 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		x1, x2 = st.X1, st.X2
 	}
 
-	// Towers: one per device, each on its slice of the batch.
-	devices := cfg.Runtime.Devices
-	if len(devices) == 0 {
-		devices = []string{""}
+	// One tower: several devices are several worker processes (Replicas).
+	if len(cfg.Runtime.Devices) > 1 {
+		return nil, fmt.Errorf("runtime.devices lists %d devices (%s): one process trains on one device; for data parallelism over several devices run %d workers (simsiam train --workers %d, or TF_CONFIG per machine)",
+			len(cfg.Runtime.Devices), strings.Join(cfg.Runtime.Devices, ", "), len(cfg.Runtime.Devices), len(cfg.Runtime.Devices))
 	}
-	x1s, x2s := []Output{x1}, []Output{x2}
-	if len(devices) > 1 {
-		x1s = root.Child("input").Split(0, len(devices), x1)
-		x2s = root.Child("input").Split(0, len(devices), x2)
-	}
-	var losses []Output
 	bn := tfgraph.NewUpdates() // BatchNorm moving statistics, assigned after the gradients
-	for i, dev := range devices {
-		t := net.Tower(root.Child(fmt.Sprintf("tower%d", i)).WithDevice(dev), x1s[i], x2s[i], bn)
-		st.Towers = append(st.Towers, t)
-		losses = append(losses, t.Loss)
+	mode := tfgraph.Training(bn)
+	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
+		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
 	}
+	t := net.TowerIn(root.Child("tower0"), x1, x2, mode)
+	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
-	st.Loss = losses[0]
-	for _, l := range losses[1:] {
-		st.Loss = ls.Add(st.Loss, l)
-	}
-	if len(losses) > 1 {
-		st.Loss = ls.Mul(st.Loss, ls.Const("inv_towers", float32(1)/float32(len(losses))))
-	}
+	st.Loss = t.Loss
 	st.Loss = ls.Identity("total", st.Loss)
 	st.ZStd = st.Towers[0].ZStd
 
@@ -140,6 +151,12 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	}
 	if st.Scaler != nil {
 		st.Grads = st.Scaler.unscale(st.Grads)
+	}
+	replicated := o.Replicas != nil && o.Replicas.Size() > 1
+	if replicated {
+		if err := st.replicate(root.Child("replicas"), o.Replicas, bn); err != nil {
+			return nil, err
+		}
 	}
 
 	sched := root.Child("lr")
@@ -183,6 +200,11 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st.Init = g.InitOp("init")
 	// Every checkpoint records the model config it was written with.
 	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg))
+	if replicated {
+		if err := st.broadcast(root.Child("broadcast"), o.Replicas); err != nil {
+			return nil, err
+		}
+	}
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
@@ -209,6 +231,9 @@ func Schedule(s *tfgraph.Scope, step Output, base float64, warmup, total int64) 
 	return s.Select(s.Less(t, w), ramp, cosine)
 }
 
+// errStepRun marks a failed Session.Run of the step (not a finiteness check).
+var errStepRun = errors.New("training step")
+
 // Stats are what one step reports.
 type Stats struct {
 	Loss, ZStd, LR float32
@@ -218,6 +243,9 @@ type Stats struct {
 	Skipped bool
 	// LossScale is the loss scale after the step (fp16; 0 otherwise).
 	LossScale float32
+	// Stop: a worker of a data-parallel job asked every worker to stop
+	// after this step (Step.AnyStop).
+	Stop bool
 }
 
 // NonFiniteError is a step whose loss, gradients or BatchNorm moving
@@ -280,14 +308,25 @@ func NewSession(st *Step, opts tfgraph.SessionOptions) (*Session, error) {
 func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	st := s.Step
 	fetch := []Output{st.Loss, st.ZStd, st.LR, st.GlobalStep.Read(), st.Finite}
+	stopAt, scaleAt := -1, -1
+	if st.AnyStop.Op != nil {
+		stopAt = len(fetch)
+		fetch = append(fetch, st.AnyStop)
+	}
 	if st.Scaler != nil {
+		scaleAt = len(fetch)
 		fetch = append(fetch, st.Scaler.NewScale)
 	}
 	out, err := s.Run(feeds, fetch, st.Train)
 	if err != nil {
-		return Stats{}, fmt.Errorf("training step: %w", err)
+		return Stats{}, fmt.Errorf("%w: %w", errStepRun, err)
 	}
 	var r Stats
+	if stopAt >= 0 {
+		if r.Stop, err = tfgraph.Value[bool](out[stopAt]); err != nil {
+			return Stats{}, fmt.Errorf("training step: stop flag: %w", err)
+		}
+	}
 	for _, f := range []struct {
 		name string
 		dst  *float32
@@ -304,8 +343,8 @@ func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 	if err != nil || len(finite) != 3 {
 		return r, fmt.Errorf("training step: finiteness flags: %v %v", finite, err)
 	}
-	if st.Scaler != nil {
-		if r.LossScale, err = tfgraph.FloatScalar(out[5]); err != nil {
+	if scaleAt >= 0 {
+		if r.LossScale, err = tfgraph.FloatScalar(out[scaleAt]); err != nil {
 			return r, fmt.Errorf("training step: loss scale: %w", err)
 		}
 	}

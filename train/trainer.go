@@ -30,6 +30,10 @@ type Options struct {
 	// Devices are the devices to build for, already checked (see
 	// eval.ResolveDevices); nil resolves cfg.Runtime.Devices.
 	Devices []string
+	// Replicas makes this process one worker of a between-graph
+	// data-parallel job (nil: it trains alone). Its session must target the
+	// worker's own TF server (runtime.target).
+	Replicas *Replicas
 }
 
 // Result summarises a finished run.
@@ -68,13 +72,24 @@ type Pipeline struct {
 	*Step
 	Images Output // uint8 NHWC placeholder
 	Seed   Output // int64 [2] placeholder: the step's augmentation seed
+	// Rank is the worker's rank, part of its augmentation seed.
+	Rank int
 }
 
 // BuildPipeline builds the step with in-graph augmentation.
 func BuildPipeline(cfg *configs.Config, stepsPerEpoch, total int64) (*Pipeline, error) {
+	return BuildReplicaPipeline(cfg, stepsPerEpoch, total, nil)
+}
+
+// BuildReplicaPipeline builds the step with in-graph augmentation for one
+// worker of a data-parallel job (rep nil: a process training alone).
+func BuildReplicaPipeline(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replicas) (*Pipeline, error) {
 	p := &Pipeline{}
+	if rep != nil {
+		p.Rank = rep.Rank
+	}
 	st, err := BuildStep(cfg, StepOptions{
-		StepsPerEpoch: stepsPerEpoch, TotalSteps: total, InChannels: int64(cfg.Data.Channels),
+		StepsPerEpoch: stepsPerEpoch, TotalSteps: total, InChannels: int64(cfg.Data.Channels), Replicas: rep,
 		Views: func(s *tfgraph.Scope) (Output, Output) {
 			p.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(cfg.Data.Channels)})
 			p.Seed = s.Placeholder("seed", tfgraph.Int64, []int64{2})
@@ -97,7 +112,7 @@ func (p *Pipeline) Feeds(pix []byte, n, h, w, c int, runSeed, step int64) (map[O
 	if err := img.Reshape([]int64{int64(n), int64(h), int64(w), int64(c)}); err != nil {
 		return nil, err
 	}
-	seed, err := tfgraph.NewTensor(augment.StepSeed(runSeed, step))
+	seed, err := tfgraph.NewTensor(augment.StepSeed(WorkerSeed(runSeed, p.Rank), step))
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +123,11 @@ func (p *Pipeline) Feeds(pix []byte, n, h, w, c int, runSeed, step int64) (map[O
 // augmentation, the kNN monitor's inference path over the live weights
 // (when train.knn_every > 0; nil otherwise) and the TensorBoard summary ops.
 func BuildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64) (*Pipeline, *eval.Encoder, *tfgraph.SummaryWriter, error) {
-	p, err := BuildPipeline(cfg, stepsPerEpoch, total)
+	return buildRunGraph(cfg, stepsPerEpoch, total, nil)
+}
+
+func buildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replicas) (*Pipeline, *eval.Encoder, *tfgraph.SummaryWriter, error) {
+	p, err := BuildReplicaPipeline(cfg, stepsPerEpoch, total, rep)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -121,6 +140,13 @@ func BuildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64) (*Pipeline, 
 		return nil, nil, nil, err
 	}
 	return p, enc, sw, nil
+}
+
+// WorkerSeed is the run seed a worker's augmentation draws from: the run
+// seed itself for rank 0 (so one process alone draws what it always drew),
+// a different one for every other rank, so no two workers augment alike.
+func WorkerSeed(runSeed int64, rank int) int64 {
+	return runSeed + int64(uint64(rank)*0x9e3779b97f4a7c15)
 }
 
 func writeJSONLine(w io.Writer, rec map[string]any) error {

@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// TestCrashReachesTheTerminal starts a real `simsiam server` process (its
+// TestCrashReachesTheTerminal starts a real `simsiam worker` process (its
 // stderr goes through the TF log filter), sends it SIGQUIT and checks that
 // the Go runtime's goroutine dump reaches the process's stderr in full:
 // without SetCrashOutput it went into the filter's pipe and died with it.
@@ -39,7 +39,7 @@ func TestCrashReachesTheTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "server")
+	cmd := exec.Command(exe, "worker")
 	cmd.Env = append(os.Environ(), "SIMSIAM_TEST_MAIN=1",
 		fmt.Sprintf(`TF_CONFIG={"cluster":{"worker":["127.0.0.1:%d"]},"task":{"type":"worker","index":0}}`, port))
 	var stderr bytes.Buffer

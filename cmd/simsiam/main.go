@@ -76,7 +76,7 @@ Usage:
   simsiam preview [flags]          PNG grid of images and their two augmented views
   simsiam config show|validate     print or check the effective config
   simsiam config reference         every config key, its default and meaning (Markdown)
-  simsiam server                   run a TensorFlow gRPC worker for multi-machine training (TF_CONFIG)
+  simsiam worker                   run a bare TensorFlow gRPC server for this task of TF_CONFIG (server: old name)
   simsiam version                  print versions and the devices TensorFlow sees
 
 Run "simsiam COMMAND --help" for a command's flags.
@@ -94,7 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(stdout)
+	case "worker":
+		return cmdServer(ctx, args[1:], stdout, stderr)
 	case "server":
+		fmt.Fprintln(stderr, "simsiam: \"simsiam server\" is deprecated, use \"simsiam worker\"")
 		return cmdServer(ctx, args[1:], stdout, stderr)
 	case "knn":
 		return cmdKNN(ctx, args[1:], stdout, stderr)
@@ -175,10 +178,15 @@ A new run refuses an output_dir holding another run's files: --resume
 continues that run, --force moves its files into output_dir/.replaced-TIME/.
 One run at a time holds output_dir (a flock on output_dir/.lock).
 
+Data parallelism: --workers N starts N workers on this machine (one per
+GPU); on several machines every worker runs the same command with its own
+TF_CONFIG (see the README). optim.batch_size is the global batch.
+
 Examples:
   simsiam train
   simsiam train --preset cifar10_resnet18 --set data.dir=/data/cifar-10-batches-bin
   simsiam train --config my.yaml --resume
+  simsiam train --preset cifar10_resnet18 --workers 4
 
 Flags:
 `, stderr)
@@ -186,30 +194,37 @@ Flags:
 	cf.register(fs)
 	resume := fs.Bool("resume", false, "continue from the newest checkpoint in output_dir")
 	force := fs.Bool("force", false, "start afresh in an output_dir holding another run's files, moving them into output_dir/.replaced-TIME/")
+	workers := fs.Int("workers", 0, "data parallelism on this machine: start this many worker processes (one per GPU when there are GPUs) on loopback, each training on its share of every batch")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *force && *resume {
 		return usageError{errors.New("train: --force starts afresh and --resume continues: give one of them")}
 	}
+	if *workers < 0 {
+		return usageError{fmt.Errorf("train: --workers %d: give the number of worker processes, at least 1", *workers)}
+	}
+	if *workers > 0 {
+		if os.Getenv("TF_CONFIG") != "" {
+			return usageError{errors.New("train: --workers starts its own workers on this machine; unset TF_CONFIG (it describes one worker of a cluster)")}
+		}
+		cfg, err := cf.load(true)
+		if err != nil {
+			return err
+		}
+		return launch(ctx, cfg, *workers, withoutWorkersFlag(args), stdout, stderr)
+	}
 	cfg, err := cf.loadForTF(true, stderr)
 	if err != nil {
 		return err
 	}
-	// Multi-machine: with TF_CONFIG set and no explicit target, this process
-	// becomes its task's TF server and drives the session through it; the
-	// other tasks run "simsiam server". Towers go to runtime.devices.
-	if tc, err := tfgraph.TFConfigFromEnv(); err != nil {
-		return usageError{err}
-	} else if tc != nil && cfg.Runtime.Target == "" {
-		srv, err := tfgraph.NewServer(tc.Cluster, tc.Task.Type, tc.Task.Index)
-		if err != nil {
-			return err
-		}
-		cfg.Runtime.Target = srv.Target()
-		fmt.Fprintf(stdout, "simsiam: TF server %s:%d, session target %s\n", tc.Task.Type, tc.Task.Index, cfg.Runtime.Target)
-	}
 	devices, err := eval.ResolveDevices(cfg.Runtime)
+	if err != nil {
+		return err
+	}
+	// TF_CONFIG makes this process one worker of a data-parallel job, with
+	// its own TF server (between-graph replication).
+	rep, err := joinCluster(cfg, devices, stdout)
 	if err != nil {
 		return err
 	}
@@ -218,7 +233,7 @@ Flags:
 	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, precision %s (%s), output %s\n", strings.Join(devices, ", "),
 		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), prec, why, cfg.OutputDir)
 	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
-	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices})
+	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices, Replicas: rep})
 	var st *train.Stopped
 	if errors.As(err, &st) {
 		// Stopped by a signal after checkpointing: a success, with the way on.
@@ -302,14 +317,15 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("server", `Usage: simsiam server [flags]
+	fs := newFlags("worker", `Usage: simsiam worker [flags]
 
-Runs this machine's task of a TensorFlow cluster (TensorFlow's own gRPC
-runtime) until SIGINT, SIGTERM or SIGHUP. The cluster and task come from TF_CONFIG, e.g.
-  TF_CONFIG='{"cluster":{"worker":["h0:2222","h1:2222"]},"task":{"type":"worker","index":1}}' simsiam server
-The chief (task 0) runs "simsiam train" with the same TF_CONFIG and
-runtime.devices naming the towers, e.g.
-  --set 'runtime.devices=[/job:worker/task:0/device:GPU:0,/job:worker/task:1/device:GPU:0]'
+Runs this task of a TensorFlow cluster (TensorFlow's own gRPC runtime) as a
+bare server until SIGINT, SIGTERM or SIGHUP, for graphs another process
+places on it (runtime.target). The cluster and task come from TF_CONFIG, e.g.
+  TF_CONFIG='{"cluster":{"worker":["h0:2222","h1:2222"]},"task":{"type":"worker","index":1}}' simsiam worker
+Data-parallel training does not need it: every machine runs
+"simsiam train" with its TF_CONFIG, which starts its own server.
+"simsiam server" is the old name of this command.
 
 Flags:
 `, stderr)
@@ -328,7 +344,7 @@ Flags:
 	if tc == nil {
 		return usageError{errors.New("server: TF_CONFIG is not set")}
 	}
-	srv, err := tfgraph.NewServer(tc.Cluster, tc.Task.Type, tc.Task.Index)
+	srv, err := tfgraph.NewServer(tc.Cluster, tc.Task.Type, tc.Task.Index, tfgraph.ServerOptions{})
 	if err != nil {
 		return err
 	}

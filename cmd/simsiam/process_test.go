@@ -352,7 +352,7 @@ func TestTrainStopsCleanlyWhenItsPipeCloses(t *testing.T) {
 	}
 }
 
-// TestServerExitsOnSignal: simsiam server stops on SIGTERM and SIGINT
+// TestServerExitsOnSignal: simsiam worker stops on SIGTERM and SIGINT
 // (tfgraph's Join never returns) with a message.
 func TestServerExitsOnSignal(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
@@ -363,7 +363,7 @@ func TestServerExitsOnSignal(t *testing.T) {
 			}
 			port := l.Addr().(*net.TCPAddr).Port
 			l.Close()
-			c := startChild(t, []string{fmt.Sprintf(`TF_CONFIG={"cluster":{"worker":["127.0.0.1:%d"]},"task":{"type":"worker","index":0}}`, port)}, "server")
+			c := startChild(t, []string{fmt.Sprintf(`TF_CONFIG={"cluster":{"worker":["127.0.0.1:%d"]},"task":{"type":"worker","index":0}}`, port)}, "worker")
 			c.waitLine(regexp.MustCompile(`serving at`), 60*time.Second)
 			t0 := time.Now()
 			c.signal(sig)
@@ -409,6 +409,12 @@ func TestCLIFailuresAreClear(t *testing.T) {
 		{"negative seed", []string{"config", "validate", "--set", "seed=-1"}, 2, "seed: must be >= 0, got -1", nil},
 		{"train negative seed", []string{"train", "--set", "seed=-1", "--set", "output_dir=" + filepath.Join(dir, "run")}, 2,
 			"seed: must be >= 0, got -1", []string{"run"}},
+		{"train negative workers", []string{"train", "--workers", "-1", "--set", "output_dir=" + filepath.Join(dir, "w")}, 2,
+			"--workers -1: give the number of worker processes", []string{"w"}},
+		{"train workers not dividing the batch", []string{"train", "--workers", "3", "--set", "optim.batch_size=64", "--set", "output_dir=" + filepath.Join(dir, "w3")}, 2,
+			"--workers 3: optim.batch_size 64 (the global batch) must be a multiple of the worker count", []string{"w3"}},
+		{"train several devices", []string{"train", "--set", "runtime.devices=[/device:CPU:0,/device:CPU:1]", "--set", "output_dir=" + filepath.Join(dir, "d")}, 2,
+			"runtime.devices: lists 2 devices, but a process trains on one: for data parallelism run one worker per device (simsiam train --workers 2", []string{"d"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
