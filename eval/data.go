@@ -8,8 +8,8 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/internal/sysinfo"
 	"github.com/simsiam-go/simsiam/internal/ctxwait"
+	"github.com/simsiam-go/simsiam/internal/sysinfo"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 

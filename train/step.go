@@ -63,9 +63,9 @@ type Step struct {
 	Opt        *tfgraph.Momentum
 	// Scaler is the dynamic loss scaling of fp16 training (nil otherwise).
 	Scaler *LossScaler
-	Train      *tfgraph.Operation
-	Init       *tfgraph.Operation
-	Saver      *tfgraph.Saver
+	Train  *tfgraph.Operation
+	Init   *tfgraph.Operation
+	Saver  *tfgraph.Saver
 
 	// With Replicas (several workers), else empty or nil:
 	// LocalGrads and LocalLoss are this worker's before the all-reduce.
