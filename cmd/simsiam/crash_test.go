@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,10 +21,42 @@ import (
 func TestMain(m *testing.M) {
 	if os.Getenv("SIMSIAM_TEST_MAIN") == "1" {
 		os.Args = append([]string{"simsiam"}, os.Args[1:]...)
-		main()
+		if os.Getenv("SIMSIAM_TEST_PANIC") == "1" {
+			// A command with a bug: an index out of range.
+			mainWith(func(_ context.Context, args []string, _, _ io.Writer) error {
+				_ = args[len(args)+1]
+				return nil
+			})
+		} else {
+			main()
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// TestPanicExitsWithCrashStatus starts this binary as a command that
+// panics: the panic's message and the stack of the failing function reach
+// stderr, and the status is exitCrash, not a usage error's 2.
+func TestPanicExitsWithCrashStatus(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "train")
+	cmd.Env = append(os.Environ(), "SIMSIAM_TEST_MAIN=1", "SIMSIAM_TEST_PANIC=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitCrash {
+		t.Fatalf("exit: %v, want status %d; stderr:\n%s", err, exitCrash, stderr.String())
+	}
+	for _, want := range []string{"simsiam: crashed", "index out of range", "TestMain.func", "crash_test.go"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
 }
 
 // TestCrashReachesTheTerminal starts a real `simsiam worker` process (its

@@ -7,7 +7,8 @@
 //
 // Exit codes: 0 success (and a training run stopped by SIGINT, SIGTERM or
 // SIGHUP after checkpointing), 1 runtime failure, 2 usage or configuration
-// error, 130 another command interrupted by a signal, or a second signal.
+// error, 3 a panic in a command (its trace on stderr), 130 another command
+// interrupted by a signal, or a second signal.
 package main
 
 import (
@@ -30,16 +31,32 @@ import (
 // usageError marks errors that exit with status 2.
 type usageError struct{ error }
 
-func main() {
+// exitCrash is the status of a panic in a command (a bug): its message and
+// stack go to stderr. Panics on other goroutines and fatal runtime errors
+// end with the Go runtime's own status 2, their trace on stderr as well.
+const exitCrash = 3
+
+func main() { mainWith(run) }
+
+// mainWith runs one command (cmd is run, or a test's stand-in) with the TF
+// log filter, the signal handling and the exit statuses of the command.
+func mainWith(cmd func(ctx context.Context, args []string, stdout, stderr io.Writer) error) {
 	// TensorFlow's info and warning logs drown the progress output; keep
 	// errors only unless the user asks for more.
 	if _, ok := os.LookupEnv("TF_CPP_MIN_LOG_LEVEL"); !ok {
 		os.Setenv("TF_CPP_MIN_LOG_LEVEL", "2")
 	}
 	flush := filterTFLogs()
+	defer func() {
+		if p := recover(); p != nil {
+			flush() // stderr is the terminal again
+			fmt.Fprintf(os.Stderr, "simsiam: crashed (a bug in simsiam; please report it with this trace): panic: %v\n\n%s", p, debug.Stack())
+			os.Exit(exitCrash)
+		}
+	}()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	stop := handleSignals(cancel, len(os.Args) > 1 && watchesContext[os.Args[1]], os.Stderr, os.Exit)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := cmd(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	flush()
 	var re restartError
