@@ -297,3 +297,55 @@ func TestSpread(t *testing.T) {
 		t.Error("spread image 2 is not image 6")
 	}
 }
+
+// Features extracted once and handed to LinearEvalFeatures train the same
+// classifier as a cached-mode LinearEvalData that extracts them itself.
+func TestLinearEvalFeaturesEqualsCachedEval(t *testing.T) {
+	cfg := tinyConfig(3)
+	cfg.Linear.Epochs = 5
+	trainSet, testSet := colourSet(1, 96), colourSet(2, 60)
+	want, err := LinearEvalData(context.Background(), cfg, "", trainSet, testSet, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEncoder(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	tf, err := e.Features(trainSet, FeatureBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := e.Features(testSet, FeatureBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	got, err := LinearEvalFeatures(context.Background(), cfg, "precomputed", trainSet, tf, testSet, sf, e.Dim, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Top1 != want.Top1 || got.Loss != want.Loss || got.Steps != want.Steps {
+		t.Errorf("LinearEvalFeatures top1 %v loss %v steps %d, LinearEvalData top1 %v loss %v steps %d",
+			got.Top1, got.Loss, got.Steps, want.Top1, want.Loss, want.Steps)
+	}
+	if !strings.Contains(log.String(), "from precomputed") {
+		t.Errorf("log does not name the features' source:\n%s", log.String())
+	}
+	for _, tc := range []struct {
+		name      string
+		tr, te    []float32
+		d         int
+		wantError string
+	}{
+		{"short train", tf[:len(tf)-1], sf, e.Dim, "train feature values"},
+		{"short test", tf, sf[:e.Dim], e.Dim, "test feature values"},
+		{"zero dimension", tf, sf, 0, "dimension 0"},
+	} {
+		_, err := LinearEvalFeatures(context.Background(), cfg, "x", trainSet, tc.tr, testSet, tc.te, tc.d, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.wantError)
+		}
+	}
+}
