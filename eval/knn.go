@@ -250,7 +250,7 @@ func buildKNN(bankLabels []int32, d, numClasses int, ks []int, top int, t float6
 	w := s.Exp(s.Div(s.Sub(vals, best), s.Const("t", float32(t))))
 	votes := s.Mul(s.OneHot(s.Gather(labels, idx), int32(numClasses)), s.Reshape(w, -1, int32(kmax), 1)) // [B, kmax, C]
 	for i, k := range ks {
-		ksc := s.Child(fmt.Sprintf("vote%d", i)) // one scope per entry: clamped ks may repeat
+		ksc := s.Child(fmt.Sprintf("vote%d", i))                               // one scope per entry: clamped ks may repeat
 		first := ksc.Slice(votes, []int32{0, 0, 0}, []int32{-1, int32(k), -1}) // the k nearest
 		_, r := ksc.TopK(ksc.Sum(first, false, 1), int32(top))                 // [B, top]
 		kg.ranked = append(kg.ranked, r)
