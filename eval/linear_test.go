@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -347,5 +348,36 @@ func TestLinearEvalFeaturesEqualsCachedEval(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.wantError) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.wantError)
 		}
+	}
+}
+
+// The feeder collects garbage after FeedCollectBytes of fed features, so
+// the C buffers of fed tensors (freed by finalizers) cannot pile up over a
+// long feature-fed loop whose Go heap stays small.
+func TestFeederCollectsFedTensors(t *testing.T) {
+	const d, n = 1024, 64 // 256 KB a batch
+	f := &feeder{lg: &linearGraph{}, mode: ModeCached, ds: colourSet(1, n), feats: make([]float32, n*d), d: d}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	batches := FeedCollectBytes / (4 * n * d)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.NumGC
+	for i := 0; i < batches-1; i++ {
+		if _, err := f.feeds(idx, int64(i), 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.unfreed != (batches-1)*4*n*d {
+		t.Fatalf("unfreed %d after %d batches", f.unfreed, batches-1)
+	}
+	if _, err := f.feeds(idx, 0, 0.1); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms)
+	if f.unfreed != 0 || ms.NumGC == before {
+		t.Errorf("after %d bytes: unfreed %d, %d collections; want a collection and the count reset", FeedCollectBytes, f.unfreed, ms.NumGC-before)
 	}
 }
