@@ -117,7 +117,7 @@ func TestDefaultValues(t *testing.T) {
 }
 
 func TestPresets(t *testing.T) {
-	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_demo", "imagenet_resnet50", "stl10_resnet18"}
+	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_demo", "fashion_mnist_long", "imagenet_resnet50", "stl10_resnet18"}
 	if got := Presets(); !slices.Equal(got, want) {
 		t.Fatalf("Presets() = %v, want %v", got, want)
 	}
