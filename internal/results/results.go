@@ -404,7 +404,8 @@ func SVG(f *File) []byte {
 	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="%g" height="%g" fill="none" stroke="#333"/>`+"\n", left, top, w-left-right, h-top-bottom)
 	if pixel != nil {
 		fmt.Fprintf(&b, `<line x1="%g" y1="%.1f" x2="%g" y2="%.1f" stroke="#c33" stroke-dasharray="6 4"/>`+"\n", left, y(*pixel), w-right, y(*pixel))
-		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" fill="#c33">raw pixels %.2f %%</text>`+"\n", w-right-4, y(*pixel)-6, 100**pixel)
+		// Below the line: the encoder's label goes above its last point.
+		fmt.Fprintf(&b, `<text x="%g" y="%.1f" text-anchor="end" fill="#c33">raw pixels %.2f %%</text>`+"\n", w-right-4, y(*pixel)+16, 100**pixel)
 	}
 	if len(pts) > 0 {
 		b.WriteString(`<polyline fill="none" stroke="#1f5fbf" stroke-width="2" points="`)
@@ -419,7 +420,7 @@ func SVG(f *File) []byte {
 			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3.5" fill="#1f5fbf"><title>epoch %g: %.2f %%</title></circle>`+"\n", x(p.Epoch), y(p.Top1), p.Epoch, 100*p.Top1)
 		}
 		last := pts[len(pts)-1]
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#1f5fbf">encoder %.2f %%</text>`+"\n", x(last.Epoch)-6, y(last.Top1)+16, 100*last.Top1)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#1f5fbf">encoder %.2f %%</text>`+"\n", x(last.Epoch)-6, y(last.Top1)-10, 100*last.Top1)
 	}
 	b.WriteString("</svg>\n")
 	return []byte(b.String())
