@@ -117,7 +117,7 @@ func TestDefaultValues(t *testing.T) {
 }
 
 func TestPresets(t *testing.T) {
-	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_demo", "imagenet_resnet50", "stl10_resnet18"}
+	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_demo", "fashion_mnist_long", "imagenet_resnet50", "stl10_resnet18"}
 	if got := Presets(); !slices.Equal(got, want) {
 		t.Fatalf("Presets() = %v, want %v", got, want)
 	}
@@ -177,7 +177,7 @@ func TestPresetValues(t *testing.T) {
 		{"demo model", demo.Model, Model{Arch: "resnet18", Stem: "cifar", Width: 16, ProjDim: 256, ProjHidden: 256, ProjLayers: 3,
 			PredHidden: 64, StopGradient: true, ZeroInitResidual: true, BNEps: 1e-5, BNMomentum: 0.1}},
 		{"demo optim", demo.Optim, Optim{BatchSize: 64, Epochs: 2, BaseLR: 1.6, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true}},
-		{"demo jitter", []float64{demo.Augment.Brightness, demo.Augment.Contrast, demo.Augment.Saturation, demo.Augment.Hue}, []float64{0.4, 0.4, 0, 0}},
+		{"demo jitter", []float64{demo.Augment.Brightness, demo.Augment.Contrast, demo.Augment.Saturation, demo.Augment.Hue}, []float64{0.8, 0.8, 0, 0}},
 		{"demo grey", []float64{demo.Augment.BlurProb, demo.Augment.GrayscaleProb}, []float64{0, 0}},
 		{"demo train", []int{demo.Train.KNNEvery, demo.Train.CheckpointEvery}, []int{1, 200}},
 		{"demo linear", demo.Linear, Linear{Epochs: 30, BatchSize: 256, BaseLR: 0.1, Momentum: 0.9, CachedFeatures: true}},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
@@ -35,18 +36,43 @@ const TopK = 5
 // positive. Once ctx is done it stops between batches and returns ctx's
 // error.
 func KNN(ctx context.Context, bank []float32, bankLabels []int32, d int, test []float32, testLabels []int32, numClasses, k int, t float64) (top1, top5 float64, err error) {
-	ranked, err := knnRank(ctx, bank, bankLabels, d, test, numClasses, k, t)
+	scores, err := KNNMulti(ctx, bank, bankLabels, d, test, testLabels, numClasses, []int{k}, t)
 	if err != nil {
 		return 0, 0, err
 	}
-	if len(testLabels) != len(ranked) {
-		return 0, 0, fmt.Errorf("knn: %d test rows but %d test labels", len(ranked), len(testLabels))
+	return scores[0].Top1, scores[0].Top5, nil
+}
+
+// KNNScore is the kNN accuracy with K neighbours.
+type KNNScore struct {
+	// K is the number of neighbours asked for (the bank size when the bank
+	// is smaller: every row votes).
+	K int
+	// Top1 and Top5 are as KNN's (Top5 NaN with fewer than five classes).
+	Top1, Top5 float64
+}
+
+// KNNMulti is KNN for several k at once: the similarities and the largest
+// k's neighbours are computed once per test batch, and each k votes with
+// the first k of them, so the scores equal separate KNN calls. Scores come
+// back in the order of ks; ks must be non-empty and every k > 0.
+func KNNMulti(ctx context.Context, bank []float32, bankLabels []int32, d int, test []float32, testLabels []int32, numClasses int, ks []int, t float64) ([]KNNScore, error) {
+	ranked, err := knnRank(ctx, bank, bankLabels, d, test, numClasses, ks, t)
+	if err != nil {
+		return nil, err
+	}
+	if len(testLabels) != len(ranked[0]) {
+		return nil, fmt.Errorf("knn: %d test rows but %d test labels", len(ranked[0]), len(testLabels))
 	}
 	if err := checkLabels("test", testLabels, numClasses); err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	top1, top5 = accuracy(ranked, testLabels)
-	return top1, top5, nil
+	out := make([]KNNScore, len(ks))
+	for i, k := range ks {
+		out[i].K = k
+		out[i].Top1, out[i].Top5 = accuracy(ranked[i], testLabels)
+	}
+	return out, nil
 }
 
 // accuracy scores ranked class lists (best first) against labels: top-1,
@@ -105,9 +131,17 @@ func l2Rows(what string, x []float32, d int) ([]float32, error) {
 	return out, nil
 }
 
-// knnRank returns, for every test row, the classes ranked by their kNN vote
-// (best first), min(TopK, numClasses) of them.
-func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, test []float32, numClasses, k int, t float64) ([][]int32, error) {
+// knnRank returns, for each k of ks and every test row, the classes ranked
+// by their kNN vote (best first), min(TopK, numClasses) of them.
+func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, test []float32, numClasses int, ks []int, t float64) ([][][]int32, error) {
+	if len(ks) == 0 {
+		return nil, errors.New("knn: no k given")
+	}
+	for _, k := range ks {
+		if k <= 0 {
+			return nil, fmt.Errorf("knn: k = %d, want > 0", k)
+		}
+	}
 	switch {
 	case d <= 0:
 		return nil, fmt.Errorf("knn: feature dimension %d, want > 0", d)
@@ -121,8 +155,6 @@ func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, tes
 		return nil, fmt.Errorf("knn: test features have %d values, not a multiple of dimension %d", len(test), d)
 	case numClasses < 1:
 		return nil, fmt.Errorf("knn: %d classes", numClasses)
-	case k <= 0:
-		return nil, fmt.Errorf("knn: k = %d, want > 0", k)
 	case !(t > 0) || math.IsInf(t, 0):
 		return nil, fmt.Errorf("knn: temperature %v, want a finite number > 0", t)
 	}
@@ -130,7 +162,10 @@ func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, tes
 		return nil, err
 	}
 	nb, nt := len(bankLabels), len(test)/d
-	k = min(k, nb) // a bank smaller than k: every row votes
+	clamped := make([]int, len(ks))
+	for i, k := range ks {
+		clamped[i] = min(k, nb) // a bank smaller than k: every row votes
+	}
 	top := min(TopK, numClasses)
 	bn, err := l2Rows("memory bank", bank, d)
 	if err != nil {
@@ -141,7 +176,7 @@ func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, tes
 		return nil, err
 	}
 
-	kg, err := buildKNN(bankLabels, d, numClasses, k, top, t)
+	kg, err := buildKNN(bankLabels, d, numClasses, clamped, top, t)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +193,7 @@ func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, tes
 	if _, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{kg.bankIn: bt}, nil, kg.bank.Assign); err != nil {
 		return nil, fmt.Errorf("knn: loading the memory bank: %w", err)
 	}
-	out := make([][]int32, 0, nt)
+	out := make([][][]int32, len(ks))
 	for i := 0; i < nt; i += KNNBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("knn: stopped at test row %d of %d: %w", i, nt, err)
@@ -168,15 +203,17 @@ func knnRank(ctx context.Context, bank []float32, bankLabels []int32, d int, tes
 		if err != nil {
 			return nil, err
 		}
-		res, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{q: qt}, []tfgraph.Output{ranked})
+		res, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{q: qt}, ranked)
 		if err != nil {
 			return nil, fmt.Errorf("knn: test rows %d..%d: %w", i, i+n-1, err)
 		}
-		m, ok := res[0].Value().([][]int32)
-		if !ok || len(m) != n {
-			return nil, fmt.Errorf("knn: unexpected result %T", res[0].Value())
+		for j, r := range res {
+			m, ok := r.Value().([][]int32)
+			if !ok || len(m) != n {
+				return nil, fmt.Errorf("knn: unexpected result %T", r.Value())
+			}
+			out[j] = append(out[j], m...)
 		}
-		out = append(out, m...)
 	}
 	return out, nil
 }
@@ -187,12 +224,14 @@ type knnGraph struct {
 	g             *tfgraph.Graph
 	bank          *tfgraph.Variable
 	bankIn, query tfgraph.Output
-	ranked        tfgraph.Output // int32 [B, top]
+	ranked        []tfgraph.Output // int32 [B, top], one per k
 }
 
 // buildKNN builds the kNN graph for a bank with these labels (d features a
-// row), k neighbours and temperature t, ranking the top classes.
-func buildKNN(bankLabels []int32, d, numClasses, k, top int, t float64) (*knnGraph, error) {
+// row) and temperature t, ranking the top classes for each k of ks: one
+// similarity MatMul and one TopKV2 with the largest k, then each k's vote
+// over the first k neighbours.
+func buildKNN(bankLabels []int32, d, numClasses int, ks []int, top int, t float64) (*knnGraph, error) {
 	g := tfgraph.NewGraph()
 	kg := &knnGraph{g: g}
 	s := g.Root().Child("knn")
@@ -203,13 +242,19 @@ func buildKNN(bankLabels []int32, d, numClasses, k, top int, t float64) (*knnGra
 	labels := s.Const("bank_labels", bankLabels)
 	kg.query = s.Placeholder("query", tfgraph.Float, []int64{-1, int64(d)})
 	sim := s.MatMul(kg.query, kg.bank.Read(), false, true) // [B, nb]
-	vals, idx := s.TopK(sim, int32(k))                     // [B, k], best first
+	kmax := slices.Max(ks)
+	vals, idx := s.TopK(sim, int32(kmax)) // [B, kmax], best first
 	// exp((sim - best)/t): the shift scales a row's votes by one factor, so
 	// the ranking equals exp(sim/t)'s while small t cannot overflow.
 	best := s.Slice(vals, []int32{0, 0}, []int32{-1, 1})
 	w := s.Exp(s.Div(s.Sub(vals, best), s.Const("t", float32(t))))
-	votes := s.Mul(s.OneHot(s.Gather(labels, idx), int32(numClasses)), s.Reshape(w, -1, int32(k), 1)) // [B, k, C]
-	_, kg.ranked = s.TopK(s.Sum(votes, false, 1), int32(top))                                         // [B, top]
+	votes := s.Mul(s.OneHot(s.Gather(labels, idx), int32(numClasses)), s.Reshape(w, -1, int32(kmax), 1)) // [B, kmax, C]
+	for i, k := range ks {
+		ksc := s.Child(fmt.Sprintf("vote%d", i))                               // one scope per entry: clamped ks may repeat
+		first := ksc.Slice(votes, []int32{0, 0, 0}, []int32{-1, int32(k), -1}) // the k nearest
+		_, r := ksc.TopK(ksc.Sum(first, false, 1), int32(top))                 // [B, top]
+		kg.ranked = append(kg.ranked, r)
+	}
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("knn graph: %w", err)
 	}

@@ -90,10 +90,11 @@ func TestKNNHandMadeCase(t *testing.T) {
 		test = append(test, p...)
 	}
 	// k = 2: each test point's two neighbours are its own class's points.
-	ranked, err := knnRank(context.Background(), bank, bankLabels, 2, test, 3, 2, 0.1)
+	ranks, err := knnRank(context.Background(), bank, bankLabels, 2, test, 3, []int{2}, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ranked := ranks[0]
 	for i, want := range []int32{0, 1, 2, 0} {
 		if ranked[i][0] != want {
 			t.Errorf("test %d: predicted %d, want %d (ranking %v)", i, ranked[i][0], want, ranked[i])
@@ -115,10 +116,11 @@ func TestKNNHandMadeCase(t *testing.T) {
 	// A point at 61° with k = 6 (every bank point votes): class 1's points
 	// are 49° and 69° away, class 0's 51° and 71°, class 2's 169° and 171°,
 	// so the ranking is 1, 0, 2.
-	ranked, err = knnRank(context.Background(), bank, bankLabels, 2, pt(61, 1), 3, 6, 0.1)
+	ranks, err = knnRank(context.Background(), bank, bankLabels, 2, pt(61, 1), 3, []int{6}, 0.1)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ranked = ranks[0]
 	if got := ranked[0]; got[0] != 1 || got[1] != 0 || got[2] != 2 {
 		t.Errorf("61° point ranked %v, want [1 0 2]", got)
 	}
@@ -135,10 +137,11 @@ func TestKNNMatchesGoReference(t *testing.T) {
 		k int
 		t float64
 	}{{20, 0.1}, {1, 0.1}, {50, 0.5}, {1000, 0.07}} { // k = 1000 > bank: clamped to 300
-		ranked, err := knnRank(context.Background(), bank, bankLabels, d, test, c, tc.k, tc.t)
+		ranks, err := knnRank(context.Background(), bank, bankLabels, d, test, c, []int{tc.k}, tc.t)
 		if err != nil {
 			t.Fatal(err)
 		}
+		ranked := ranks[0]
 		if len(ranked) != nt {
 			t.Fatalf("k=%d: %d rankings for %d rows", tc.k, len(ranked), nt)
 		}
@@ -264,5 +267,47 @@ func TestKNNStopsWhenCancelled(t *testing.T) {
 	defer e.Close()
 	if _, err := e.FeaturesContext(ctx, colourSet(1, 10), 4); !errors.Is(err, context.Canceled) {
 		t.Errorf("FeaturesContext with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// KNNMulti scores every k from one pass; each must equal a KNN call of its
+// own, including a k above the bank size (clamped) and a repeated k.
+func TestKNNMultiEqualsSeparateCalls(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const d, nb, nt, c = 6, 400, 300, 10
+	bank := randFeatures(r, nb, d)
+	bankLabels := randLabels(r, nb, c)
+	test := randFeatures(r, nt, d)
+	testLabels := randLabels(r, nt, c)
+	ks := []int{200, 1, 20, 1000, 20}
+	scores, err := KNNMulti(context.Background(), bank, bankLabels, d, test, testLabels, c, ks, 0.1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scores) != len(ks) {
+		t.Fatalf("%d scores for %d ks", len(scores), len(ks))
+	}
+	distinct := map[float64]bool{}
+	for i, k := range ks {
+		top1, top5, err := KNN(context.Background(), bank, bankLabels, d, test, testLabels, c, k, 0.1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := scores[i]; s.K != k || s.Top1 != top1 || s.Top5 != top5 {
+			t.Errorf("k=%d: KNNMulti gave %+v, KNN top-1 %v top-5 %v", k, s, top1, top5)
+		}
+		distinct[top1] = true
+	}
+	if len(distinct) < 2 {
+		t.Errorf("every k gave the same top-1 %v: the ks are not voting separately", scores[0].Top1)
+	}
+}
+
+func TestKNNMultiRejectsBadKs(t *testing.T) {
+	bank, labels := []float32{1, 0, 0, 1}, []int32{0, 1}
+	for _, ks := range [][]int{nil, {20, 0}, {-1}} {
+		if _, err := KNNMulti(context.Background(), bank, labels, 2, bank, labels, 2, ks, 0.1); err == nil {
+			t.Errorf("ks %v: no error", ks)
+		}
 	}
 }

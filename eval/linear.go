@@ -85,7 +85,7 @@ func LinearEval(ctx context.Context, cfg *configs.Config, checkpoint string, out
 // classifier/* (with a "checkpoint" state file, so tf.train.latest_checkpoint
 // and ResolveCheckpoint find it). Progress goes to log, one line per epoch.
 func LinearEvalData(ctx context.Context, cfg *configs.Config, checkpoint string, trainSet, testSet *data.Images, out string, log io.Writer) (*LinearResult, error) {
-	return linearEval(ctx, cfg, checkpoint, false, trainSet, testSet, out, log)
+	return linearEval(ctx, cfg, checkpoint, nil, trainSet, testSet, out, log)
 }
 
 // LinearEvalPixels trains the same linear classifier, with the same
@@ -96,12 +96,46 @@ func LinearEvalPixels(ctx context.Context, cfg *configs.Config, log io.Writer) (
 	if err != nil {
 		return nil, err
 	}
-	c := *cfg
-	c.Linear.Augment, c.Linear.CachedFeatures = false, true
-	return linearEval(ctx, &c, "", true, trainSet, testSet, "", log)
+	if trainSet, err = trainSet.WithChannels(cfg.Data.Channels); err != nil {
+		return nil, err
+	}
+	if testSet, err = testSet.WithChannels(cfg.Data.Channels); err != nil {
+		return nil, err
+	}
+	return LinearEvalFeatures(ctx, cfg, "raw pixels", trainSet, PixelFeatures(trainSet), testSet, PixelFeatures(testSet), trainSet.ImageSize(), log)
 }
 
-func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pixels bool, trainSet, testSet *data.Images, out string, log io.Writer) (*LinearResult, error) {
+// LinearEvalFeatures trains and scores the classifier of LinearEvalData on
+// features computed beforehand (d values a row, rows in the order of
+// trainSet's and testSet's images, whose labels are used), as in cached
+// mode whatever linear.augment says: the baselines and several linear
+// protocols can share one feature extraction. source names the features in
+// the log. Nothing is saved.
+func LinearEvalFeatures(ctx context.Context, cfg *configs.Config, source string, trainSet *data.Images, trainFeat []float32, testSet *data.Images, testFeat []float32, d int, log io.Writer) (*LinearResult, error) {
+	switch {
+	case d <= 0:
+		return nil, fmt.Errorf("linear eval: feature dimension %d, want > 0", d)
+	case trainSet == nil || testSet == nil:
+		return nil, errors.New("linear eval: a train and a test split are needed")
+	case len(trainFeat) != trainSet.N*d:
+		return nil, fmt.Errorf("linear eval: %d train feature values for %d images of dimension %d", len(trainFeat), trainSet.N, d)
+	case len(testFeat) != testSet.N*d:
+		return nil, fmt.Errorf("linear eval: %d test feature values for %d images of dimension %d", len(testFeat), testSet.N, d)
+	}
+	c := *cfg
+	c.Linear.Augment, c.Linear.CachedFeatures = false, true
+	return linearEval(ctx, &c, "", &givenFeatures{source: source, train: trainFeat, test: testFeat, d: d}, trainSet, testSet, "", log)
+}
+
+// givenFeatures are features computed before linearEval (raw pixels, or an
+// encoder's extracted once for several evaluations).
+type givenFeatures struct {
+	source      string
+	train, test []float32
+	d           int
+}
+
+func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, given *givenFeatures, trainSet, testSet *data.Images, out string, log io.Writer) (*LinearResult, error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -119,11 +153,8 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	}
 
 	dim := 0
-	if pixels {
-		if testSet, err = testSet.WithChannels(cfg.Data.Channels); err != nil {
-			return nil, err
-		}
-		dim = trainSet.ImageSize()
+	if given != nil {
+		dim = given.d
 	}
 	placed, err := WithDevices(cfg)
 	if err != nil {
@@ -135,8 +166,13 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 	}
 	features := func(ds *data.Images) ([]float32, error) { return lg.enc.FeaturesContext(ctx, ds, FeatureBatch) }
 	d := lg.enc.Dim
-	if pixels {
-		features = func(ds *data.Images) ([]float32, error) { return PixelFeatures(ds), nil }
+	if given != nil {
+		features = func(ds *data.Images) ([]float32, error) {
+			if ds == testSet {
+				return given.test, nil
+			}
+			return given.train, nil
+		}
 		d = dim
 	}
 	sess, err := tfgraph.NewSession(lg.g, SessionOptions(cfg.Runtime))
@@ -152,8 +188,8 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, pix
 		lg.enc.Log = log
 	}
 	src := "random init (seed " + fmt.Sprint(cfg.Seed) + ")"
-	if pixels {
-		src = "raw pixels"
+	if given != nil {
+		src = given.source
 	} else if checkpoint != "" {
 		if err := lg.enc.Restore(checkpoint); err != nil {
 			return nil, err

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -295,5 +296,88 @@ func TestSpread(t *testing.T) {
 	}
 	if !bytes.Equal(sub.Pix[2*ds.ImageSize():3*ds.ImageSize()], ds.Pix[6*ds.ImageSize():7*ds.ImageSize()]) {
 		t.Error("spread image 2 is not image 6")
+	}
+}
+
+// Features extracted once and handed to LinearEvalFeatures train the same
+// classifier as a cached-mode LinearEvalData that extracts them itself.
+func TestLinearEvalFeaturesEqualsCachedEval(t *testing.T) {
+	cfg := tinyConfig(3)
+	cfg.Linear.Epochs = 5
+	trainSet, testSet := colourSet(1, 96), colourSet(2, 60)
+	want, err := LinearEvalData(context.Background(), cfg, "", trainSet, testSet, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEncoder(cfg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	tf, err := e.Features(trainSet, FeatureBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, err := e.Features(testSet, FeatureBatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	got, err := LinearEvalFeatures(context.Background(), cfg, "precomputed", trainSet, tf, testSet, sf, e.Dim, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Top1 != want.Top1 || got.Loss != want.Loss || got.Steps != want.Steps {
+		t.Errorf("LinearEvalFeatures top1 %v loss %v steps %d, LinearEvalData top1 %v loss %v steps %d",
+			got.Top1, got.Loss, got.Steps, want.Top1, want.Loss, want.Steps)
+	}
+	if !strings.Contains(log.String(), "from precomputed") {
+		t.Errorf("log does not name the features' source:\n%s", log.String())
+	}
+	for _, tc := range []struct {
+		name      string
+		tr, te    []float32
+		d         int
+		wantError string
+	}{
+		{"short train", tf[:len(tf)-1], sf, e.Dim, "train feature values"},
+		{"short test", tf, sf[:e.Dim], e.Dim, "test feature values"},
+		{"zero dimension", tf, sf, 0, "dimension 0"},
+	} {
+		_, err := LinearEvalFeatures(context.Background(), cfg, "x", trainSet, tc.tr, testSet, tc.te, tc.d, nil)
+		if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.wantError)
+		}
+	}
+}
+
+// The feeder collects garbage after FeedCollectBytes of fed features, so
+// the C buffers of fed tensors (freed by finalizers) cannot pile up over a
+// long feature-fed loop whose Go heap stays small.
+func TestFeederCollectsFedTensors(t *testing.T) {
+	const d, n = 1024, 64 // 256 KB a batch
+	f := &feeder{lg: &linearGraph{}, mode: ModeCached, ds: colourSet(1, n), feats: make([]float32, n*d), d: d}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	batches := FeedCollectBytes / (4 * n * d)
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.NumGC
+	for i := 0; i < batches-1; i++ {
+		if _, err := f.feeds(idx, int64(i), 0.1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.unfreed != (batches-1)*4*n*d {
+		t.Fatalf("unfreed %d after %d batches", f.unfreed, batches-1)
+	}
+	if _, err := f.feeds(idx, 0, 0.1); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&ms)
+	if f.unfreed != 0 || ms.NumGC == before {
+		t.Errorf("after %d bytes: unfreed %d, %d collections; want a collection and the count reset", FeedCollectBytes, f.unfreed, ms.NumGC-before)
 	}
 }

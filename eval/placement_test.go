@@ -55,7 +55,7 @@ func TestEvalGraphsHaveGPUKernels(t *testing.T) {
 		}
 	}
 	t.Run("knn", func(t *testing.T) {
-		kg, err := buildKNN(make([]int32, 300), 64, 10, 200, 5, 0.1)
+		kg, err := buildKNN(make([]int32, 300), 64, 10, []int{200, 20}, 5, 0.1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,6 +80,8 @@ test -f "$OUT/run_lock/saved_model/saved_model.pb"
 step knn;            "$BIN" knn "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
 step knn random;     "$BIN" knn "${tiny[@]}" --checkpoint random
 step knn pixels;     "$BIN" knn "${tiny[@]}" --pixels
+step knn several k; "$BIN" knn "${tiny[@]}" --checkpoint "$OUT/run/checkpoints" --k 1,5,20 | tee "$OUT/knn_k.txt"
+test "$(grep -c '^kNN top-1 .*(k=\(1\|5\|20\), T=0.1)$' "$OUT/knn_k.txt")" = 3
 step linear-eval;    "$BIN" linear-eval "${tiny[@]}" --checkpoint "$OUT/run/checkpoints"
 step linear-eval --pixels; "$BIN" linear-eval "${tiny[@]}" --pixels
 step export;         "$BIN" export --config "$OUT/run/config.yaml" --checkpoint "$OUT/run/checkpoints" --out "$OUT/exported"

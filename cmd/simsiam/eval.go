@@ -33,10 +33,12 @@ func cmdKNN(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 Weighted kNN (k=train.knn_k, temperature train.knn_temperature) on the
 l2-normalised backbone features: eval.train_split is the memory bank,
 eval.test_split is classified. --checkpoint random measures the randomly
-initialised network, --pixels the raw pixels (baselines).
+initialised network, --pixels the raw pixels (baselines). --k 1,20,200
+scores several k from one pass (features and similarities computed once).
 
 Examples:
   simsiam knn --checkpoint runs/fashion_mnist_demo/checkpoints
+  simsiam knn --checkpoint runs/fashion_mnist_demo/checkpoints --k 1,20,200
   simsiam knn --checkpoint random
   simsiam knn --pixels
 
@@ -46,6 +48,8 @@ Flags:
 	cf.register(fs)
 	ckpt := fs.String("checkpoint", "", "checkpoint prefix or directory (newest ckpt-N), or \"random\"")
 	pixels := fs.Bool("pixels", false, "classify raw pixels instead of features")
+	var ks intList
+	fs.Var(&ks, "k", "neighbour counts, comma-separated (default: train.knn_k)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -53,33 +57,49 @@ Flags:
 	if err != nil {
 		return err
 	}
-	var top1, top5 float64
-	switch {
-	case *pixels:
-		bank, test, err := eval.OpenEvalDataContext(ctx, cfg)
-		if err != nil {
-			return err
-		}
-		nc := max(bank.NumClasses, test.NumClasses)
-		top1, top5, err = eval.KNN(ctx, eval.PixelFeatures(bank), bank.Labels, bank.H*bank.W*bank.C,
-			eval.PixelFeatures(test), test.Labels, nc, cfg.Train.KNNK, cfg.Train.KNNTemperature)
-		if err != nil {
-			return err
-		}
-	case *ckpt == "":
+	if len(ks) == 0 {
+		ks = intList{cfg.Train.KNNK}
+	}
+	if !*pixels && *ckpt == "" {
 		return usageError{errors.New("knn: --checkpoint (or --pixels) is required")}
-	default:
+	}
+	bank, test, err := eval.OpenEvalDataContext(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	var bf, tf []float32
+	d := bank.ImageSize()
+	if *pixels {
+		bf, tf = eval.PixelFeatures(bank), eval.PixelFeatures(test)
+	} else {
 		path := *ckpt
 		if path == "random" {
 			path = ""
 		} else if path, err = eval.ResolveCheckpoint(path); err != nil {
 			return err
 		}
-		if top1, top5, err = eval.RunKNN(ctx, cfg, path, stderr); err != nil {
+		enc, err := eval.NewEncoder(cfg, path)
+		if err != nil {
 			return err
 		}
+		defer enc.Close()
+		enc.Log = stderr
+		if bf, err = enc.FeaturesContext(ctx, bank, eval.FeatureBatch); err != nil {
+			return err
+		}
+		if tf, err = enc.FeaturesContext(ctx, test, eval.FeatureBatch); err != nil {
+			return err
+		}
+		d = enc.Dim
 	}
-	fmt.Fprintf(stdout, "kNN top-1 %s top-5 %s (k=%d, T=%g)\n", pct(top1), pct(top5), cfg.Train.KNNK, cfg.Train.KNNTemperature)
+	nc := max(bank.NumClasses, test.NumClasses)
+	scores, err := eval.KNNMulti(ctx, bf, bank.Labels, d, tf, test.Labels, nc, ks, cfg.Train.KNNTemperature)
+	if err != nil {
+		return err
+	}
+	for _, s := range scores {
+		fmt.Fprintf(stdout, "kNN top-1 %s top-5 %s (k=%d, T=%g)\n", pct(s.Top1), pct(s.Top5), s.K, cfg.Train.KNNTemperature)
+	}
 	measuredOn(stdout)
 	return nil
 }

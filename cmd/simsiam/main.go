@@ -91,6 +91,7 @@ Usage:
   simsiam predict [flags]          classify images with a linear-eval SavedModel
   simsiam serve --model DIR        serve a SavedModel over HTTP with TensorFlow Serving's REST API
   simsiam preview [flags]          PNG grid of images and their two augmented views
+  simsiam results measure|render   encoder and baselines as a results JSON; README table and kNN plot from it
   simsiam config show|validate     print or check the effective config
   simsiam config reference         every config key, its default and meaning (Markdown)
   simsiam worker                   run a bare TensorFlow gRPC server for this task of TF_CONFIG (server: old name)
@@ -130,6 +131,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdPredict(args[1:], stdout, stderr)
 	case "preview":
 		return cmdPreview(args[1:], stdout, stderr)
+	case "results":
+		return cmdResults(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, topUsage)
 		return nil

@@ -22,8 +22,9 @@ const exitInterrupted = 130
 // watchesContext are the commands that stop cleanly when their context is
 // done: train checkpoints, the evaluations stop between batches, export
 // abandons its output, server/worker exits, serve finishes the HTTP requests
-// under way. The others exit at the first signal.
-var watchesContext = map[string]bool{"train": true, "knn": true, "linear-eval": true, "export": true, "server": true, "worker": true, "serve": true}
+// under way, results stops between measurements. The others exit at the
+// first signal.
+var watchesContext = map[string]bool{"train": true, "knn": true, "linear-eval": true, "export": true, "server": true, "worker": true, "serve": true, "results": true}
 
 // signalCause is the cause of a context cancelled by a signal.
 type signalCause struct{ sig os.Signal }

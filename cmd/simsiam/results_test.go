@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/simsiam-go/simsiam/internal/results"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+func TestIntList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string
+		ok   bool
+	}{
+		{"1,20,200", "1,20,200", true},
+		{" 5 ", "5", true},
+		{"1,0", "", false},
+		{"a", "", false},
+		{"1,,2", "", false},
+	} {
+		var l intList
+		err := l.Set(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && l.String() != tc.want) {
+			t.Errorf("Set(%q) = %v, %q; want ok=%v %q", tc.in, err, l.String(), tc.ok, tc.want)
+		}
+	}
+}
+
+// A tiny real run measured end to end: the JSON has the three entries at
+// every k and linear length, the run's kNN curve and the machine, and
+// render puts the table between the README markers and writes the plot.
+func TestResultsMeasureAndRender(t *testing.T) {
+	needFashionMNIST(t)
+	dir := t.TempDir()
+	runDir := filepath.Join(dir, "run")
+	// In-process runs keep this process's oneDNN state (no restart).
+	on, _ := tfgraph.OneDNNEnabled()
+	small := []string{"--set", "eval.limit_train=600", "--set", "eval.limit_test=200", "--set", fmt.Sprintf("runtime.onednn=%v", on)}
+	train := tinyTrain(runDir, append([]string{"--set", "optim.epochs=2", "--set", "train.knn_every=1", "--set", "train.log_every=4"}, small...)...)
+	var out bytes.Buffer
+	if err := run(context.Background(), train, &out, &out); err != nil {
+		t.Fatalf("train: %v\n%s", err, out.String())
+	}
+	js := filepath.Join(dir, "toy.json")
+	args := append([]string{"results", "measure", "--config", filepath.Join(runDir, "config.yaml"), "--run", runDir,
+		"--out", js, "--dataset", "toy", "--k", "1,20,200", "--linear-epochs", "2,3"}, small...)
+	out.Reset()
+	if err := run(context.Background(), args, &out, &out); err != nil {
+		t.Fatalf("results measure: %v\n%s", err, out.String())
+	}
+	f, err := results.Read(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Entries) != 3 || f.Entry(results.Encoder) == nil || f.Entry(results.RandomInit) == nil || f.Entry(results.RawPixels) == nil {
+		t.Fatalf("entries %+v", f.Entries)
+	}
+	if p := f.Entry(results.RawPixels); p.Dim != 28*28 || p.Checkpoint != "" {
+		t.Errorf("raw pixels entry %+v", p)
+	}
+	if e := f.Entry(results.Encoder); e.Dim != 32 || !strings.Contains(e.Checkpoint, "ckpt-16") {
+		t.Errorf("encoder entry: dim %d checkpoint %q, want 32 (width 4 × 8) and ckpt-16", e.Dim, e.Checkpoint)
+	}
+	if len(f.Train.Curve) != 2 || f.Train.Curve[1].Epoch != 2 || f.Train.Steps != 16 || f.Train.Seconds <= 0 {
+		t.Errorf("train %+v", f.Train)
+	}
+	if f.Protocol.TrainImages != 600 || f.Protocol.TestImages != 200 || len(f.ConfigSHA256) != 64 ||
+		f.Machine.TensorFlow == "" || f.Machine.Cores < 1 {
+		t.Errorf("protocol %+v machine %+v sha %q", f.Protocol, f.Machine, f.ConfigSHA256)
+	}
+	// The curve's last point is the run's final kNN monitor (k=200 on the
+	// live weights): the checkpoint measured again at k=200 agrees, to one
+	// test image of rounding.
+	e := f.Entry(results.Encoder)
+	if d := e.KNN[2].Top1 - f.Train.Curve[1].Top1; e.KNN[2].K != 200 || d > 1.0/200 || d < -1.0/200 {
+		t.Errorf("encoder kNN k=200 %v, the run's last monitor %v", e.KNN[2].Top1, f.Train.Curve[1].Top1)
+	}
+	if len(e.Linear) != 2 || e.Linear[0].Epochs != 2 || e.Linear[1].Epochs != 3 {
+		t.Errorf("linear results %+v", e.Linear)
+	}
+
+	readme := filepath.Join(dir, "README.md")
+	if err := os.WriteFile(readme, []byte("# x\n<!-- results:toy:begin -->\nstale\n<!-- results:toy:end -->\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plot := filepath.Join(dir, "knn.svg")
+	out.Reset()
+	if err := run(context.Background(), []string{"results", "render", "--in", js, "--readme", readme, "--plot", plot}, &out, &out); err != nil {
+		t.Fatalf("results render: %v\n%s", err, out.String())
+	}
+	doc, _ := os.ReadFile(readme)
+	if sec, err := results.Section(string(doc), "toy"); err != nil || sec != results.Table(f) {
+		t.Errorf("README section %q (%v), want the table", sec, err)
+	}
+	if svg, err := os.ReadFile(plot); err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
+		t.Errorf("plot: %v %.40q", err, svg)
+	}
+	// A README without the markers is an error naming them.
+	if err := os.WriteFile(readme, []byte("# none\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = run(context.Background(), []string{"results", "render", "--in", js, "--readme", readme, "--plot", ""}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "results:toy:begin") {
+		t.Errorf("README without markers: %v", err)
+	}
+}
+
+func TestResultsMeasureNamesMissingRun(t *testing.T) {
+	needFashionMNIST(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	on, _ := tfgraph.OneDNNEnabled()
+	err := run(context.Background(), []string{"results", "measure", "--set", fmt.Sprintf("runtime.onednn=%v", on),
+		"--run", filepath.Join(dir, "nope"), "--out", filepath.Join(dir, "x.json")}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("error %v, want one naming the missing run", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.json")); err == nil {
+		t.Error("a results file was written for a missing run")
+	}
+}
