@@ -46,8 +46,12 @@ func TestKilledWorkerStopsTheJob(t *testing.T) {
 	needFashionMNIST(t)
 	out := filepath.Join(t.TempDir(), "run")
 	env := tfConfigs(t, 2)
-	w0 := startChild(t, []string{env[0]}, tinyWorkers(out)...)
-	w1 := startChild(t, []string{env[1]}, tinyWorkers(out)...)
+	// The same schedule for the run and its resume (a resume may extend it,
+	// never cut it): 12 steps, the kill after step 3.
+	const last = 12
+	steps := []string{"--set", fmt.Sprintf("train.max_steps=%d", last)}
+	w0 := startChild(t, []string{env[0]}, tinyWorkers(out, steps...)...)
+	w1 := startChild(t, []string{env[1]}, tinyWorkers(out, steps...)...)
 	w0.waitLine(regexp.MustCompile(`^step 3/`), 240*time.Second)
 	t0 := time.Now()
 	w1.signal(syscall.SIGKILL)
@@ -79,7 +83,7 @@ func TestKilledWorkerStopsTheJob(t *testing.T) {
 	}
 
 	env = tfConfigs(t, 2)
-	stop := []string{"--set", fmt.Sprintf("train.max_steps=%d", newest+2), "--resume"}
+	stop := append(steps, "--resume")
 	r0 := startChild(t, []string{env[0]}, tinyWorkers(out, stop...)...)
 	time.Sleep(8 * time.Second)
 	r1 := startChild(t, []string{env[1]}, tinyWorkers(out, stop...)...)
@@ -92,12 +96,12 @@ func TestKilledWorkerStopsTheJob(t *testing.T) {
 	o0, _ := r0.output()
 	o1, _ := r1.output()
 	for _, want := range []string{fmt.Sprintf("resuming from %s at step %d\n", filepath.Join(out, "checkpoints", fmt.Sprintf("ckpt-%d", newest)), newest),
-		fmt.Sprintf("starting at step %d with the chief's weights", newest), fmt.Sprintf("done: step %d ", newest+2)} {
+		fmt.Sprintf("starting at step %d with the chief's weights", newest), fmt.Sprintf("done: step %d ", last)} {
 		if !strings.Contains(o0, want) {
 			t.Errorf("resumed worker 0's stdout lacks %q:\n%s", want, o0)
 		}
 	}
-	for _, want := range []string{fmt.Sprintf("starting at step %d with the chief's weights", newest), fmt.Sprintf("done: step %d ", newest+2)} {
+	for _, want := range []string{fmt.Sprintf("starting at step %d with the chief's weights", newest), fmt.Sprintf("done: step %d ", last)} {
 		if !strings.Contains(o1, want) {
 			t.Errorf("resumed worker 1's stdout lacks %q:\n%s", want, o1)
 		}
