@@ -29,7 +29,9 @@ class Reference:
         self.shapes = reader.get_variable_to_shape_map()
         self.p = {}
         for name in self.shapes:
-            if name.startswith("optimizer/") or name in ("global_step", "epoch"):
+            # Optimizer slots, counters, the loss scale and the model-config
+            # record (a string) are not parameters of the network.
+            if name.startswith(("optimizer/", "loss_scale/", "simsiam/")) or name in ("global_step", "epoch"):
                 continue
             self.p[name] = tf.Variable(reader.get_tensor(name), name=name.replace("/", "__"))
         self.eps = settings["bn_eps"]
