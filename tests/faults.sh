@@ -159,7 +159,10 @@ if want kill9; then
 section "kill -9 loop ($ROUNDS rounds, checkpoint every step)"
 ((ROUNDS >= 10)) || fail "KILL_ROUNDS=$ROUNDS: at least 10"
 run="$OUT/k9"
-k9=(train "${tiny[@]}" --set train.max_steps=60 --set train.checkpoint_every=1 --set train.keep_checkpoints=3 --set "output_dir=$run")
+# 200 steps: enough that the rounds (each a few steps past the newest
+# checkpoint, plus up to 1.5 s) never finish the run on a fast machine.
+last=200
+k9=(train "${tiny[@]}" --set optim.epochs=4 --set train.max_steps=$last --set train.checkpoint_every=1 --set train.keep_checkpoints=3 --set "output_dir=$run")
 inside=0; resumed=0
 for ((i = 1; i <= ROUNDS; i++)); do
   flag=(); ((i > 1)) && flag=(--resume)
@@ -191,13 +194,13 @@ for ((i = 1; i <= ROUNDS; i++)); do
   fi
 done
 "$BIN" "${k9[@]}" --resume > "$OUT/k9_final.log" 2>&1 || { cat "$OUT/k9_final.log"; fail "the final resume failed"; }
-grep -q '^done: step 60 ' "$OUT/k9_final.log" || { cat "$OUT/k9_final.log"; fail "the final resume did not finish at step 60"; }
+grep -q "^done: step $last " "$OUT/k9_final.log" || { cat "$OUT/k9_final.log"; fail "the final resume did not finish at step $last"; }
 left=$(compgen -G "$run/checkpoints/.tmp-*" | wc -l || true)
 [[ $left == 0 ]] || fail "$left .tmp-ckpt-* folders left"
-check_metrics "$run/metrics.jsonl" 60
+check_metrics "$run/metrics.jsonl" "$last"
 mapfile -t ckpts < <(compgen -G "$run/checkpoints/ckpt-*.index")
 check_finite "${ckpts[@]%.index}"
-record "fault: kill -9 x $ROUNDS ($inside inside checkpoint writes) -> each of the $resumed resumes with a checkpoint started from the newest one; final run done at step 60, metrics.jsonl without duplicates, 0 .tmp-ckpt-* left"
+record "fault: kill -9 x $ROUNDS ($inside inside checkpoint writes) -> each of the $resumed resumes with a checkpoint started from the newest one; final run done at step $last, metrics.jsonl without duplicates, 0 .tmp-ckpt-* left"
 fi
 
 if want export; then
