@@ -42,11 +42,7 @@ test-python: build
 # Every fuzz target of every package that has one (data readers, the YAML
 # config loader, TF_CONFIG, the checkpoint index reader), FUZZTIME each.
 fuzz: setup
-	@$(TFENV) for p in $$(git ls-files '*_test.go' | xargs grep -l '^func Fuzz' | xargs -n1 dirname | sort -u); do \
-	  for t in $$(go test -list 'Fuzz.*' ./$$p/ | grep ^Fuzz); do \
-	    echo "fuzz: ./$$p/ $$t"; go test ./$$p/ -run XXX -fuzz "^$$t$$" -fuzztime $${FUZZTIME:-15s} || exit 1; \
-	  done; \
-	done
+	@$(TFENV) tests/fuzz.sh
 
 # Every subcommand end to end on a tiny run (CI runs this).
 smoke: build data
