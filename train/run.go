@@ -335,8 +335,6 @@ func (r *run) start() error {
 		if dropped+unreadable > 0 {
 			fmt.Fprintf(r.logw, "metrics.jsonl: dropped %d records after step %d and %d unreadable lines\n", dropped, r.from, unreadable)
 		}
-	}
-	if r.opts.Resume {
 		if r.skips, err = countSkips(mpath); err != nil {
 			return err
 		}
