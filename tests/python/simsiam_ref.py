@@ -68,7 +68,7 @@ class Reference:
         else:
             x = pad_conv(x, self.p["encoder/conv1/kernel"], 2, 3)
         x = tf.nn.relu(self.bn("encoder/bn1", x))
-        if self.s["stem"] != "cifar":
+        if self.s["stem"] == "imagenet":
             x = tf.nn.max_pool2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=-np.inf), 3, 2, "VALID")
         for li, n in enumerate(BLOCKS[self.s["arch"]]):
             for bi in range(n):
