@@ -124,7 +124,7 @@ type Augment struct {
 // Model configures the encoder f (backbone + projection MLP) and the predictor h.
 type Model struct {
 	// Arch names the backbone architecture (package model/arch lists them).
-	Arch string `mapstructure:"arch" yaml:"arch" doc:"Backbone: resnet18, resnet34, resnet50 or resnet101 (torchvision layouts)."`
+	Arch string `mapstructure:"arch" yaml:"arch" doc:"Backbone: resnet10, resnet18, resnet34, resnet50 or resnet101 (torchvision layouts; resnet10 is resnet18 with one basic block per stage)."`
 	// Stem selects the first layers of the backbone.
 	Stem string `mapstructure:"stem" yaml:"stem" doc:"Backbone stem: imagenet (7x7 stride-2 convolution and max pooling) or cifar (3x3 stride-1 convolution, no pooling)."`
 	// Width is the number of channels of the first stage.

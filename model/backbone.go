@@ -61,6 +61,7 @@ type newBackbone func(s *tfgraph.Scope, c BackboneConfig) (Backbone, error)
 // are those of package arch, the list configs validates model.arch against;
 // TestRegistryMatchesArchList checks that both name the same architectures.
 var backbones = map[string]newBackbone{
+	"resnet10":  newResNet10,
 	"resnet18":  newResNet18,
 	"resnet34":  newResNet34,
 	"resnet50":  newResNet50,

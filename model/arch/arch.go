@@ -12,7 +12,7 @@ package arch
 
 // Names lists the backbone architectures, in the order the documentation
 // gives them.
-func Names() []string { return []string{"resnet18", "resnet34", "resnet50", "resnet101"} }
+func Names() []string { return []string{"resnet10", "resnet18", "resnet34", "resnet50", "resnet101"} }
 
 // Stems lists the backbone stems: cifar (3x3 stride-1 convolution, no
 // pooling) and imagenet (7x7 stride-2 convolution and 3x3 stride-2 max

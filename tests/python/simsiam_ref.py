@@ -11,7 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-BLOCKS = {"resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
+BLOCKS = {"resnet10": (1, 1, 1, 1), "resnet18": (2, 2, 2, 2), "resnet34": (3, 4, 6, 3)}
 
 
 def pad_conv(x, k, stride, pad):
