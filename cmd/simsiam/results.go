@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -171,7 +172,13 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 		Train: *trainInfo,
 	}
 	if *label == "" {
-		*label = fmt.Sprintf("SimSiam encoder (`%s`, %d epochs)", filepath.Base(*runDir), trainInfo.Epochs)
+		name := filepath.Base(*runDir)
+		if p := presetOf(cfg); p != "" {
+			name = p + "` preset"
+		} else {
+			name += "`"
+		}
+		*label = fmt.Sprintf("SimSiam encoder (`%s, %d epochs)", name, trainInfo.Epochs)
 	}
 	m := measurer{ctx: ctx, cfg: cfg, bank: bank, test: test, ks: ks, epochs: epochs, log: stderr}
 	rows := []struct {
@@ -202,6 +209,26 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "wrote %s (%s)\n", *out, results.Duration(f.Seconds))
 	measuredOn(stdout)
 	return nil
+}
+
+// presetOf names the preset cfg is, apart from output_dir (a preset run
+// into another folder), or returns "" when it is none of them.
+func presetOf(cfg *configs.Config) string {
+	want, err := cfg.YAML()
+	if err != nil {
+		return ""
+	}
+	for _, name := range configs.Presets() {
+		p, err := configs.Load(configs.LoadOptions{Preset: name})
+		if err != nil {
+			continue
+		}
+		p.OutputDir = cfg.OutputDir
+		if got, err := p.YAML(); err == nil && bytes.Equal(got, want) {
+			return name
+		}
+	}
+	return ""
 }
 
 func summary(e *results.Entry) string {

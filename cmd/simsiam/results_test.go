@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/results"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -30,6 +31,32 @@ func TestIntList(t *testing.T) {
 		if (err == nil) != tc.ok || (tc.ok && l.String() != tc.want) {
 			t.Errorf("Set(%q) = %v, %q; want ok=%v %q", tc.in, err, l.String(), tc.ok, tc.want)
 		}
+	}
+}
+
+// TestPresetOf names a preset run into another folder, and nothing once a
+// training key differs.
+func TestPresetOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, preset string
+		sets         []string
+		want         string
+	}{
+		{"demo as shipped", "fashion_mnist_demo", nil, "fashion_mnist_demo"},
+		{"demo in another folder", "fashion_mnist_demo", []string{"output_dir=/tmp/elsewhere"}, "fashion_mnist_demo"},
+		{"long preset", "fashion_mnist_long", []string{"output_dir=x"}, "fashion_mnist_long"},
+		{"demo with one more epoch", "fashion_mnist_demo", []string{"optim.epochs=4"}, ""},
+		{"demo with a smaller bank", "fashion_mnist_demo", []string{"eval.limit_train=1000"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := configs.Load(configs.LoadOptions{Preset: tc.preset, Sets: tc.sets})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := presetOf(c); got != tc.want {
+				t.Errorf("presetOf = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 
