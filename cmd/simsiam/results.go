@@ -172,13 +172,11 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 		Train: *trainInfo,
 	}
 	if *label == "" {
-		name := filepath.Base(*runDir)
+		name := "`" + filepath.Base(*runDir) + "`"
 		if p := presetOf(cfg); p != "" {
-			name = p + "` preset"
-		} else {
-			name += "`"
+			name = "`" + p + "` preset"
 		}
-		*label = fmt.Sprintf("SimSiam encoder (`%s, %d epochs)", name, trainInfo.Epochs)
+		*label = fmt.Sprintf("SimSiam encoder (%s, %d epochs)", name, trainInfo.Epochs)
 	}
 	m := measurer{ctx: ctx, cfg: cfg, bank: bank, test: test, ks: ks, epochs: epochs, log: stderr}
 	rows := []struct {

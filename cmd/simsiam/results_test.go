@@ -95,6 +95,10 @@ func TestResultsMeasureAndRender(t *testing.T) {
 	if e := f.Entry(results.Encoder); e.Dim != 32 || !strings.Contains(e.Checkpoint, "ckpt-16") {
 		t.Errorf("encoder entry: dim %d checkpoint %q, want 32 (width 4 × 8) and ckpt-16", e.Dim, e.Checkpoint)
 	}
+	// The tiny run is no preset, so its row is named by its folder.
+	if e := f.Entry(results.Encoder); e.Label != "SimSiam encoder (`run`, 2 epochs)" {
+		t.Errorf("encoder label %q", e.Label)
+	}
 	if len(f.Train.Curve) != 2 || f.Train.Curve[1].Epoch != 2 || f.Train.Steps != 16 || f.Train.Seconds <= 0 {
 		t.Errorf("train %+v", f.Train)
 	}
