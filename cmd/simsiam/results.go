@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -212,17 +211,12 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 // presetOf names the preset cfg is, apart from output_dir (a preset run
 // into another folder), or returns "" when it is none of them.
 func presetOf(cfg *configs.Config) string {
-	want, err := cfg.YAML()
-	if err != nil {
-		return ""
-	}
 	for _, name := range configs.Presets() {
 		p, err := configs.Load(configs.LoadOptions{Preset: name})
 		if err != nil {
 			continue
 		}
-		p.OutputDir = cfg.OutputDir
-		if got, err := p.YAML(); err == nil && bytes.Equal(got, want) {
+		if d := configs.Diff(p, cfg); len(d) == 0 || len(d) == 1 && d[0].Key == "output_dir" {
 			return name
 		}
 	}

@@ -58,6 +58,27 @@ func TestPresetOf(t *testing.T) {
 			}
 		})
 	}
+	// As results measure reads it: the config.yaml a training run wrote.
+	t.Run("a run's config.yaml", func(t *testing.T) {
+		c, err := configs.Load(configs.LoadOptions{Preset: "fashion_mnist_demo", Sets: []string{"output_dir=/tmp/sweep"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		yml, err := c.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "config.yaml")
+		if err := os.WriteFile(file, yml, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if c, err = configs.Load(configs.LoadOptions{File: file}); err != nil {
+			t.Fatal(err)
+		}
+		if got := presetOf(c); got != "fashion_mnist_demo" {
+			t.Errorf("presetOf = %q, want fashion_mnist_demo", got)
+		}
+	})
 }
 
 // A tiny real run measured end to end: the JSON has the three entries at
