@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,7 +47,7 @@ func (l *intList) Set(v string) error {
 	return nil
 }
 
-const resultsUsage = `Usage: simsiam results measure|render [flags]
+const resultsUsage = `Usage: simsiam results measure|render|compare [flags]
 
 measure evaluates a trained encoder and both baselines (the same network at
 random initialisation, raw pixels) with one protocol: kNN top-1/top-5 at
@@ -61,25 +62,88 @@ render writes the Markdown table of such a file between the
 <!-- results:DATASET:begin/end --> markers of the README and an SVG plot of
 the kNN monitor over epochs.
 
+compare puts several measure files of runs that differ in one setting (fp32
+against bf16 training) into one table, the first file the reference, between
+the <!-- results:NAME:begin/end --> markers, and plots their loss and kNN
+monitor curves side by side; files are taken in path order.
+
 Examples:
   simsiam results measure --config runs/fashion_mnist_demo/config.yaml --run runs/fashion_mnist_demo --out results/fashion_mnist.json
   simsiam results render --in results/fashion_mnist.json --readme README.md --plot docs/knn_curve.svg
+  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --plot docs/precision_curves.svg
 
 Flags:
 `
 
 func cmdResults(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "measure" && args[0] != "render") {
+	if len(args) == 0 || (args[0] != "measure" && args[0] != "render" && args[0] != "compare") {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
 			fmt.Fprint(stdout, resultsUsage)
 			return flag.ErrHelp
 		}
-		return usageError{errors.New("usage: simsiam results measure|render [flags]")}
+		return usageError{errors.New("usage: simsiam results measure|render|compare [flags]")}
 	}
-	if args[0] == "render" {
+	switch args[0] {
+	case "render":
 		return cmdResultsRender(args[1:], stdout, stderr)
+	case "compare":
+		return cmdResultsCompare(args[1:], stdout, stderr)
 	}
 	return cmdResultsMeasure(ctx, args[1:], stdout, stderr)
+}
+
+func cmdResultsCompare(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("results compare", resultsUsage, stderr)
+	in := fs.String("in", "", "measure files, comma-separated (two or more; taken in path order, the first is the reference)")
+	name := fs.String("name", "", "the README markers' name")
+	readme := fs.String("readme", "README.md", "Markdown file with the markers (\"\" for none)")
+	plot := fs.String("plot", "", "SVG plot to write (\"\" for none)")
+	title := fs.String("title", "", "the plot's title (default: NAME: training loss and kNN monitor)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	sources := strings.Split(*in, ",")
+	if *in == "" || len(sources) < 2 || *name == "" {
+		return usageError{errors.New("results compare: --in needs two or more files and --name a marker name")}
+	}
+	slices.Sort(sources)
+	files := make([]*results.File, len(sources))
+	for i, src := range sources {
+		f, err := results.Read(src)
+		if err != nil {
+			return err
+		}
+		files[i] = f
+	}
+	table, err := results.CompareTable(files, sources)
+	if err != nil {
+		return err
+	}
+	if *readme != "" {
+		doc, err := os.ReadFile(*readme)
+		if err != nil {
+			return err
+		}
+		out, err := results.Replace(string(doc), *name, table)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *readme, err)
+		}
+		if err := tfgraph.WriteFileAtomic(*readme, []byte(out)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote the %s table into %s\n", *name, *readme)
+	}
+	if *plot != "" {
+		t := *title
+		if t == "" {
+			t = *name + ": training loss and kNN monitor"
+		}
+		if err := tfgraph.WriteFileAtomic(*plot, results.CompareSVG(files, t)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", *plot)
+	}
+	return nil
 }
 
 func cmdResultsRender(args []string, stdout, stderr io.Writer) error {
@@ -239,9 +303,9 @@ func summary(e *results.Entry) string {
 // the start) to metrics.jsonl's last write.
 func readTrain(dir string, cfg *configs.Config) (*results.Train, error) {
 	mpath := filepath.Join(dir, "metrics.jsonl")
-	curve, err := results.ReadCurve(mpath)
+	curve, loss, err := results.ReadMetrics(mpath)
 	if err != nil {
-		return nil, fmt.Errorf("the run's kNN curve: %w", err)
+		return nil, fmt.Errorf("the run's curves: %w", err)
 	}
 	ms, err := os.Stat(mpath)
 	if err != nil {
@@ -251,8 +315,15 @@ func readTrain(dir string, cfg *configs.Config) (*results.Train, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the run's start: %w", err)
 	}
-	t := &results.Train{Run: dir, Epochs: cfg.Optim.Epochs, KNNK: cfg.Train.KNNK, Curve: curve,
+	t := &results.Train{Run: dir, Epochs: cfg.Optim.Epochs, KNNK: cfg.Train.KNNK, Curve: curve, Loss: loss,
 		Seconds: ms.ModTime().Sub(cs.ModTime()).Seconds()}
+	// The run's own precision: the evaluation may be asked for another
+	// (--set runtime.precision=fp32 measures a bf16 run's weights in fp32).
+	own, err := configs.Load(configs.LoadOptions{File: filepath.Join(dir, "config.yaml")})
+	if err != nil {
+		return nil, fmt.Errorf("the run's config: %w", err)
+	}
+	t.Precision = own.Runtime.Precision
 	if len(curve) > 0 {
 		t.Steps = curve[len(curve)-1].Step
 	}

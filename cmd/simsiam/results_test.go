@@ -123,6 +123,10 @@ func TestResultsMeasureAndRender(t *testing.T) {
 	if len(f.Train.Curve) != 2 || f.Train.Curve[1].Epoch != 2 || f.Train.Steps != 16 || f.Train.Seconds <= 0 {
 		t.Errorf("train %+v", f.Train)
 	}
+	// Every logged step (log_every 4 of 16) and the run's own precision.
+	if l := f.Train.Loss; len(l) != 4 || l[0].Step != 4 || l[3].Step != 16 || l[3].Epoch != 2 || f.Train.Precision != "auto" {
+		t.Errorf("loss curve %+v, precision %q (want steps 4..16 and the config's auto)", l, f.Train.Precision)
+	}
 	if f.Protocol.TrainImages != 600 || f.Protocol.TestImages != 200 || len(f.ConfigSHA256) != 64 ||
 		f.Machine.TensorFlow == "" || f.Machine.Cores < 1 {
 		t.Errorf("protocol %+v machine %+v sha %q", f.Protocol, f.Machine, f.ConfigSHA256)
@@ -154,6 +158,38 @@ func TestResultsMeasureAndRender(t *testing.T) {
 	if svg, err := os.ReadFile(plot); err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
 		t.Errorf("plot: %v %.40q", err, svg)
 	}
+	// compare: the same measurement as a second run (relabelled) gives a
+	// table with zero differences and a plot with both runs.
+	g := *f
+	g.Train.Precision = "bf16"
+	js2 := filepath.Join(dir, "toy2.json")
+	if err := g.Write(js2); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(readme, []byte("# x\n<!-- results:cmp:begin -->\n<!-- results:cmp:end -->\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cplot := filepath.Join(dir, "cmp.svg")
+	out.Reset()
+	// Given out of order: compare takes path order, toy.json first.
+	if err := run(context.Background(), []string{"results", "compare", "--in", js2 + "," + js, "--name", "cmp", "--readme", readme, "--plot", cplot}, &out, &out); err != nil {
+		t.Fatalf("results compare: %v\n%s", err, out.String())
+	}
+	want, err := results.CompareTable([]*results.File{f, &g}, []string{js, js2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ = os.ReadFile(readme)
+	if sec, err := results.Section(string(doc), "cmp"); err != nil || sec != want || !strings.Contains(sec, "| bf16 | 16 |") || !strings.Contains(sec, "(+0.00)") {
+		t.Errorf("compare section %q (%v), want\n%s", sec, err, want)
+	}
+	if svg, err := os.ReadFile(cplot); err != nil || bytes.Count(svg, []byte("<polyline")) != 4 {
+		t.Errorf("compare plot: %v, %d polylines, want 4", err, bytes.Count(svg, []byte("<polyline")))
+	}
+	if err := run(context.Background(), []string{"results", "compare", "--in", js, "--name", "cmp"}, &out, &out); err == nil {
+		t.Error("compare of one file: no error")
+	}
+
 	// A README without the markers is an error naming them.
 	if err := os.WriteFile(readme, []byte("# none\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -81,8 +81,13 @@ type Train struct {
 	Seconds float64 `json:"wall_seconds"`
 	// KNNK is the monitor's k (its temperature is the protocol's).
 	KNNK int `json:"knn_k"`
+	// Precision is the run's runtime.precision as its config.yaml has it
+	// (the arithmetic it trained in; the evaluation's may differ).
+	Precision string `json:"precision,omitempty"`
 	// Curve is the kNN monitor over training, from metrics.jsonl.
 	Curve []Point `json:"knn_curve"`
+	// Loss is the logged training loss, from metrics.jsonl.
+	Loss []LossPoint `json:"loss_curve,omitempty"`
 }
 
 // Point is one kNN monitor record.
@@ -90,6 +95,13 @@ type Point struct {
 	Epoch float64 `json:"epoch"`
 	Step  int64   `json:"step"`
 	Top1  float64 `json:"top1"`
+}
+
+// LossPoint is one logged training step.
+type LossPoint struct {
+	Epoch float64 `json:"epoch"`
+	Step  int64   `json:"step"`
+	Loss  float64 `json:"loss"`
 }
 
 // Entry is one row of the table.
@@ -217,16 +229,18 @@ func (f *File) Entry(name string) *Entry {
 	return nil
 }
 
-// ReadCurve reads the kNN monitor records (those with "knn_top1") of a
-// run's metrics.jsonl, in file order. A line that is not a JSON object is
-// an error naming its number.
-func ReadCurve(path string) ([]Point, error) {
+// ReadMetrics reads a run's metrics.jsonl in file order: the kNN monitor
+// records (those with "knn_top1") and the logged losses (those with
+// "loss"; training logs no non-finite step). A line that is not a JSON
+// object is an error naming its number.
+func ReadMetrics(path string) ([]Point, []LossPoint, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer fh.Close()
-	var out []Point
+	var knn []Point
+	var loss []LossPoint
 	sc := bufio.NewScanner(fh)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -238,18 +252,22 @@ func ReadCurve(path string) ([]Point, error) {
 			Step    int64    `json:"step"`
 			Epoch   float64  `json:"epoch"`
 			KNNTop1 *float64 `json:"knn_top1"`
+			Loss    *float64 `json:"loss"`
 		}
 		if err := json.Unmarshal(line, &rec); err != nil {
-			return nil, fmt.Errorf("%s line %d: %w", path, n, err)
+			return nil, nil, fmt.Errorf("%s line %d: %w", path, n, err)
 		}
 		if rec.KNNTop1 != nil {
-			out = append(out, Point{Epoch: rec.Epoch, Step: rec.Step, Top1: *rec.KNNTop1})
+			knn = append(knn, Point{Epoch: rec.Epoch, Step: rec.Step, Top1: *rec.KNNTop1})
+		}
+		if rec.Loss != nil {
+			loss = append(loss, LossPoint{Epoch: rec.Epoch, Step: rec.Step, Loss: *rec.Loss})
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return out, nil
+	return knn, loss, nil
 }
 
 // Markers returns the README markers that enclose the table of dataset.

@@ -98,7 +98,7 @@ func TestReadUnknownField(t *testing.T) {
 	}
 }
 
-func TestReadCurve(t *testing.T) {
+func TestReadMetrics(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "metrics.jsonl")
 	lines := `{"step":10,"epoch":0.01,"loss":-0.2,"time":"2026-12-01T11:00:00Z"}
@@ -109,7 +109,7 @@ func TestReadCurve(t *testing.T) {
 	if err := os.WriteFile(path, []byte(lines), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadCurve(path)
+	got, loss, err := ReadMetrics(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,13 +117,16 @@ func TestReadCurve(t *testing.T) {
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("curve %v, want %v", got, want)
 	}
+	if wantLoss := (LossPoint{Epoch: 0.01, Step: 10, Loss: -0.2}); len(loss) != 1 || loss[0] != wantLoss {
+		t.Errorf("loss %v, want [%v]", loss, wantLoss)
+	}
 	if err := os.WriteFile(path, []byte(lines+"{torn"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadCurve(path); err == nil || !strings.Contains(err.Error(), "line 5") {
+	if _, _, err := ReadMetrics(path); err == nil || !strings.Contains(err.Error(), "line 5") {
 		t.Errorf("torn line: error %v, want one naming line 5", err)
 	}
-	if _, err := ReadCurve(filepath.Join(dir, "none.jsonl")); err == nil {
+	if _, _, err := ReadMetrics(filepath.Join(dir, "none.jsonl")); err == nil {
 		t.Error("missing file: no error")
 	}
 }
