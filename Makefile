@@ -7,7 +7,7 @@ DEMO_CONFIG ?=
 BENCH_ARGS ?=
 GOTEST_FLAGS ?= -count=1 -timeout 30m
 
-.PHONY: results all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare bench-http vet fmt-check data smoke faults clean
+.PHONY: results precision all setup build gpu-check test-setup test test-go test-python fuzz demo bench bench-tiny bench-compare bench-http vet fmt-check data smoke faults clean
 
 all: build
 
@@ -71,6 +71,13 @@ RESULTS_JSON ?= results/fashion_mnist.json
 results: build data
 	@./bin/simsiam results measure --config $(DEMO_OUT)/config.yaml --run $(DEMO_OUT) --out $(RESULTS_JSON) --k 1,20,200 --linear-epochs 10,30,90
 	@./bin/simsiam results render --in $(RESULTS_JSON) --readme README.md --plot docs/knn_curve.svg
+
+# fp32 against bf16 training of the demo preset (same seed), each measured
+# in fp32 into results/precision/, then the README's precision table and
+# docs/precision_curves.svg (results/precision.sh; bf16 is emulated, and
+# slow, on CPUs without AMX-BF16 or AVX512-BF16).
+precision: build data
+	@results/precision.sh
 
 bench: build
 	@$(TFENV) go test -run XXX -bench . -benchtime 3x $(BENCH_ARGS) ./...

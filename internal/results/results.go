@@ -55,6 +55,14 @@ type Machine struct {
 	TensorFlow string   `json:"tensorflow"`
 }
 
+// vectors lists the vector extensions for a table line.
+func (m Machine) vectors() string {
+	if len(m.Vector) == 0 {
+		return "no AVX"
+	}
+	return strings.Join(m.Vector, " ")
+}
+
 // Protocol is how every entry was evaluated.
 type Protocol struct {
 	// KNNKs are the neighbour counts, KNNTemperature the vote temperature
@@ -355,10 +363,7 @@ func Table(f *File) string {
 		b.WriteString("\n")
 	}
 	m := f.Machine
-	vec := strings.Join(m.Vector, " ")
-	if vec == "" {
-		vec = "no AVX"
-	}
+	vec := m.vectors()
 	dnn := "off"
 	if m.OneDNN {
 		dnn = "on"
