@@ -149,6 +149,9 @@ func CompareSVG(files []*File, title string) []byte {
 	y := func(a axis, v float64) float64 { return h - bottom - ph*(v-a.lo)/(a.hi-a.lo) }
 	for _, a := range axes {
 		for v := a.lo; v <= a.hi+1e-9; v += a.tick {
+			if math.Abs(v) < 1e-9 {
+				v = 0 // no "-0.00" label
+			}
 			label := fmt.Sprintf("%.2f", v)
 			if a.unit == "%" {
 				label = fmt.Sprintf("%.0f %%", 100*v)

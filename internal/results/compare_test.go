@@ -12,7 +12,7 @@ func pair() []*File {
 	a, b := sample(), sample()
 	a.Train.Precision, b.Train.Precision = "fp32", "bf16"
 	a.Train.Loss = []LossPoint{{Epoch: 0.5, Step: 10, Loss: -0.2}, {Epoch: 1, Step: 20, Loss: -0.6}}
-	b.Train.Loss = []LossPoint{{Epoch: 0.5, Step: 10, Loss: -0.1}, {Epoch: 1, Step: 20, Loss: -0.5}}
+	b.Train.Loss = []LossPoint{{Epoch: 0.5, Step: 10, Loss: -0.01}, {Epoch: 1, Step: 20, Loss: -0.5}}
 	b.Train.Seconds = 420
 	b.Train.Curve = []Point{{Epoch: 1, Step: 10, Top1: 0.69}, {Epoch: 2, Step: 20, Top1: 0.78}}
 	b.Entries[0].KNN[1].Top1 = 0.7875
@@ -108,6 +108,9 @@ func TestCompareSVG(t *testing.T) {
 		t.Errorf("kNN points %+v", doc.Circles)
 	}
 	text := strings.Join(doc.Texts, "|")
+	if !strings.Contains(text, "|0.00|") || strings.Contains(text, "-0.00") {
+		t.Errorf("loss axis: want a 0.00 label and no -0.00: %s", text)
+	}
 	for _, want := range []string{"toy: fp32 & bf16", "fp32", "bf16", "training loss over epochs", "kNN monitor top-1 over epochs"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("plot text lacks %q: %s", want, text)
