@@ -262,7 +262,8 @@ def configurations(args, data_path, infer_model):
     # Mixed precision (bfloat16). On CPUs without AMX-BF16 or AVX512-BF16 the
     # bfloat16 kernels are emulated (Eigen), so these are slower than fp32
     # there; results.md labels them with the CPU's flags.
-    confs.append(conf("go_graph_bf16", go + main + ["--mode", "graph", "--precision", "bf16"], dnn))
+    # Its MatMul probe runs in bfloat16: the ceiling of a bf16 step.
+    confs.append(conf("go_graph_bf16", go + main + ["--mode", "graph", "--precision", "bf16"] + mm, dnn))
     confs.append(conf("py_graph_mixed_bf16", py + main + ["--mode", "graph", "--precision", "mixed_bfloat16"], dnn))
     confs.append(conf("py_graph_grappler_bf16", py + main + ["--mode", "graph", "--precision", "grappler_bf16"], dnn))
     confs.append(conf("go_graph_t2x1", go + main + ["--mode", "graph", "--intra", "2", "--inter", "1"], dnn))
@@ -330,6 +331,7 @@ def summarize_runs(runs):
     if mm:
         s["matmul_gflops"] = spread(mm)
         s["matmul_n"] = ok[0]["record"]["matmul"]["n"]
+        s["matmul_dtype"] = ok[0]["record"]["matmul"].get("dtype", "float32")
         s["fraction_of_matmul"] = s["achieved_gflops"]["median"] / s["matmul_gflops"]["median"]
     bd = [r["record"]["step_breakdown"] for r in ok if r["record"].get("step_breakdown")]
     if bd:
@@ -542,6 +544,14 @@ def write_markdown(path, res):
                 continue
             L.append(f"| {label}{'' if hw or a in ('go_graph', 'py_graph_onednn') else ' (emulated)'} | "
                      f"{med_range(g(a, 'images_per_sec'))} | {times(ratio(g(a, 'images_per_sec'), g(base, 'images_per_sec')))} |")
+        L.append("")
+        for a, name in (("go_graph", "Go fp32"), ("go_graph_bf16", "Go bf16")):
+            if g(a, "fraction_of_matmul") is None:
+                continue
+            L.append(f"- {name}: train step {fmt(g(a, 'achieved_gflops')['median'], 1)} GFLOP/s = "
+                     f"{fmt(100 * g(a, 'fraction_of_matmul'), 0)}% of a {g(a, 'matmul_n')}² {g(a, 'matmul_dtype')} "
+                     f"MatMul in the same process ({med_range(g(a, 'matmul_gflops'))} GFLOP/s), the ceiling of its arithmetic"
+                     f"{'' if hw or a == 'go_graph' else ' (emulated)'}.")
         L.append("")
 
     # Threads and XLA.

@@ -8,16 +8,24 @@ import (
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
-// matmulRate times an n x n float32 MatMul (both operands fed, so constant
-// folding cannot precompute it) in its own graph and session with the same
-// options as the step: the reference FLOP rate of this TensorFlow on this
-// machine.
+// matmulRate times an n x n MatMul (both operands fed, so constant folding
+// cannot precompute it) in its own graph and session with the same options
+// as the step: the reference FLOP rate of this TensorFlow on this machine.
+// The MatMul is float32, or bfloat16 when the session runs in bf16 (the fed
+// float32 operands cast in the graph, O(n²) against the product's O(n³)):
+// the ceiling of a bf16 step.
 func matmulRate(n, runs, blocks int, opts tfgraph.SessionOptions) (map[string]any, error) {
 	g := tfgraph.NewGraph()
 	s := g.Root().Child("matmul_probe")
 	a := s.Placeholder("a", tfgraph.Float, []int64{int64(n), int64(n)})
 	b := s.Placeholder("b", tfgraph.Float, []int64{int64(n), int64(n)})
-	c := s.MatMul(a, b, false, false)
+	dtype := "float32"
+	x, y := a, b
+	if opts.Precision == tfgraph.PrecisionBF16 {
+		dtype = "bfloat16"
+		x, y = s.Cast(a, tfgraph.BFloat16), s.Cast(b, tfgraph.BFloat16)
+	}
+	c := s.MatMul(x, y, false, false)
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
@@ -65,5 +73,5 @@ func matmulRate(n, runs, blocks int, opts tfgraph.SessionOptions) (map[string]an
 		}
 		rates = append(rates, flops*float64(runs)/time.Since(t).Seconds()/1e9)
 	}
-	return map[string]any{"n": n, "runs_per_block": runs, "gflops": harness.Summarize(rates)}, nil
+	return map[string]any{"n": n, "dtype": dtype, "runs_per_block": runs, "gflops": harness.Summarize(rates)}, nil
 }
