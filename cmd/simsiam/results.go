@@ -120,18 +120,9 @@ func cmdResultsCompare(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *readme != "" {
-		doc, err := os.ReadFile(*readme)
-		if err != nil {
+		if err := writeSection(*readme, *name, table, stdout); err != nil {
 			return err
 		}
-		out, err := results.Replace(string(doc), *name, table)
-		if err != nil {
-			return fmt.Errorf("%s: %w", *readme, err)
-		}
-		if err := tfgraph.WriteFileAtomic(*readme, []byte(out)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote the %s table into %s\n", *name, *readme)
 	}
 	if *plot != "" {
 		t := *title
@@ -143,6 +134,24 @@ func cmdResultsCompare(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", *plot)
 	}
+	return nil
+}
+
+// writeSection puts body between the <!-- results:NAME:begin/end -->
+// markers of the Markdown file at path.
+func writeSection(path, name, body string, stdout io.Writer) error {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	out, err := results.Replace(string(doc), name, body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tfgraph.WriteFileAtomic(path, []byte(out)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote the %s table into %s\n", name, path)
 	return nil
 }
 
@@ -159,18 +168,9 @@ func cmdResultsRender(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *readme != "" {
-		doc, err := os.ReadFile(*readme)
-		if err != nil {
+		if err := writeSection(*readme, f.Dataset, results.Table(f), stdout); err != nil {
 			return err
 		}
-		out, err := results.Replace(string(doc), f.Dataset, results.Table(f))
-		if err != nil {
-			return fmt.Errorf("%s: %w", *readme, err)
-		}
-		if err := tfgraph.WriteFileAtomic(*readme, []byte(out)); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote the %s table into %s\n", f.Dataset, *readme)
 	}
 	if *plot != "" {
 		if err := tfgraph.WriteFileAtomic(*plot, results.SVG(f)); err != nil {

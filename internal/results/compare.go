@@ -64,14 +64,7 @@ func CompareTable(files []*File, sources []string) (string, error) {
 	}
 	var b strings.Builder
 	p := ref.Protocol
-	b.WriteString("| trained in | steps | pretraining | speed | final loss |")
-	for _, k := range p.KNNKs {
-		fmt.Fprintf(&b, " kNN k=%d |", k)
-	}
-	for _, e := range p.LinearEpochs {
-		fmt.Fprintf(&b, " linear, %d epochs |", e)
-	}
-	b.WriteString("\n| --- | ---: | ---: | ---: | ---: |" + strings.Repeat(" ---: |", len(p.KNNKs)+len(p.LinearEpochs)) + "\n")
+	p.writeHeader(&b, "| trained in | steps | pretraining | speed | final loss |", "| --- | ---: | ---: | ---: | ---: |")
 	diff := func(x, r float64, i int) string {
 		if i == 0 {
 			return pctCell(x)

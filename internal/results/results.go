@@ -321,6 +321,20 @@ func Duration(sec float64) string {
 	return fmt.Sprintf("%d h %d min", s/3600, (s%3600)/60)
 }
 
+// writeHeader writes a Markdown table's header: the leading columns (lead,
+// with their alignment row align), then one column per kNN k and linear
+// length of the protocol.
+func (p Protocol) writeHeader(b *strings.Builder, lead, align string) {
+	b.WriteString(lead)
+	for _, k := range p.KNNKs {
+		fmt.Fprintf(b, " kNN k=%d |", k)
+	}
+	for _, e := range p.LinearEpochs {
+		fmt.Fprintf(b, " linear, %d epochs |", e)
+	}
+	b.WriteString("\n" + align + strings.Repeat(" ---: |", len(p.KNNKs)+len(p.LinearEpochs)) + "\n")
+}
+
 // Table renders f as the README's Markdown: one row per entry with kNN
 // top-1 at every k and linear top-1 at every length (the best figure of
 // each column in bold), then the lines saying how and where it was
@@ -328,14 +342,7 @@ func Duration(sec float64) string {
 func Table(f *File) string {
 	var b strings.Builder
 	p := f.Protocol
-	b.WriteString("| features | dim |")
-	for _, k := range p.KNNKs {
-		fmt.Fprintf(&b, " kNN k=%d |", k)
-	}
-	for _, e := range p.LinearEpochs {
-		fmt.Fprintf(&b, " linear, %d epochs |", e)
-	}
-	b.WriteString("\n| --- | ---: |" + strings.Repeat(" ---: |", len(p.KNNKs)+len(p.LinearEpochs)) + "\n")
+	p.writeHeader(&b, "| features | dim |", "| --- | ---: |")
 	bestKNN := make([]float64, len(p.KNNKs))
 	bestLin := make([]float64, len(p.LinearEpochs))
 	for _, e := range f.Entries {
