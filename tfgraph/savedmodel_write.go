@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	graphpb "github.com/wamuir/graft/tensorflow/core/framework/graph_go_proto"
 	oppb "github.com/wamuir/graft/tensorflow/core/framework/op_def_go_proto"
@@ -333,25 +334,57 @@ func inputOpName(in string) string {
 	return in
 }
 
-// RemoveSavedModelTemps deletes what a process killed while writing the
-// SavedModel dir left beside it: dir.tmp-* (an unfinished model) and
-// dir.old-* (the previous model, moved aside while the new one was renamed
-// in). It returns the paths removed. Call it before writing dir again, and
-// only where no other process writes dir at the same time.
-func RemoveSavedModelTemps(dir string) ([]string, error) {
+// RemoveSavedModelTemps tidies what a process killed while writing the
+// SavedModel dir left beside it: dir.tmp-* (an unfinished model) is
+// deleted, and so is dir.old-* (the previous model, moved aside while the
+// new one was renamed in) unless dir itself is missing. A kill between the
+// two renames leaves exactly that: no dir, the old model complete in
+// dir.old-*. Then the newest dir.old-* holding a SavedModelFile is renamed
+// back to dir (restored), so replacing a model never loses the one it
+// replaces. It returns the paths removed and the one restored ("" if
+// none). Call it before writing dir again, and only where no other
+// process writes dir at the same time.
+func RemoveSavedModelTemps(dir string) (removed []string, restored string, err error) {
 	dir = filepath.Clean(dir)
-	var removed []string
-	for _, pat := range []string{dir + ".tmp-*", dir + ".old-*"} {
-		paths, err := filepath.Glob(pat)
-		if err != nil {
-			return removed, err
-		}
-		for _, p := range paths {
-			if err := os.RemoveAll(p); err != nil {
-				return removed, err
+	olds, err := filepath.Glob(dir + ".old-*")
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
+		if restored = newestSavedModel(olds); restored != "" {
+			if err := os.Rename(restored, dir); err != nil {
+				return nil, "", fmt.Errorf("restoring the SavedModel %s from %s: %w", dir, restored, err)
 			}
-			removed = append(removed, p)
 		}
 	}
-	return removed, nil
+	tmps, err := filepath.Glob(dir + ".tmp-*")
+	if err != nil {
+		return nil, restored, err
+	}
+	for _, p := range append(tmps, olds...) {
+		if p == restored {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return removed, restored, err
+		}
+		removed = append(removed, p)
+	}
+	return removed, restored, nil
+}
+
+// newestSavedModel returns the most recently modified of dirs that holds a
+// SavedModelFile, or "" if none does.
+func newestSavedModel(dirs []string) string {
+	best, bestTime := "", time.Time{}
+	for _, d := range dirs {
+		st, err := os.Stat(filepath.Join(d, SavedModelFile))
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if best == "" || st.ModTime().After(bestTime) {
+			best, bestTime = d, st.ModTime()
+		}
+	}
+	return best
 }

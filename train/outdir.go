@@ -132,34 +132,52 @@ func moveAside(dir string, found []string, now time.Time) (string, error) {
 // leftoverPatterns match the temporary files and folders a process killed
 // while writing leaves in output_dir: a checkpoint's (Saver.Save) and the
 // state file's (Checkpoints.Commit), config.yaml's and metrics.jsonl's
-// (WriteAtomic), and the SavedModels' (WriteSavedModel), linear-eval's
-// included.
+// (WriteAtomic) and linear-eval's checkpoints. The SavedModels' leftovers
+// are savedModelDirs'.
 var leftoverPatterns = []string{
 	filepath.Join("checkpoints", ".tmp-*"),
 	".tmp-config*.yaml-*", ".tmp-metrics.jsonl-*", preflightFile + "*",
-	"saved_model.tmp-*", "saved_model.old-*",
 	filepath.Join("linear", ".tmp-*"),
-	filepath.Join("linear", "saved_model.tmp-*"), filepath.Join("linear", "saved_model.old-*"),
 }
 
+// savedModelDirs are the SavedModels a run folder holds: the encoder's
+// and linear-eval's. tfgraph.RemoveSavedModelTemps tidies what a killed
+// write of them left.
+var savedModelDirs = []string{"saved_model", filepath.Join("linear", "saved_model")}
+
 // removeLeftovers deletes the temporary files of a killed run in dir and
-// returns their paths relative to dir. Only call it holding dir's lock.
-func removeLeftovers(dir string) ([]string, error) {
-	var removed []string
+// returns their paths relative to dir; a SavedModel that a killed export
+// had moved aside is put back, and restored names it. Only call it
+// holding dir's lock.
+func removeLeftovers(dir string) (removed, restored []string, err error) {
+	for _, sm := range savedModelDirs {
+		rm, back, err := tfgraph.RemoveSavedModelTemps(filepath.Join(dir, sm))
+		for _, p := range rm {
+			rel, _ := filepath.Rel(dir, p)
+			removed = append(removed, rel)
+		}
+		if back != "" {
+			rel, _ := filepath.Rel(dir, back)
+			restored = append(restored, rel+" -> "+sm)
+		}
+		if err != nil {
+			return removed, restored, err
+		}
+	}
 	for _, pat := range leftoverPatterns {
 		paths, err := filepath.Glob(filepath.Join(dir, pat))
 		if err != nil {
-			return removed, err
+			return removed, restored, err
 		}
 		for _, p := range paths {
 			if err := os.RemoveAll(p); err != nil {
-				return removed, err
+				return removed, restored, err
 			}
 			rel, _ := filepath.Rel(dir, p)
 			removed = append(removed, rel)
 		}
 	}
-	return removed, nil
+	return removed, restored, nil
 }
 
 // trimMetrics makes the metrics file at path end at step: records of later

@@ -126,9 +126,12 @@ func TestRemoveLeftovers(t *testing.T) {
 	for _, p := range append(leftovers, kept...) {
 		writeFile(t, filepath.Join(dir, p), "x")
 	}
-	removed, err := removeLeftovers(dir)
+	removed, restored, err := removeLeftovers(dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(restored) != 0 {
+		t.Errorf("restored %v with saved_model/ in place", restored)
 	}
 	if len(removed) != len(leftovers) {
 		t.Errorf("removed %v, want the %d leftovers", removed, len(leftovers))
@@ -396,6 +399,45 @@ func TestResumeEdgeCases(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(mpath); !bytes.Equal(before, after) {
 		t.Error("resuming a complete run changed metrics.jsonl")
+	}
+
+	// A kill -9 between the two renames of a SavedModel replacement leaves
+	// no saved_model/, the previous model complete in saved_model.old-* and
+	// the new one in saved_model.tmp-*. The resume puts the previous model
+	// back; it is the final checkpoint's, so nothing is exported, or an
+	// earlier one's, so the final checkpoint is exported over it.
+	sm := filepath.Join(cfg.OutputDir, "saved_model")
+	meta := filepath.Join(sm, "assets.extra", "simsiam.json")
+	for _, tc := range []struct {
+		from       string // checkpoint the moved-aside model records
+		wantExport bool
+	}{{"ckpt-6", false}, {"ckpt-3", true}} {
+		b, err := os.ReadFile(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, meta, strings.ReplaceAll(string(b), "ckpt-6", tc.from))
+		if err := os.Rename(sm, sm+".old-77"); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(sm+".tmp-78", "saved_model.pb"), "half")
+		log.Reset()
+		if res, err = Run(ctx, cfg, Options{Resume: true, Log: &log}); err != nil {
+			t.Fatal(err)
+		}
+		if want := "restored the SavedModel an interrupted export had moved aside in " + cfg.OutputDir + ": saved_model.old-77 -> saved_model"; !strings.Contains(log.String(), want) {
+			t.Errorf("%s: log does not say %q:\n%s", tc.from, want, log.String())
+		}
+		again := strings.Contains(log.String(), "saved_model/ holds "+tc.from+", not the final ckpt-6: exporting it again")
+		if again != tc.wantExport {
+			t.Errorf("%s: exported again %v, want %v:\n%s", tc.from, again, tc.wantExport, log.String())
+		}
+		if got := exportedFrom(sm); got != "ckpt-6" || res.SavedModel != sm {
+			t.Errorf("%s: saved_model/ exported from %q (SavedModel %q), want ckpt-6", tc.from, got, res.SavedModel)
+		}
+		if left, _ := filepath.Glob(sm + ".*"); len(left) != 0 {
+			t.Errorf("%s: left beside saved_model/: %v", tc.from, left)
+		}
 	}
 }
 

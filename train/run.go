@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -222,7 +223,10 @@ func (r *run) prepareOutput() error {
 		return err
 	}
 	r.closeFns = append(r.closeFns, func() { unlockOutput(lock) })
-	removed, err := removeLeftovers(dir)
+	removed, restored, err := removeLeftovers(dir)
+	if len(restored) > 0 {
+		fmt.Fprintf(r.logw, "restored the SavedModel an interrupted export had moved aside in %s: %s\n", dir, strings.Join(restored, ", "))
+	}
 	if err != nil {
 		return fmt.Errorf("removing temporary files of a killed run in %s: %w", dir, err)
 	}
@@ -400,17 +404,47 @@ func (r *run) complete() error {
 	fmt.Fprintf(r.logw, "the run is already complete (step %d of %d): nothing to train\n", r.from, r.total)
 	dir := filepath.Join(r.cfg.OutputDir, "saved_model")
 	if _, err := os.Stat(filepath.Join(dir, tfgraph.SavedModelFile)); err == nil {
-		r.res.SavedModel = dir
-		return nil
+		from := exportedFrom(dir)
+		if from == filepath.Base(r.latest) {
+			r.res.SavedModel = dir
+			return nil
+		}
+		// A SavedModel restored from before a killed export holds an
+		// earlier checkpoint (or its metadata is unreadable): export the
+		// final one over it.
+		fmt.Fprintf(r.logw, "saved_model/ holds %s, not the final %s: exporting it again\n", orUnknown(from), filepath.Base(r.latest))
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
+	} else {
+		fmt.Fprintf(r.logw, "saved_model/ is missing: exporting it from %s\n", filepath.Base(r.latest))
 	}
-	fmt.Fprintf(r.logw, "saved_model/ is missing: exporting it from %s\n", filepath.Base(r.latest))
 	if err := export.Export(r.cfg, r.latest, dir, true); err != nil {
 		return fmt.Errorf("exporting the SavedModel: %w", err)
 	}
 	r.res.SavedModel = dir
 	return nil
+}
+
+// exportedFrom returns the base name of the checkpoint the SavedModel dir
+// was exported from (its assets.extra metadata), or "" if that is
+// unreadable.
+func exportedFrom(dir string) string {
+	b, err := os.ReadFile(filepath.Join(dir, "assets.extra", export.MetadataFile))
+	if err != nil {
+		return ""
+	}
+	var m export.Metadata
+	if json.Unmarshal(b, &m) != nil || m.Checkpoint == "" {
+		return ""
+	}
+	return filepath.Base(m.Checkpoint)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unknown checkpoint"
+	}
+	return s
 }
 
 // resume checks the newest checkpoint against the graph by name and shape

@@ -163,10 +163,8 @@ Flags:
 		return err
 	}
 	defer unlock()
-	if removed, err := tfgraph.RemoveSavedModelTemps(filepath.Join(dir, "linear", "saved_model")); err != nil {
+	if err := tidySavedModel(filepath.Join(dir, "linear", "saved_model"), stderr); err != nil {
 		return err
-	} else if len(removed) > 0 {
-		fmt.Fprintf(stderr, "removed what an interrupted export left: %s\n", strings.Join(removed, ", "))
 	}
 	res, err := eval.LinearEval(ctx, cfg, path, dir, stdout)
 	if err != nil {
@@ -241,10 +239,8 @@ Flags:
 		}
 		defer unlock()
 	}
-	if removed, err := tfgraph.RemoveSavedModelTemps(*out); err != nil {
+	if err := tidySavedModel(*out, stderr); err != nil {
 		return err
-	} else if len(removed) > 0 {
-		fmt.Fprintf(stderr, "removed what an interrupted export left: %s\n", strings.Join(removed, ", "))
 	}
 	o := export.Options{Overwrite: *overwrite, Projection: true, Log: stderr}
 	if err := untilDone(ctx, "export", func() error { return export.ExportWith(cfg, path, *out, o) }); err != nil {
@@ -462,4 +458,18 @@ func servePrecision(p string, stderr io.Writer) ([]serve.Option, error) {
 		return []serve.Option{serve.WithSessionOptions(tfgraph.SessionOptions{Precision: tfgraph.PrecisionBF16})}, nil
 	}
 	return nil, usageError{fmt.Errorf("--precision %q: want fp32 or bf16", p)}
+}
+
+// tidySavedModel restores or removes what an interrupted export of the
+// SavedModel dir left beside it (tfgraph.RemoveSavedModelTemps) and says
+// what it did on w.
+func tidySavedModel(dir string, w io.Writer) error {
+	removed, restored, err := tfgraph.RemoveSavedModelTemps(dir)
+	if restored != "" {
+		fmt.Fprintf(w, "restored the SavedModel an interrupted export had moved aside: %s -> %s\n", restored, dir)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(w, "removed what an interrupted export left: %s\n", strings.Join(removed, ", "))
+	}
+	return err
 }
