@@ -129,8 +129,8 @@ func relDiff(a, b []float32) float64 {
 // TestReplicasMatchOneProcess: two workers each on the same half batch
 // train like one process on that half twice over (BatchNorm's batch
 // statistics, the loss and the gradients are those of the half either way):
-// the same losses for 5 steps and the same parameters after them (rel
-// 1e-4). The workers start from different seeds: the broadcast gives both
+// the same losses for 5 steps (rel 1e-4) and the same parameters after
+// them (1e-4 relative over all of them, 1e-3 per tensor). The workers start from different seeds: the broadcast gives both
 // the chief's weights, bit for bit, and they stay bit-identical.
 func TestReplicasMatchOneProcess(t *testing.T) {
 	cfg := tinyConfig()
@@ -195,6 +195,7 @@ func TestReplicasMatchOneProcess(t *testing.T) {
 	}
 	v0, v1 := floats(t, rs.sess[0], rs.steps[0]), floats(t, rs.sess[1], rs.steps[1])
 	compared := 0
+	var diff2, norm2, worst float64
 	for k, w := range wantVars {
 		if !bitsEqual(v0[k], v1[k]) {
 			t.Errorf("after %d steps %s differs between the workers", steps, k)
@@ -204,10 +205,29 @@ func TestReplicasMatchOneProcess(t *testing.T) {
 		if strings.HasSuffix(k, "moving_variance") {
 			continue
 		}
-		if d := relDiff(v0[k], w); d > 1e-4 {
+		// Per tensor the bound is loose: the one process sums gradients over
+		// 8 images, the workers over 4 and then across the two, in another
+		// order, and float32 rounding of BatchNorm betas' sums (which cancel
+		// heavily) reaches 2.4e-4 relative after 5 steps with AVX-512
+		// oneDNN kernels (1e-4 with AVX2). Averaging wrongly, or a worker
+		// keeping its own gradients, moves tensors by 1e-1 or more.
+		d := relDiff(v0[k], w)
+		if d > 1e-3 {
 			t.Errorf("%s after %d steps: rel diff %.2g to one process", k, steps, d)
 		}
+		worst = max(worst, d)
+		for i := range w {
+			diff2 += math.Pow(float64(v0[k][i]-w[i]), 2)
+			norm2 += math.Pow(float64(w[i]), 2)
+		}
 		compared++
+	}
+	// All parameters and momenta together, as one vector (1.5e-5 measured
+	// with AVX-512).
+	if all := math.Sqrt(diff2 / norm2); all > 1e-4 {
+		t.Errorf("all %d variables after %d steps: rel L2 diff %.2g to one process", compared, steps, all)
+	} else {
+		t.Logf("all variables: rel L2 diff %.2g, worst tensor %.2g", all, worst)
 	}
 	t.Logf("losses: one process %v, workers %v; %d variables compared", want, got, compared)
 }
