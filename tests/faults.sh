@@ -30,6 +30,7 @@ tiny=(--set model.width=4 --set model.proj_dim=32 --set model.proj_hidden=32 --s
 fail() { echo "faults: FAIL: $*" >&2; exit 1; }
 record() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
 section() { printf '\n== %s\n' "$*"; }
+oom_hint='If you want to see a list of allocated tensors when OOM happens'
 want() { [[ -z "${FAULTS_ONLY:-}" || " $FAULTS_ONLY " == *" $1 "* ]]; }
 
 # wait_for FILE REGEX SECONDS [PID]: polls FILE until a line matches; fails
@@ -245,6 +246,36 @@ wait_for "$OUT/df2.log" "^step $((last + 1))/" 300 "$PID"
 kill -TERM "$PID"; wait_exit "$PID" 60
 grep -q "resuming from $MNT/run/checkpoints/ckpt-$last at step $last" "$OUT/df2.log" || fail "disk full: resume did not start from ckpt-$last"
 record "fault: disk filled during training -> exit 1 naming 'no space left on device'; ckpt-$last intact, resume continued from it after space was freed"
+grep -q "$oom_hint" "$OUT/df.log" && fail "disk full: the error carries TensorFlow's OOM advice"
+# The disk fills once the final export has begun (its saved_model.tmp-*
+# folder exists). If the export wins the race and finishes first, the run
+# is redone, at most 3 times.
+rm -rf "$MNT/run"
+for attempt in 1 2 3; do
+  bg "$OUT/dfe.log" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$MNT/run"
+  end=$((SECONDS + 300))
+  until compgen -G "$MNT/run/saved_model.tmp-*" > /dev/null; do
+    kill -0 "$PID" 2>/dev/null || break
+    ((SECONDS < end)) || fail "disk full in the export: no export seen"; sleep 0.002; done
+  dd if=/dev/zero of="$MNT/filler" bs=64k 2>/dev/null || true
+  wait_exit "$PID" 120
+  [[ $CODE == 0 && -e "$MNT/run/saved_model" ]] || break
+  echo "faults: the export finished before the disk filled (attempt $attempt); again" >&2
+  rm -rf "$MNT/run" "$MNT/filler"
+done
+[[ $CODE == 1 ]] || { cat "$OUT/dfe.log"; fail "disk full in the export: exit $CODE, want 1"; }
+grep -q "SavedModel $MNT/run/saved_model: .*No space left on device" "$OUT/dfe.log" || { cat "$OUT/dfe.log"; fail "disk full in the export: the error does not name the SavedModel and the full disk"; }
+grep -q "$oom_hint" "$OUT/dfe.log" && fail "disk full in the export: the error carries TensorFlow's OOM advice"
+test ! -e "$MNT/run/saved_model" || fail "disk full in the export: a saved_model/ appeared"
+! compgen -G "$MNT/run/saved_model.tmp-*" > /dev/null || fail "disk full in the export: a saved_model.tmp-* folder was left"
+mkdir -p "$OUT/dfe_copy"; cp "$MNT/run/checkpoints/ckpt-3".* "$OUT/dfe_copy/"
+check_finite "$OUT/dfe_copy/ckpt-3"
+rm -f "$MNT/filler"
+"$BIN" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$MNT/run" --resume > "$OUT/dfe2.log" 2>&1 \
+  || { cat "$OUT/dfe2.log"; fail "disk full in the export: resume after freeing space"; }
+grep -q 'saved_model/ is missing: exporting it from ckpt-3' "$OUT/dfe2.log" || fail "disk full in the export: the resume did not say it exports"
+test -f "$MNT/run/saved_model/saved_model.pb" || fail "disk full in the export: no SavedModel after the resume"
+record "fault: disk filled during the final export (attempt $attempt) -> exit 1 naming the SavedModel and 'No space left on device', no OOM advice, no saved_model/ or temp folder left, ckpt-3 intact; resume after freeing space exported it"
 umount "$MNT"
 fi
 
