@@ -130,8 +130,9 @@ func relDiff(a, b []float32) float64 {
 // train like one process on that half twice over (BatchNorm's batch
 // statistics, the loss and the gradients are those of the half either way):
 // the same losses for 5 steps (rel 1e-4) and the same parameters after
-// them (1e-4 relative over all of them, 1e-3 per tensor). The workers start from different seeds: the broadcast gives both
-// the chief's weights, bit for bit, and they stay bit-identical.
+// them (1e-4 relative over all of them, 1e-3 per tensor). The workers
+// start from different seeds: the broadcast gives both the chief's
+// weights, bit for bit, and they stay bit-identical.
 func TestReplicasMatchOneProcess(t *testing.T) {
 	cfg := tinyConfig()
 	const steps = 5
