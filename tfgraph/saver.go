@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	tf "github.com/wamuir/graft/tensorflow"
 )
@@ -128,7 +127,7 @@ func (sv *Saver) Save(sess *Session, prefix string) error {
 		return err
 	}
 	if _, err := sess.Run(map[Output]*Tensor{sv.Prefix: t}, []Output{sv.SaveTensor}); err != nil {
-		return fmt.Errorf("writing checkpoint %s: %w", prefix, noSpace(err))
+		return fmt.Errorf("writing checkpoint %s: %w", prefix, err)
 	}
 	files, err := filepath.Glob(tmp + ".data-*")
 	if err != nil || len(files) == 0 {
@@ -211,31 +210,4 @@ func (sv *Saver) checkFinite(sess *Session, prefix string) error {
 		more, bad = fmt.Sprintf(" and %d more", len(bad)-3), bad[:3]
 	}
 	return fmt.Errorf("checkpoint %s not written: %s%s hold NaN or infinite values", prefix, strings.Join(bad, ", "), more)
-}
-
-// oomHint starts the advice TensorFlow appends to every RESOURCE_EXHAUSTED
-// status, a full disk included, where it only misleads.
-const oomHint = "Hint: If you want to see a list of allocated tensors when OOM happens"
-
-// noSpaceError is a TensorFlow error caused by a full disk: its message
-// without the OOM advice; errors.Is(err, syscall.ENOSPC) holds.
-type noSpaceError struct {
-	err error
-	msg string
-}
-
-func (e *noSpaceError) Error() string   { return e.msg }
-func (e *noSpaceError) Unwrap() []error { return []error{e.err, syscall.ENOSPC} }
-
-// noSpace marks a TensorFlow error that says "No space left on device" and
-// drops the OOM advice from its message; other errors pass unchanged.
-func noSpace(err error) error {
-	msg := err.Error()
-	if !strings.Contains(msg, "No space left on device") {
-		return err
-	}
-	if i := strings.Index(msg, oomHint); i >= 0 {
-		msg = strings.TrimSpace(msg[:i])
-	}
-	return &noSpaceError{err: err, msg: msg}
 }

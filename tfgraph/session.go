@@ -207,8 +207,13 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 func (s *Session) Close() error { return s.s.Close() }
 
 // Run feeds, fetches and runs targets in one Session.Run.
+// A full disk's error loses TensorFlow's OOM advice (noSpace).
 func (s *Session) Run(feeds map[Output]*Tensor, fetches []Output, targets ...*Operation) ([]*Tensor, error) {
-	return s.s.Run(feeds, fetches, targets)
+	out, err := s.s.Run(feeds, fetches, targets)
+	if err != nil {
+		return out, noSpace(err)
+	}
+	return out, nil
 }
 
 // Devices lists the devices the session sees.

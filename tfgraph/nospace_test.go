@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// TestNoSpace: a SaveV2 failure on a full disk keeps TensorFlow's message
+// TestNoSpace: a TensorFlow error on a full disk (here SaveV2's) keeps TensorFlow's message
 // up to the OOM advice, which it drops, and says ENOSPC to errors.Is; other
 // errors pass unchanged.
 func TestNoSpace(t *testing.T) {
