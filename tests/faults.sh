@@ -66,6 +66,18 @@ wait_exit() {
   CODE=0; { wait "$pid"; } 2>/dev/null || CODE=$?  # no "Killed" notice
 }
 
+# export_begun RUN: polls until the process $PID has begun the SavedModel
+# export of the run folder RUN (RUN/saved_model.tmp-* exists); returns 1 when
+# the process ended first, fails after 300 s.
+export_begun() {
+  local end=$((SECONDS + 300))
+  until compgen -G "$1/saved_model.tmp-*" > /dev/null; do
+    kill -0 "$PID" 2>/dev/null || return 1
+    ((SECONDS < end)) || fail "no export of $1 seen within 300 s"
+    sleep 0.002
+  done
+}
+
 now_ms() { date +%s%3N; }
 
 # A checkpoint prefix's tensors are all finite and readable with TensorFlow.
@@ -208,10 +220,7 @@ if want export; then
 section "kill -9 during the final SavedModel export, then --resume"
 run="$OUT/k9_export"
 bg "$OUT/k9e.log" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$run"
-end=$((SECONDS + 300))
-until compgen -G "$run/saved_model.tmp-*" > /dev/null; do
-  kill -0 "$PID" 2>/dev/null || fail "the run ended before its export was seen"
-  ((SECONDS < end)) || fail "no export seen"; sleep 0.005; done
+export_begun "$run" || fail "the run ended before its export was seen"
 kill -9 "$PID"; wait_exit "$PID" 30
 test ! -e "$run/saved_model" || fail "a SavedModel appeared although the export was killed"
 "$BIN" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$run" --resume > "$OUT/k9e2.log" 2>&1 \
@@ -253,10 +262,7 @@ grep -q "$oom_hint" "$OUT/df.log" && fail "disk full: the error carries TensorFl
 rm -rf "$MNT/run"
 for attempt in 1 2 3; do
   bg "$OUT/dfe.log" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$MNT/run"
-  end=$((SECONDS + 300))
-  until compgen -G "$MNT/run/saved_model.tmp-*" > /dev/null; do
-    kill -0 "$PID" 2>/dev/null || break
-    ((SECONDS < end)) || fail "disk full in the export: no export seen"; sleep 0.002; done
+  export_begun "$MNT/run" || true   # ended first: the check below redoes the run
   dd if=/dev/zero of="$MNT/filler" bs=64k 2>/dev/null || true
   wait_exit "$PID" 120
   [[ $CODE == 0 && -e "$MNT/run/saved_model" ]] || break
