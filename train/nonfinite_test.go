@@ -4,7 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -105,4 +107,74 @@ func TestSkipNonfiniteStepsBudget(t *testing.T) {
 		t.Errorf("resume log:\n%s", log.String())
 	}
 	t.Logf("resumed run: %v", err)
+}
+
+// TestWorkersShareTheChiefsSkipCount: in a 2-worker job only the chief
+// reads metrics.jsonl, and the start barrier hands its count of skipped
+// non-finite steps to the other worker. A job that used up 2 skips, resumed
+// with 3 allowed, skips once more and then stops on every worker with the
+// limit's error (before, worker 1 counted from zero, went on skipping and
+// stopped only on the lost chief, after runtime.collective_timeout_s).
+func TestWorkersShareTheChiefsSkipCount(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 64, 20, 20)
+	out := filepath.Join(t.TempDir(), "run")
+	job := func(allowed int, resume bool) ([]error, []string) {
+		var tasks []tfgraph.TaskAddr
+		cluster := tfgraph.Cluster{}
+		for i := range 2 {
+			addr := freePort(t)
+			tasks = append(tasks, tfgraph.TaskAddr{Job: "worker", Index: i, Addr: addr})
+			cluster["worker"] = append(cluster["worker"], addr)
+		}
+		errs := make([]error, 2)
+		logs := make([]strings.Builder, 2)
+		var wg sync.WaitGroup
+		for i := range 2 {
+			srv, err := tfgraph.NewServer(cluster, "worker", i, tfgraph.ServerOptions{CollectiveGroupLeader: tasks[0].Device()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := loopConfig(t, dataDir, out)
+			cfg.Optim.BaseLR, cfg.Optim.Epochs, cfg.Optim.WarmupEpochs = 1e12, 8, 0
+			cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
+			cfg.Train.SkipNonfiniteSteps = allowed
+			rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = Run(context.Background(), cfg, Options{Log: &logs[i], Resume: resume, Replicas: rep})
+			}()
+		}
+		wg.Wait()
+		return errs, []string{logs[0].String(), logs[1].String()}
+	}
+
+	errs, logs := job(2, false)
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "allows 2 and 2 were skipped") {
+			t.Fatalf("worker %d of the first run: err = %v\n%s", i, err, logs[i])
+		}
+	}
+	t0 := time.Now()
+	errs, logs = job(3, true)
+	took := time.Since(t0)
+	for i, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "allows 3 and 3 were skipped") {
+			t.Errorf("worker %d of the resumed run, after %v: err = %v\n%s", i, took, err, logs[i])
+		}
+		if n := strings.Count(logs[i], ": skipped, the "); n != 1 {
+			t.Errorf("worker %d skipped %d steps after the resume, want 1:\n%s", i, n, logs[i])
+		}
+	}
+	if !strings.Contains(logs[1], "the chief's metrics.jsonl counts 2 non-finite steps skipped") {
+		t.Errorf("worker 1's log does not say it took the chief's count:\n%s", logs[1])
+	}
+	if took > 25*time.Second {
+		t.Errorf("the resumed job took %v to stop: a worker waited for a collective timeout", took)
+	}
+	skips, err := countSkips(filepath.Join(out, "metrics.jsonl"))
+	if err != nil || skips != 3 {
+		t.Errorf("metrics.jsonl holds %d skip records (%v), want 3", skips, err)
+	}
 }

@@ -136,23 +136,29 @@ func (st *Step) replicate(s *tfgraph.Scope, r *Replicas, bn *tfgraph.Updates) er
 // broadcast builds st.Sync: every variable takes the chief's value. The
 // chief contributes its values and the others zeros to one float64 sum
 // all-reduce (x + 0 is exact, and int64 counters below 2^53 are exact in
-// float64), so every worker ends with the chief's bits. It is the first
-// collective of a run and so also its start barrier: it waits up to the
-// barrier timeout for the late workers.
+// float64), so every worker ends with the chief's bits. The chief's count
+// of skipped non-finite steps (st.SkipsIn, read from its metrics.jsonl on
+// a resume) rides along as the last element. It is the first collective
+// of a run and so also its start barrier: it waits up to the barrier
+// timeout for the late workers.
 func (st *Step) broadcast(s *tfgraph.Scope, r *Replicas) error {
 	vars := st.Graph.Variables()
-	xs := make([]Output, len(vars))
-	shapes := make([][]int64, len(vars))
+	xs := make([]Output, len(vars), len(vars)+1)
+	shapes := make([][]int64, len(vars), len(vars)+1)
 	for i, v := range vars {
 		xs[i] = s.Cast(v.Read(), tfgraph.Double)
 		shapes[i] = v.Dims
 	}
+	st.SkipsIn = s.PlaceholderWithDefault("skips", s.Const("no_skips", float64(0)), []int64{})
+	xs = append(xs, st.SkipsIn)
+	shapes = append(shapes, []int64{})
 	pack := s.Pack1D(xs)
 	if !r.Chief() {
 		pack = s.ZerosLike(pack)
 	}
 	sum := s.AllReduce("sum", pack, r.group(), instanceBroadcast, "Id", float32(r.BarrierTimeout))
 	vals := s.Unpack1D(sum, shapes)
+	st.SkipsOut = s.Identity("skips_synced", vals[len(vars)])
 	ops := make([]*tfgraph.Operation, len(vars))
 	for i, v := range vars {
 		ops[i] = v.AssignOp(s, v.Key, s.Cast(vals[i], v.DType))

@@ -310,6 +310,24 @@ func (r *run) start() error {
 			return err
 		}
 	}
+	mpath := filepath.Join(r.cfg.OutputDir, "metrics.jsonl")
+	if r.opts.Resume && r.chief {
+		// The records after the checkpoint's step are trained again. The
+		// skips before it count against the limit, on every worker (sync).
+		dropped, unreadable, err := trimMetrics(mpath, r.from)
+		if err != nil {
+			return err
+		}
+		if dropped+unreadable > 0 {
+			fmt.Fprintf(r.logw, "metrics.jsonl: dropped %d records after step %d and %d unreadable lines\n", dropped, r.from, unreadable)
+		}
+		if r.skips, err = countSkips(mpath); err != nil {
+			return err
+		}
+		if r.skips > 0 {
+			fmt.Fprintf(r.logw, "metrics.jsonl: %d non-finite steps skipped before step %d (train.skip_nonfinite_steps %d)\n", r.skips, r.from, r.cfg.Train.SkipNonfiniteSteps)
+		}
+	}
 	if r.rep != nil {
 		if err := r.sync(); err != nil {
 			return err
@@ -328,24 +346,7 @@ func (r *run) start() error {
 	if err := r.writeConfig(); err != nil {
 		return err
 	}
-	mpath := filepath.Join(r.cfg.OutputDir, "metrics.jsonl")
 	var err error
-	if r.opts.Resume {
-		// The records after the checkpoint's step are trained again.
-		dropped, unreadable, err := trimMetrics(mpath, r.from)
-		if err != nil {
-			return err
-		}
-		if dropped+unreadable > 0 {
-			fmt.Fprintf(r.logw, "metrics.jsonl: dropped %d records after step %d and %d unreadable lines\n", dropped, r.from, unreadable)
-		}
-		if r.skips, err = countSkips(mpath); err != nil {
-			return err
-		}
-		if r.skips > 0 {
-			fmt.Fprintf(r.logw, "metrics.jsonl: %d non-finite steps skipped before step %d (train.skip_nonfinite_steps %d)\n", r.skips, r.from, r.cfg.Train.SkipNonfiniteSteps)
-		}
-	}
 	r.metrics, err = os.OpenFile(mpath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
@@ -363,14 +364,32 @@ func (r *run) start() error {
 }
 
 // sync waits for every worker and gives each the chief's variables, global
-// step included (its data position follows from it).
+// step included (its data position follows from it), and the chief's count
+// of skipped non-finite steps (only the chief reads metrics.jsonl).
 func (r *run) sync() error {
 	fmt.Fprintf(r.logw, "worker %d of %d: waiting up to %g s for the other workers (runtime.barrier_timeout_s)\n", r.rep.Rank, r.rep.Size(), r.rep.BarrierTimeout)
 	t0 := time.Now()
-	if _, err := r.sess.Run(nil, nil, r.p.Sync); err != nil {
+	feeds := map[Output]*tfgraph.Tensor{}
+	if r.chief {
+		t, err := tfgraph.NewTensor(float64(r.skips))
+		if err != nil {
+			return err
+		}
+		feeds[r.p.SkipsIn] = t
+	}
+	synced, err := r.sess.Run(feeds, []Output{r.p.SkipsOut}, r.p.Sync)
+	if err != nil {
 		r.abandoned = true
 		return r.rep.collectiveError("the start barrier", true, err)
 	}
+	skips, ok := synced[0].Value().(float64)
+	if !ok || skips < 0 || skips != math.Trunc(skips) {
+		return fmt.Errorf("the start barrier: the chief's count of skipped steps is %v, want a whole number", synced[0].Value())
+	}
+	if !r.chief && skips > 0 {
+		fmt.Fprintf(r.logw, "worker %d of %d: the chief's metrics.jsonl counts %d non-finite steps skipped (train.skip_nonfinite_steps %d)\n", r.rep.Rank, r.rep.Size(), int(skips), r.cfg.Train.SkipNonfiniteSteps)
+	}
+	r.skips = int(skips)
 	out, err := r.sess.Run(nil, []Output{r.p.GlobalStep.Read()})
 	if err != nil {
 		return err

@@ -78,6 +78,10 @@ type Step struct {
 	// and is the start barrier; Barrier waits for every worker.
 	Sync    *tfgraph.Operation
 	Barrier Output
+	// SkipsIn (a float64 scalar, default 0) is fed the chief's count of
+	// non-finite steps skipped so far when Sync runs; SkipsOut, fetched
+	// in that run, is the chief's count on every worker.
+	SkipsIn, SkipsOut Output
 	// packs are the all-reduce buffers of a step, in and out (benchmarks
 	// time the all-reduce alone by feeding in).
 	packIn, packOut []Output
