@@ -276,12 +276,24 @@ test ! -e "$MNT/run/saved_model" || fail "disk full in the export: a saved_model
 ! compgen -G "$MNT/run/saved_model.tmp-*" > /dev/null || fail "disk full in the export: a saved_model.tmp-* folder was left"
 mkdir -p "$OUT/dfe_copy"; cp "$MNT/run/checkpoints/ckpt-3".* "$OUT/dfe_copy/"
 check_finite "$OUT/dfe_copy/ckpt-3"
+# Free 320 KiB: room for the export (about 180 KB), not for the two
+# checkpoints and SavedModel a run that still trains is asked for (0.5 MiB):
+# the preflight of a resume that only exports asks for the SavedModel alone.
 rm -f "$MNT/filler"
+avail=$(df -B1 --output=avail "$MNT" | tail -1)
+dd if=/dev/zero of="$MNT/filler" bs=4096 count=$(( (avail - 320 * 1024) / 4096 )) 2>/dev/null
+left=$(df -B1 --output=avail "$MNT" | tail -1)
+(( left <= 400 * 1024 )) || fail "disk full in the export: $left bytes free after refilling, want about 320 KiB"
 "$BIN" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$MNT/run" --resume > "$OUT/dfe2.log" 2>&1 \
-  || { cat "$OUT/dfe2.log"; fail "disk full in the export: resume after freeing space"; }
+  || { cat "$OUT/dfe2.log"; fail "disk full in the export: resume with $left bytes free"; }
 grep -q 'saved_model/ is missing: exporting it from ckpt-3' "$OUT/dfe2.log" || fail "disk full in the export: the resume did not say it exports"
 test -f "$MNT/run/saved_model/saved_model.pb" || fail "disk full in the export: no SavedModel after the resume"
-record "fault: disk filled during the final export (attempt $attempt) -> exit 1 naming the SavedModel and 'No space left on device', no OOM advice, no saved_model/ or temp folder left, ckpt-3 intact; resume after freeing space exported it"
+# A run that still has steps to train is refused on the same space.
+if "$BIN" train "${tiny[@]}" --set train.max_steps=6 --set "output_dir=$MNT/run" --resume > "$OUT/dfe3.log" 2>&1; then
+  fail "disk full in the export: a resume with steps to train started with $left bytes free"
+fi
+grep -q 'preflight: output_dir .* the run needs about .* (two checkpoints of' "$OUT/dfe3.log" || { cat "$OUT/dfe3.log"; fail "disk full in the export: the refusal does not say what the run needs"; }
+record "fault: disk filled during the final export (attempt $attempt) -> exit 1 naming the SavedModel and 'No space left on device', no OOM advice, no saved_model/ or temp folder left, ckpt-3 intact; resume with $left bytes free exported it (a resume with steps left is refused on that space)"
 umount "$MNT"
 fi
 

@@ -135,19 +135,23 @@ func freeBytes(dir string) (int64, error) {
 }
 
 // checkDisk refuses a run whose output_dir's file system has less free
-// space than two checkpoints and the SavedModel of vars need (free is
-// freeBytes, a parameter for tests).
-func checkDisk(dir string, vars []*tfgraph.Variable, free func(string) (int64, error)) error {
+// space than two checkpoints and the SavedModel of vars need; exportOnly (a
+// resume of a run that reached its last step, which only exports) needs the
+// SavedModel alone. free is freeBytes, a parameter for tests.
+func checkDisk(dir string, vars []*tfgraph.Variable, exportOnly bool, free func(string) (int64, error)) error {
 	ckpt, sm := diskNeed(vars)
-	need := 2*ckpt + sm
+	need, what := 2*ckpt+sm, fmt.Sprintf("two checkpoints of %s and a SavedModel of %s", mib(ckpt), mib(sm))
+	if exportOnly {
+		need, what = sm, fmt.Sprintf("the SavedModel of %s: it has trained every step and only exports", mib(sm))
+	}
 	need += need / 10
 	have, err := free(dir)
 	if err != nil {
 		return fmt.Errorf("preflight: free space of output_dir %s: %w", dir, err)
 	}
 	if have < need {
-		return fmt.Errorf("preflight: output_dir %s has %s free, the run needs about %s (two checkpoints of %s and a SavedModel of %s): free some space or choose another output_dir",
-			dir, mib(have), mib(need), mib(ckpt), mib(sm))
+		return fmt.Errorf("preflight: output_dir %s has %s free, the run needs about %s (%s): free some space or choose another output_dir",
+			dir, mib(have), mib(need), what)
 	}
 	return nil
 }

@@ -24,16 +24,20 @@ func TestCheckDisk(t *testing.T) {
 	}
 	need := int64(2*(2<<20+8) + 1<<20)
 	need += need / 10
+	export := int64(1<<20) + 1<<20/10
 	for _, tc := range []struct {
-		name string
-		free func(string) (int64, error)
-		want string
+		name       string
+		exportOnly bool
+		free       func(string) (int64, error)
+		want       string
 	}{
-		{"enough", func(string) (int64, error) { return need, nil }, ""},
-		{"one byte short", func(string) (int64, error) { return need - 1, nil }, "the run needs about 5.5 MiB (two checkpoints of 2.0 MiB and a SavedModel of 1.0 MiB)"},
-		{"statfs fails", func(string) (int64, error) { return 0, errors.New("boom") }, "free space of output_dir"},
+		{"enough", false, func(string) (int64, error) { return need, nil }, ""},
+		{"one byte short", false, func(string) (int64, error) { return need - 1, nil }, "the run needs about 5.5 MiB (two checkpoints of 2.0 MiB and a SavedModel of 1.0 MiB)"},
+		{"statfs fails", false, func(string) (int64, error) { return 0, errors.New("boom") }, "free space of output_dir"},
+		{"export only, enough", true, func(string) (int64, error) { return export, nil }, ""},
+		{"export only, one byte short", true, func(string) (int64, error) { return export - 1, nil }, "the run needs about 1.1 MiB (the SavedModel of 1.0 MiB: it has trained every step and only exports)"},
 	} {
-		err := checkDisk("/out", vars, tc.free)
+		err := checkDisk("/out", vars, tc.exportOnly, tc.free)
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 		}

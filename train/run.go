@@ -177,7 +177,15 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 		return nil, err
 	}
 	if r.chief {
-		if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), freeBytes); err != nil {
+		exportOnly := false
+		if o.Resume && r.latest != "" {
+			steps, err := r.ckpts.List()
+			if err != nil {
+				return nil, err
+			}
+			exportOnly = len(steps) > 0 && steps[len(steps)-1] >= r.total
+		}
+		if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), exportOnly, freeBytes); err != nil {
 			return nil, err
 		}
 	}
