@@ -154,9 +154,15 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 		}
 	}
 	r.ckpts = tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
+	latestStep := int64(-1) // the step of r.latest
 	if r.chief {
-		if r.latest, err = r.ckpts.Latest(); err != nil {
+		steps, err := r.ckpts.List()
+		if err != nil {
 			return nil, err
+		}
+		if len(steps) > 0 {
+			latestStep = steps[len(steps)-1]
+			r.latest = r.ckpts.Prefix(latestStep)
 		}
 		if o.Resume && r.latest == "" {
 			fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
@@ -177,14 +183,7 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 		return nil, err
 	}
 	if r.chief {
-		exportOnly := false
-		if o.Resume && r.latest != "" {
-			steps, err := r.ckpts.List()
-			if err != nil {
-				return nil, err
-			}
-			exportOnly = len(steps) > 0 && steps[len(steps)-1] >= r.total
-		}
+		exportOnly := o.Resume && latestStep >= r.total
 		if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), exportOnly, freeBytes); err != nil {
 			return nil, err
 		}
