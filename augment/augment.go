@@ -58,6 +58,37 @@ func Views(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d c
 	return View(s.Child("view1"), x, seeds[0], a, d), View(s.Child("view2"), x, seeds[1], a, d)
 }
 
+// LocalViews builds a.LocalCrops small views of a uint8 NHWC batch for
+// multi-crop training, concatenated along the batch: float32
+// [a.LocalCrops*N, side, side, outC] with side = a.LocalSide(d.ImageSize),
+// view j in rows j*N..(j+1)*N-1. Each is a View whose crop keeps a
+// fraction a.LocalScale of the area. Their seeds are drawn from seed
+// shifted by a constant, so the two full-size views of Views are the same
+// with and without local views. It returns nil when a.LocalCrops is 0.
+func LocalViews(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d configs.Data) tfgraph.Output {
+	if a.LocalCrops <= 0 {
+		return tfgraph.Output{}
+	}
+	shifted := s.Add(seed, s.Const("seed_shift", []int64{0, localSeedShift}))
+	seeds := splitSeed(s.Child("seeds"), shifted, a.LocalCrops)
+	x := toFloat(s, images)
+	la, ld := a, d
+	la.CropScale = a.LocalScale
+	ld.ImageSize = a.LocalSide(d.ImageSize)
+	views := make([]tfgraph.Output, a.LocalCrops)
+	for i := range views {
+		views[i] = View(s.Child(fmt.Sprintf("local%d", i+1)), x, seeds[i], la, ld)
+	}
+	if len(views) == 1 {
+		return s.Identity("local", views[0])
+	}
+	return s.Identity("local", s.Concat(0, views...))
+}
+
+// localSeedShift separates the local views' seeds from the two full-size
+// views' (an arbitrary constant).
+const localSeedShift = 0x10ca1
+
 // toFloat casts the pixel batch to float32 (values still 0..255), unless it
 // already is float32.
 func toFloat(s *tfgraph.Scope, images tfgraph.Output) tfgraph.Output {

@@ -119,6 +119,21 @@ type Augment struct {
 	SolarizeProb float64 `mapstructure:"solarize_prob" yaml:"solarize_prob" doc:"Probability of solarizing a view (values >= 0.5 become 1 - x), applied after the blur; 0 in SimSiam's recipe (BYOL uses 0 and 0.2 for its two views)."`
 	// FlipProb is the probability of a horizontal flip.
 	FlipProb float64 `mapstructure:"flip_prob" yaml:"flip_prob" doc:"Probability of a horizontal flip."`
+	// LocalCrops is the number of small extra views per image (multi-crop).
+	LocalCrops int `mapstructure:"local_crops" yaml:"local_crops" doc:"Small extra views per image (multi-crop, Caron et al. 2020): each is predicted towards both full-size views' projections; 0 = SimSiam's two views."`
+	// LocalSize is the side of the local views in pixels.
+	LocalSize int `mapstructure:"local_size" yaml:"local_size" doc:"Side of the local views in pixels; 0 = half of data.image_size."`
+	// LocalScale bounds the area fraction of the local views' crops.
+	LocalScale []float64 `mapstructure:"local_scale" yaml:"local_scale" doc:"[min, max] fraction of the image area kept by a local view's crop."`
+}
+
+// LocalSide is the side in pixels of the local views for images of the
+// given size: a.LocalSize, or half the size when it is 0.
+func (a Augment) LocalSide(imageSize int) int {
+	if a.LocalSize > 0 {
+		return a.LocalSize
+	}
+	return (imageSize + 1) / 2
 }
 
 // Model configures the encoder f (backbone + projection MLP) and the predictor h.
@@ -275,6 +290,9 @@ func Default() Config {
 			SolarizeProb:  0,
 			BlurSigma:     []float64{0.1, 2.0},
 			FlipProb:      0.5,
+			LocalCrops:    0,
+			LocalSize:     0,
+			LocalScale:    []float64{0.05, 0.4},
 		},
 		Model: Model{
 			Arch:             "resnet50",

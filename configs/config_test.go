@@ -509,6 +509,11 @@ func TestRanges(t *testing.T) {
 		{"blur_prob > 1", func(c *Config) { c.Augment.BlurProb = 2 }, []string{"augment.blur_prob"}},
 		{"solarize_prob < 0", func(c *Config) { c.Augment.SolarizeProb = -0.1 }, []string{"augment.solarize_prob"}},
 		{"flip_prob NaN", func(c *Config) { c.Augment.FlipProb = math.NaN() }, []string{"augment.flip_prob"}},
+		{"local_crops negative", func(c *Config) { c.Augment.LocalCrops = -1 }, []string{"augment.local_crops"}},
+		{"local_crops beyond 16", func(c *Config) { c.Augment.LocalCrops = 17 }, []string{"augment.local_crops"}},
+		{"local_size beyond image_size", func(c *Config) { c.Augment.LocalSize = c.Data.ImageSize + 1 }, []string{"augment.local_size"}},
+		{"local_scale reversed", func(c *Config) { c.Augment.LocalScale = []float64{0.4, 0.05} }, []string{"augment.local_scale"}},
+		{"local_scale beyond 1", func(c *Config) { c.Augment.LocalScale = []float64{0.1, 1.5} }, []string{"augment.local_scale"}},
 		{"brightness negative", func(c *Config) { c.Augment.Brightness = -1 }, []string{"augment.brightness"}},
 		{"contrast negative", func(c *Config) { c.Augment.Contrast = -1 }, []string{"augment.contrast"}},
 		{"saturation negative", func(c *Config) { c.Augment.Saturation = -1 }, []string{"augment.saturation"}},
@@ -957,5 +962,13 @@ func TestDiff(t *testing.T) {
 	}
 	if d := Diff(&a, &b); !reflect.DeepEqual(d, want) {
 		t.Errorf("Diff = %v\nwant   %v", d, want)
+	}
+}
+
+func TestLocalSide(t *testing.T) {
+	for _, c := range []struct{ size, local, want int }{{28, 0, 14}, {32, 0, 16}, {96, 0, 48}, {27, 0, 14}, {28, 12, 12}} {
+		if got := (Augment{LocalSize: c.local}).LocalSide(c.size); got != c.want {
+			t.Errorf("LocalSide(%d) with local_size %d = %d, want %d", c.size, c.local, got, c.want)
+		}
 	}
 }

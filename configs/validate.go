@@ -18,6 +18,10 @@ import (
 // lists data.Open and model's registry are checked against. Both are
 // import-free leaves, so configs (which model imports) can use them.
 
+// maxLocalCrops bounds augment.local_crops: every local view is one more
+// forward pass of the network per step.
+const maxLocalCrops = 16
+
 // checker collects validation problems, each prefixed by its key.
 type checker struct{ errs []error }
 
@@ -219,6 +223,15 @@ func (c *Config) Validate(checkPaths bool) error {
 	k.between("augment.solarize_prob", a.SolarizeProb, 0, 1)
 	k.interval("augment.blur_sigma", a.BlurSigma, 0)
 	k.between("augment.flip_prob", a.FlipProb, 0, 1)
+	k.nonNegative("augment.local_crops", a.LocalCrops)
+	if a.LocalCrops > maxLocalCrops {
+		k.fail("augment.local_crops", "must be at most %d, got %d", maxLocalCrops, a.LocalCrops)
+	}
+	k.nonNegative("augment.local_size", a.LocalSize)
+	if a.LocalSize > c.Data.ImageSize && c.Data.ImageSize > 0 {
+		k.fail("augment.local_size", "must be at most data.image_size (%d), got %d", c.Data.ImageSize, a.LocalSize)
+	}
+	k.interval("augment.local_scale", a.LocalScale, 1)
 
 	// model
 	m := c.Model

@@ -32,6 +32,32 @@ func SymmetricLoss(s *tfgraph.Scope, p1, p2, z1, z2 Output, stopGradient bool) O
 	return s.Identity("loss", s.Mul(half, s.Add(d12, d21)))
 }
 
+// MultiCropLoss is SimSiam's loss with k local views (multi-crop): every
+// view predicts each full-size view's detached projection but its own,
+//
+//	L = [D(p1, sg(z2)) + D(p2, sg(z1)) + sum_j D(pj, sg(z1)) + D(pj, sg(z2))] / (2 (1 + k)),
+//
+// the mean over the 2 (1 + k) pairs; k 0 is SymmetricLoss. pLocal holds the
+// k local views' predictions concatenated along the batch (view j in rows
+// j*N..(j+1)*N-1 for N rows of z1).
+func MultiCropLoss(s *tfgraph.Scope, p1, p2, z1, z2, pLocal Output, k int, stopGradient bool) Output {
+	if k == 0 {
+		return SymmetricLoss(s, p1, p2, z1, z2, stopGradient)
+	}
+	if stopGradient {
+		z1, z2 = s.StopGradient(z1), s.StopGradient(z2)
+	}
+	d12 := NegCosine(s.Child("d12"), p1, z2)
+	d21 := NegCosine(s.Child("d21"), p2, z1)
+	// D over the k*N local rows against the targets tiled k times is the
+	// mean of the k local views' D.
+	dl1 := NegCosine(s.Child("dl1"), pLocal, s.Tile(z1, int32(k), 1))
+	dl2 := NegCosine(s.Child("dl2"), pLocal, s.Tile(z2, int32(k), 1))
+	local := s.Mul(s.Const("k", float32(k)), s.Add(dl1, dl2))
+	pairs := s.Const("pairs", float32(2*(1+k)))
+	return s.Identity("loss", s.Div(s.Add(s.Add(d12, d21), local), pairs))
+}
+
 // CollapseStd is the paper's collapse monitor: the standard deviation over the
 // batch of the l2-normalised z, averaged over channels, times sqrt(D). It is
 // about 1 for a healthy representation and tends to 0 when it collapses.

@@ -54,8 +54,11 @@ func (n *SimSiam) Forward(s *tfgraph.Scope, x Output, mode tfgraph.Mode) View {
 // TowerOutputs are what one tower computes on its slice of the batch.
 type TowerOutputs struct {
 	V1, V2 View
-	Loss   Output // symmetric negative cosine
-	ZStd   Output // collapse monitor on z1
+	// Local is the network's outputs for the local views (multi-crop),
+	// all in one batch; zero without local views.
+	Local View
+	Loss  Output // symmetric negative cosine (MultiCropLoss with local views)
+	ZStd  Output // collapse monitor on z1
 }
 
 // Tower runs both views through the network (each view separately, so BN
@@ -69,11 +72,27 @@ func (n *SimSiam) Tower(s *tfgraph.Scope, x1, x2 Output, bn *tfgraph.Updates) To
 // TowerIn is Tower in the given training mode (tfgraph.TrainingSync for
 // BatchNorm over the global batch of a data-parallel job).
 func (n *SimSiam) TowerIn(s *tfgraph.Scope, x1, x2 Output, mode tfgraph.Mode) TowerOutputs {
+	return n.TowerLocal(s, x1, x2, Output{}, 0, mode)
+}
+
+// TowerLocal is TowerIn with k local views (multi-crop) in local: the k
+// views of the batch concatenated along the batch, at any side. They run
+// through the network as one batch whose BatchNorm uses its own batch
+// statistics and leaves the moving statistics alone, which describe the
+// full-size images that evaluation sees. The loss is MultiCropLoss. k 0
+// (local ignored) builds exactly TowerIn's graph.
+func (n *SimSiam) TowerLocal(s *tfgraph.Scope, x1, x2, local Output, k int, mode tfgraph.Mode) TowerOutputs {
 	v1 := n.Forward(s.Child("view1"), x1, mode)
 	v2 := n.Forward(s.Child("view2"), x2, mode)
-	loss := SymmetricLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, n.Cfg.StopGradient)
-	std := CollapseStd(s.Child("monitor"), v1.Z, int64(n.Cfg.ProjDim))
-	return TowerOutputs{V1: v1, V2: v2, Loss: loss, ZStd: std}
+	t := TowerOutputs{V1: v1, V2: v2}
+	if k > 0 {
+		t.Local = n.Forward(s.Child("local"), local, tfgraph.Training(tfgraph.NewUpdates()))
+		t.Loss = MultiCropLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, t.Local.P, k, n.Cfg.StopGradient)
+	} else {
+		t.Loss = SymmetricLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, n.Cfg.StopGradient)
+	}
+	t.ZStd = CollapseStd(s.Child("monitor"), v1.Z, int64(n.Cfg.ProjDim))
+	return t
 }
 
 // IsPredictor reports whether a variable key belongs to the predictor.

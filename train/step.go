@@ -18,8 +18,10 @@ import (
 type Output = tfgraph.Output
 
 // ViewsFn produces the two augmented views (float32 NHWC) of the batch for
-// the towers. The default feeds them through placeholders.
-type ViewsFn func(s *tfgraph.Scope) (x1, x2 Output)
+// the towers, and with augment.local_crops > 0 the local views
+// concatenated along the batch (augment.LocalViews; a zero Output
+// otherwise). The default feeds them through placeholders.
+type ViewsFn func(s *tfgraph.Scope) (x1, x2, local Output)
 
 // StepOptions are what the step needs besides the config.
 type StepOptions struct {
@@ -46,11 +48,14 @@ type StepOptions struct {
 type Step struct {
 	Graph *tfgraph.Graph
 	Net   *model.SimSiam
-	// X1 and X2 are the view placeholders when StepOptions.Views is nil.
-	X1, X2 Output
-	Towers []model.TowerOutputs
-	Loss   Output // the loss (with Replicas: the mean over the workers)
-	ZStd   Output // collapse monitor (tower 0)
+	// X1 and X2 are the two views the tower takes, and Local its local
+	// views (augment.local_crops > 0: all of them concatenated along the
+	// batch, as augment.LocalViews makes them; zero otherwise). They are
+	// placeholders when StepOptions.Views is nil, else what it built.
+	X1, X2, Local Output
+	Towers        []model.TowerOutputs
+	Loss          Output // the loss (with Replicas: the mean over the workers)
+	ZStd          Output // collapse monitor (tower 0)
 	// Finite is bool [3], fetched with the loss: whether the loss, every
 	// gradient and every new BatchNorm moving statistic are finite.
 	Finite Output
@@ -111,15 +116,21 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st.GlobalStep = root.Var("global_step", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 	st.Epoch = root.Var("epoch", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 
-	var x1, x2 Output
 	if o.Views != nil {
-		x1, x2 = o.Views(root.Child("input"))
+		st.X1, st.X2, st.Local = o.Views(root.Child("input"))
 	} else {
 		size := int64(cfg.Data.ImageSize)
 		in := root.Child("input")
 		st.X1 = in.Placeholder("view1", tfgraph.Float, []int64{-1, size, size, o.InChannels})
 		st.X2 = in.Placeholder("view2", tfgraph.Float, []int64{-1, size, size, o.InChannels})
-		x1, x2 = st.X1, st.X2
+		if cfg.Augment.LocalCrops > 0 {
+			side := int64(cfg.Augment.LocalSide(cfg.Data.ImageSize))
+			st.Local = in.Placeholder("local", tfgraph.Float, []int64{-1, side, side, o.InChannels})
+		}
+	}
+	x1, x2, local := st.X1, st.X2, st.Local
+	if cfg.Augment.LocalCrops > 0 && local.Op == nil {
+		return nil, fmt.Errorf("training step: augment.local_crops is %d but the input gives no local views", cfg.Augment.LocalCrops)
 	}
 
 	// One tower: several devices are several worker processes (Replicas).
@@ -132,7 +143,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
 		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
 	}
-	t := net.TowerIn(root.Child("tower0"), x1, x2, mode)
+	t := net.TowerLocal(root.Child("tower0"), x1, x2, local, cfg.Augment.LocalCrops, mode)
 	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
 	st.Loss = t.Loss

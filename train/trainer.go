@@ -90,10 +90,12 @@ func BuildReplicaPipeline(cfg *configs.Config, stepsPerEpoch, total int64, rep *
 	}
 	st, err := BuildStep(cfg, StepOptions{
 		StepsPerEpoch: stepsPerEpoch, TotalSteps: total, InChannels: int64(cfg.Data.Channels), Replicas: rep,
-		Views: func(s *tfgraph.Scope) (Output, Output) {
+		Views: func(s *tfgraph.Scope) (Output, Output, Output) {
 			p.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(cfg.Data.Channels)})
 			p.Seed = s.Placeholder("seed", tfgraph.Int64, []int64{2})
-			return augment.Views(s.Child("augment"), p.Images, p.Seed, cfg.Augment, cfg.Data)
+			a := s.Child("augment")
+			v1, v2 := augment.Views(a, p.Images, p.Seed, cfg.Augment, cfg.Data)
+			return v1, v2, augment.LocalViews(a.Child("local"), p.Images, p.Seed, cfg.Augment, cfg.Data)
 		},
 	})
 	if err != nil {
