@@ -6,7 +6,8 @@
 // Each view is, in torchvision's order: RandomResizedCrop -> ColorJitter
 // (with probability jitter_prob, the four adjustments in a random order per
 // sample) -> RandomGrayscale -> GaussianBlur (with probability blur_prob) ->
-// RandomHorizontalFlip -> Normalize. All randomness comes from TensorFlow's
+// RandomHorizontalFlip -> Normalize -> RandomErasing (with probability
+// erase_prob; off in SimSiam's recipe). All randomness comes from TensorFlow's
 // stateless random ops keyed by an int64 [2] seed tensor, so a batch is a
 // pure function of (images, seed): the trainer feeds StepSeed(run seed,
 // step) and a resumed run reproduces the views bit for bit.
@@ -170,8 +171,22 @@ func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d co
 		u := uniform(s, "solarize_draws", n, 1, seeds[stageSolarize])
 		x = RandomSolarize(s, x, bernoulli(s, s.Reshape(u, -1), a.SolarizeProb))
 	}
-	return Normalize(s, x, d.Mean, d.Std)
+	x = Normalize(s, x, d.Mean, d.Std)
+	if a.EraseProb > 0 {
+		// Its own seed, shifted off the view's, so that the other stages
+		// draw what they draw without erasing.
+		es := s.Add(seed, s.Const("erase_seed_shift", []int64{0, eraseSeedShift}))
+		u := uniform(s, "erase_draws", n, 5, es)
+		scale := checkPair(s, "augment.erase_scale", a.EraseScale)
+		mask := EraseMask(s, u, bernoulli(s, column(s, u, 4), a.EraseProb), size, scale)
+		x = Erase(s, x, mask)
+	}
+	return x
 }
+
+// eraseSeedShift separates the erasing draws from a view's other stages
+// (an arbitrary constant).
+const eraseSeedShift = 0xe2a5e
 
 // Eval is the evaluation transform: resize (bilinear) to size and normalise
 // (no randomness). A uint8 NHWC batch (any N, H, W; C = 1 or 3) becomes

@@ -170,6 +170,20 @@ func TestRandomStageRates(t *testing.T) {
 			func(t *testing.T, x []float32) bool { return changed(x) }},
 		{"blur", func(a *configs.Augment) { a.BlurProb, a.BlurSigma = 0.3, []float64{1, 2} }, 0.3,
 			func(t *testing.T, x []float32) bool { return changed(x) }},
+		{"erase", func(a *configs.Augment) { a.EraseProb, a.EraseScale = 0.3, []float64{0.1, 0.3} }, 0.3, func(t *testing.T, x []float32) bool {
+			// An erased view is the image with some pixels (all their
+			// channels) set to 0; scale >= 0.1 covers a pixel centre.
+			erased := 0
+			for i := 0; i < len(x); i += 3 {
+				if maxAbsDiff(x[i:i+3], orig[i:i+3]) > tol {
+					if x[i] != 0 || x[i+1] != 0 || x[i+2] != 0 {
+						t.Fatalf("a view changed pixel %d to %v, not to 0", i/3, x[i:i+3])
+					}
+					erased++
+				}
+			}
+			return erased > 0
+		}},
 		{"solarize", func(a *configs.Augment) { a.SolarizeProb = 0.2 }, 0.2, func(t *testing.T, x []float32) bool {
 			inverted := true
 			for i, v := range orig {

@@ -119,6 +119,10 @@ type Augment struct {
 	SolarizeProb float64 `mapstructure:"solarize_prob" yaml:"solarize_prob" doc:"Probability of solarizing a view (values >= 0.5 become 1 - x), applied after the blur; 0 in SimSiam's recipe (BYOL uses 0 and 0.2 for its two views)."`
 	// FlipProb is the probability of a horizontal flip.
 	FlipProb float64 `mapstructure:"flip_prob" yaml:"flip_prob" doc:"Probability of a horizontal flip."`
+	// EraseProb is the probability of erasing a rectangle of a view.
+	EraseProb float64 `mapstructure:"erase_prob" yaml:"erase_prob" doc:"Probability of erasing one rectangle of a view after normalisation (random erasing, Zhong et al. 2017, as torchvision's RandomErasing with value 0: the data set's mean), its aspect ratio log-uniform in [0.3, 3.3]; 0 in SimSiam's recipe."`
+	// EraseScale bounds the area fraction of the erased rectangle.
+	EraseScale []float64 `mapstructure:"erase_scale" yaml:"erase_scale" doc:"[min, max] fraction of the view's area that random erasing sets to the mean."`
 	// LocalCrops is the number of small extra views per image (multi-crop).
 	LocalCrops int `mapstructure:"local_crops" yaml:"local_crops" doc:"Small extra views per image (multi-crop, Caron et al. 2020): each is predicted towards both full-size views' projections; 0 = SimSiam's two views."`
 	// LocalSize is the side of the local views in pixels.
@@ -290,6 +294,8 @@ func Default() Config {
 			SolarizeProb:  0,
 			BlurSigma:     []float64{0.1, 2.0},
 			FlipProb:      0.5,
+			EraseProb:     0,
+			EraseScale:    []float64{0.02, 0.33},
 			LocalCrops:    0,
 			LocalSize:     0,
 			LocalScale:    []float64{0.05, 0.4},

@@ -223,6 +223,8 @@ func (c *Config) Validate(checkPaths bool) error {
 	k.between("augment.solarize_prob", a.SolarizeProb, 0, 1)
 	k.interval("augment.blur_sigma", a.BlurSigma, 0)
 	k.between("augment.flip_prob", a.FlipProb, 0, 1)
+	k.between("augment.erase_prob", a.EraseProb, 0, 1)
+	k.interval("augment.erase_scale", a.EraseScale, 1)
 	k.nonNegative("augment.local_crops", a.LocalCrops)
 	if a.LocalCrops > maxLocalCrops {
 		k.fail("augment.local_crops", "must be at most %d, got %d", maxLocalCrops, a.LocalCrops)
