@@ -65,7 +65,8 @@ func Views(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d c
 // view j in rows j*N..(j+1)*N-1. Each is a View whose crop keeps a
 // fraction a.LocalScale of the area. Their seeds are drawn from seed
 // shifted by a constant, so the two full-size views of Views are the same
-// with and without local views. It returns nil when a.LocalCrops is 0.
+// with and without local views. It returns a zero Output when
+// a.LocalCrops is 0.
 func LocalViews(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d configs.Data) tfgraph.Output {
 	if a.LocalCrops <= 0 {
 		return tfgraph.Output{}
