@@ -77,14 +77,7 @@ func TestMultiCropLoss(t *testing.T) {
 		if err := g.Err(); err != nil {
 			t.Fatal(err)
 		}
-		sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
-		if _, err := sess.Run(nil, nil, init); err != nil {
-			t.Fatal(err)
-		}
+		sess := initSession(t, g, init)
 		fetch := append([]tfgraph.Output{loss, sym}, grads...)
 		res, err := sess.Run(nil, fetch)
 		if err != nil {
