@@ -70,7 +70,7 @@ monitor curves side by side; files are taken in path order.
 Examples:
   simsiam results measure --config runs/fashion_mnist_demo/config.yaml --run runs/fashion_mnist_demo --out results/fashion_mnist.json
   simsiam results render --in results/fashion_mnist.json --readme README.md --plot docs/knn_curve.svg
-  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --plot docs/precision_curves.svg
+  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --readme docs/precision.md --plot docs/precision_curves.svg
 
 Flags:
 `
