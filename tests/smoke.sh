@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end smoke run of every simsiam subcommand the README shows, on a
+# End-to-end smoke run of every simsiam subcommand the README and docs/ show, on a
 # tiny slice of the real Fashion-MNIST: train, resume, knn, linear-eval,
 # export, embed, predict, serve, preview, config, version. Run by CI (make smoke).
 set -euo pipefail

@@ -200,7 +200,7 @@ One run at a time holds output_dir (a flock on output_dir/.lock).
 
 Data parallelism: --workers N starts N workers on this machine (one per
 GPU); on several machines every worker runs the same command with its own
-TF_CONFIG (see the README). optim.batch_size is the global batch.
+TF_CONFIG (see docs/distributed.md). optim.batch_size is the global batch.
 
 Examples:
   simsiam train
