@@ -86,6 +86,7 @@ func median(ds []time.Duration) time.Duration {
 // gradients of every weight: the mix of a small ResNet's step.
 func probeGraph() (*Graph, Output, error) {
 	g := NewGraph()
+	g.SetDevice("/device:CPU:0") // the bf16 rewrite is of CPU kernels, on a GPU machine too
 	s := g.Root().Child("probe")
 	seed := s.Const("seed", []int64{7, 11})
 	x := s.StatelessNormal("x", []int64{32, 32, 32, 32}, seed)
