@@ -1,7 +1,6 @@
 package configs
 
 import (
-	"bytes"
 	"embed"
 	"errors"
 	"fmt"
@@ -71,8 +70,7 @@ func Load(opts LoadOptions) (*Config, error) {
 
 // load is Load on the YAML text data of the file or preset called name.
 func load(name string, data []byte, opts LoadOptions) (*Config, error) {
-	var errs []error
-	errs = append(errs, checkDocument(name, data)...)
+	chain, errs := documents(name, data)
 	env, envErrs := parseEnv(opts.Env)
 	errs = append(errs, envErrs...)
 	sets, setErrs := parseSets(opts.Sets)
@@ -82,13 +80,14 @@ func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	}
 
 	v := viper.New()
-	v.SetConfigType("yaml")
 	def := reflect.ValueOf(Default())
 	for _, f := range schema().leaves {
 		v.SetDefault(f.key, f.value(def).Interface())
 	}
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	for _, d := range chain {
+		if err := v.MergeConfigMap(d.values); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
 	}
 	for _, a := range env {
 		v.Set(a.key, a.value)
@@ -112,6 +111,61 @@ func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	return &c, nil
 }
 
+// BaseKey is the top-level key by which a configuration document (a preset
+// or a file) names the embedded preset it overrides: "base:
+// fashion_mnist_demo" starts from that preset's effective configuration
+// instead of the defaults. It is not part of [Config]: the effective
+// configuration ([Config.YAML]) writes every key out and names no base.
+const BaseKey = "base"
+
+// maxBaseDepth bounds a chain of documents naming their bases.
+const maxBaseDepth = 8
+
+// document is one layer of configuration text: a preset or a file.
+type document struct {
+	name   string         // the file name in messages
+	values map[string]any // its keys, without BaseKey
+}
+
+// documents checks the document data called name and the chain of presets
+// it names with BaseKey, and returns their values weakest first.
+func documents(name string, data []byte) ([]document, []error) {
+	var chain []document
+	var errs []error
+	seen := []string{name}
+	for {
+		doc, docErrs := checkDocument(name, data)
+		if len(docErrs) > 0 {
+			return nil, append(errs, docErrs...)
+		}
+		chain = append(chain, document{name: name, values: doc.values})
+		if doc.base == "" {
+			break
+		}
+		at := fmt.Sprintf("%s:%d: %s", name, doc.baseLine, BaseKey)
+		text, err := PresetYAML(doc.base)
+		if err != nil {
+			return nil, append(errs, fmt.Errorf("%s: %w", at, err))
+		}
+		next := presetFile(doc.base)
+		if slices.Contains(seen, next) {
+			return nil, append(errs, fmt.Errorf("%s: %s names its own descendant: %s", at, doc.base, strings.Join(append(seen, next), " -> ")))
+		}
+		if len(seen) > maxBaseDepth {
+			return nil, append(errs, fmt.Errorf("%s: more than %d bases in a row: %s", at, maxBaseDepth, strings.Join(seen, " -> ")))
+		}
+		seen = append(seen, next)
+		name, data = next, text
+	}
+	slices.Reverse(chain)
+	return chain, errs
+}
+
+// presetFile is the name under which messages cite the named preset.
+func presetFile(preset string) string {
+	return "configs/" + strings.TrimSuffix(preset, ".yaml") + ".yaml"
+}
+
 // source returns the name and content of the preset or file to read.
 func (o LoadOptions) source() (string, []byte, error) {
 	switch {
@@ -132,7 +186,7 @@ func (o LoadOptions) source() (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "configs/" + strings.TrimSuffix(preset, ".yaml") + ".yaml", data, nil
+	return presetFile(preset), data, nil
 }
 
 // normalize replaces nil lists by empty ones so that configurations compare
@@ -222,30 +276,52 @@ func syntaxError(name string, err error) error {
 	return fmt.Errorf("%s: invalid YAML: %s", name, msg)
 }
 
+// parsed is a configuration document that passed checkDocument.
+type parsed struct {
+	base     string         // the preset named by BaseKey, "" for none
+	baseLine int            // the line of BaseKey
+	values   map[string]any // the keys other than BaseKey, decoded
+}
+
 // checkDocument parses a configuration file and reports syntax errors,
 // unknown keys, duplicate keys and values of the wrong type, each with the
-// file name and line.
-func checkDocument(name string, data []byte) []error {
+// file name and line. Without errors it returns the document's values.
+func checkDocument(name string, data []byte) (parsed, []error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return []error{syntaxError(name, err)}
+		return parsed{}, []error{syntaxError(name, err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil // empty file: nothing to override
+		return parsed{}, nil // empty file: nothing to override
 	}
 	root := doc.Content[0]
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil
+		return parsed{}, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return []error{fmt.Errorf("%s:%d: want a mapping of keys such as \"optim:\" at the top level", name, root.Line)}
+		return parsed{}, []error{fmt.Errorf("%s:%d: want a mapping of keys such as \"optim:\" at the top level", name, root.Line)}
 	}
-	return checkMapping(name, root, nil)
+	var p parsed
+	if errs := checkMapping(name, root, nil, &p); len(errs) > 0 {
+		return parsed{}, errs
+	}
+	if err := root.Decode(&p.values); err != nil {
+		return parsed{}, []error{fmt.Errorf("%s: %w", name, err)}
+	}
+	delete(p.values, BaseKey)
+	// A section with every key commented out ("optim:") keeps the values
+	// below it.
+	for k, v := range p.values {
+		if f := schema().byKey[k]; v == nil && f != nil && f.section {
+			delete(p.values, k)
+		}
+	}
+	return p, nil
 }
 
 // checkMapping checks the keys of node, a mapping for section parent (nil
-// for the top level).
-func checkMapping(name string, node *yaml.Node, parent *field) []error {
+// for the top level, whose BaseKey it records in p).
+func checkMapping(name string, node *yaml.Node, parent *field, p *parsed) []error {
 	var errs []error
 	at := func(n *yaml.Node, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s:%d: %s", name, n.Line, fmt.Sprintf(format, args...)))
@@ -273,6 +349,14 @@ func checkMapping(name string, node *yaml.Node, parent *field) []error {
 			continue
 		}
 		seen[k.Value] = k.Line
+		if parent == nil && k.Value == BaseKey {
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+				at(v, "%s: want the name of a preset (%s), got %s", BaseKey, strings.Join(Presets(), ", "), kindName(v))
+				continue
+			}
+			p.base, p.baseLine = v.Value, k.Line
+			continue
+		}
 		f, ok := schema().byKey[key]
 		if !ok {
 			at(k, "%v", unknownKey(key))
@@ -281,7 +365,7 @@ func checkMapping(name string, node *yaml.Node, parent *field) []error {
 		if f.section {
 			switch {
 			case v.Kind == yaml.MappingNode:
-				errs = append(errs, checkMapping(name, v, f)...)
+				errs = append(errs, checkMapping(name, v, f, p)...)
 			case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
 				// "optim:" with every key commented out: keep the defaults.
 			default:
