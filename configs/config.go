@@ -7,7 +7,10 @@
 // recipe), and [Load] layers, from weakest to strongest:
 //
 //  1. the defaults,
-//  2. a preset embedded in this package (see [Presets]) or a YAML file,
+//  2. a preset embedded in this package (see [Presets]) or a YAML file; a
+//     document may start with "base: NAME" to override the preset NAME
+//     instead of the defaults (see [BaseKey]), and each preset writes only
+//     the keys it changes,
 //  3. SIMSIAM_* environment variables (SIMSIAM_OPTIM_BATCH_SIZE=64 sets
 //     optim.batch_size),
 //  4. --set style overrides ("optim.batch_size=64", "data.mean=[0.5]").

@@ -70,7 +70,7 @@ func Load(opts LoadOptions) (*Config, error) {
 
 // load is Load on the YAML text data of the file or preset called name.
 func load(name string, data []byte, opts LoadOptions) (*Config, error) {
-	chain, errs := documents(name, data)
+	chain, errs := documents(name, data, PresetYAML)
 	env, envErrs := parseEnv(opts.Env)
 	errs = append(errs, envErrs...)
 	sets, setErrs := parseSets(opts.Sets)
@@ -128,8 +128,9 @@ type document struct {
 }
 
 // documents checks the document data called name and the chain of presets
-// it names with BaseKey, and returns their values weakest first.
-func documents(name string, data []byte) ([]document, []error) {
+// it names with BaseKey, read with preset, and returns their values weakest
+// first.
+func documents(name string, data []byte, preset func(string) ([]byte, error)) ([]document, []error) {
 	var chain []document
 	var errs []error
 	seen := []string{name}
@@ -143,7 +144,7 @@ func documents(name string, data []byte) ([]document, []error) {
 			break
 		}
 		at := fmt.Sprintf("%s:%d: %s", name, doc.baseLine, BaseKey)
-		text, err := PresetYAML(doc.base)
+		text, err := preset(doc.base)
 		if err != nil {
 			return nil, append(errs, fmt.Errorf("%s: %w", at, err))
 		}
