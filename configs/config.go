@@ -17,7 +17,10 @@
 //
 // Reading is strict: unknown keys, values of the wrong type and values out of
 // range are errors that name the offending key, and [Config.Validate] reports
-// every problem at once. [Reference] renders the documentation of every key
+// every problem at once (at most [MaxErrors] of them, then a count). A file
+// over [MaxFileBytes], an override over [MaxValueBytes] and a value of more
+// than [MaxValueNodes] YAML nodes with its aliases expanded are refused
+// before they are decoded. [Reference] renders the documentation of every key
 // as a Markdown table; the descriptions live in the `doc` struct tags below so
 // that the code, the YAML and the README cannot drift apart.
 package configs

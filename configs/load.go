@@ -2,10 +2,8 @@ package configs
 
 import (
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -76,7 +74,7 @@ func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	sets, setErrs := parseSets(opts.Sets)
 	errs = append(errs, setErrs...)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinErrors(errs)
 	}
 
 	v := viper.New()
@@ -106,6 +104,9 @@ func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	}
 	c.normalize()
 	if err := c.Validate(opts.CheckPaths); err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return nil, joinErrors(j.Unwrap())
+		}
 		return nil, err
 	}
 	return &c, nil
@@ -173,7 +174,7 @@ func (o LoadOptions) source() (string, []byte, error) {
 	case o.File != "" && o.Preset != "":
 		return "", nil, fmt.Errorf("configs: give a file (%s) or a preset (%s), not both", o.File, o.Preset)
 	case o.File != "":
-		data, err := os.ReadFile(o.File)
+		data, err := readFile(o.File)
 		if err != nil {
 			return "", nil, fmt.Errorf("configs: %w", err)
 		}
@@ -288,6 +289,9 @@ type parsed struct {
 // unknown keys, duplicate keys and values of the wrong type, each with the
 // file name and line. Without errors it returns the document's values.
 func checkDocument(name string, data []byte) (parsed, []error) {
+	if len(data) > MaxFileBytes {
+		return parsed{}, []error{fmt.Errorf("%s is %s, over the limit of %s for a config file (a config is a few KB)", name, byteCount(int64(len(data))), byteCount(MaxFileBytes))}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return parsed{}, []error{syntaxError(name, err)}
@@ -374,8 +378,8 @@ func checkMapping(name string, node *yaml.Node, parent *field, p *parsed) []erro
 			}
 			continue
 		}
-		var raw any
-		if err := v.Decode(&raw); err != nil {
+		raw, err := decodeValue(v)
+		if err != nil {
 			at(v, "%s: %v", key, err)
 			continue
 		}
@@ -401,12 +405,23 @@ func kindName(n *yaml.Node) string {
 // into the Go type of f. The text is a YAML scalar or flow sequence; for
 // string keys an unquoted text is taken verbatim.
 func parseValue(f *field, text string) (any, error) {
+	if len(text) > MaxValueBytes {
+		return nil, fmt.Errorf("%s: the value is %s, over the limit of %s", f.key, byteCount(int64(len(text))), byteCount(MaxValueBytes))
+	}
 	if f.typ.Kind() == reflect.String && !strings.HasPrefix(text, `"`) && !strings.HasPrefix(text, `'`) {
 		return text, nil
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return nil, fmt.Errorf("%s: cannot parse %s as a YAML value: %s", f.key, excerpt(text), strings.TrimPrefix(err.Error(), "yaml: "))
+	}
 	var raw any
-	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
-		return nil, fmt.Errorf("%s: cannot parse %q as a YAML value: %s", f.key, text, strings.TrimPrefix(err.Error(), "yaml: "))
+	if len(doc.Content) > 0 {
+		r, err := decodeValue(doc.Content[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", f.key, excerpt(text), err)
+		}
+		raw = r
 	}
 	v, err := convert(raw, f.typ)
 	if err != nil {
@@ -465,17 +480,17 @@ func parseSets(sets []string) ([]assignment, []error) {
 		key, text, ok := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
 		if !ok || key == "" {
-			errs = append(errs, fmt.Errorf("--set %q: want key=value, e.g. optim.batch_size=64", s))
+			errs = append(errs, fmt.Errorf("--set %s: want key=value, e.g. optim.batch_size=64", excerpt(s)))
 			continue
 		}
 		f, err := lookupLeaf(key)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--set %s: %w", s, err))
+			errs = append(errs, fmt.Errorf("--set %s: %w", clip(s), err))
 			continue
 		}
 		v, err := parseValue(f, text)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--set %s: %w", s, err))
+			errs = append(errs, fmt.Errorf("--set %s: %w", clip(s), err))
 			continue
 		}
 		out = append(out, assignment{key: f.key, value: v})
