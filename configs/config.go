@@ -17,7 +17,8 @@
 //
 // Reading is strict: unknown keys, values of the wrong type and values out of
 // range are errors that name the offending key, and [Config.Validate] reports
-// every problem at once (at most [MaxErrors] of them, then a count). A file
+// every problem at once ([Load]'s error lists at most [MaxErrors] problems,
+// then their count). A file
 // over [MaxFileBytes], an override over [MaxValueBytes] and a value of more
 // than [MaxValueNodes] YAML nodes with its aliases expanded are refused
 // before they are decoded. [Reference] renders the documentation of every key

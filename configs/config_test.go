@@ -906,6 +906,38 @@ func TestYAMLRoundTrip(t *testing.T) {
 	}
 }
 
+// TestParseYAML checks that an effective config held in memory (as a
+// checkpoint may record it) reads back to the same config, and that it is
+// checked as a file is.
+func TestParseYAML(t *testing.T) {
+	for _, name := range Presets() {
+		want, err := Load(LoadOptions{Preset: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := want.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseYAML("checkpoint record", y)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: read back differently: %v", name, Diff(want, got))
+		}
+	}
+	for _, tt := range []struct{ data, want string }{
+		{"optim:\n  batchsize: 3\n", `record:2: unknown key "optim.batchsize"`},
+		{"optim:\n  batch_size: 0\n", "optim.batch_size: must be > 0"},
+		{strings.Repeat("#", MaxFileBytes+1), "record is 1048577 bytes (1.0 MiB), over the limit"},
+	} {
+		if _, err := ParseYAML("record", []byte(tt.data)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseYAML(%.30q) = %v, want an error containing %q", tt.data, err, tt.want)
+		}
+	}
+}
+
 func TestYAMLHasEveryKey(t *testing.T) {
 	c := Default()
 	data, err := c.YAML()

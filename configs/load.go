@@ -66,6 +66,19 @@ func Load(opts LoadOptions) (*Config, error) {
 	return load(name, data, opts)
 }
 
+// ParseYAML is [Load] of a configuration held in memory rather than in a
+// file, such as an effective configuration ([Config.YAML]) recorded in a
+// checkpoint: the defaults overlaid by data (which may name a base preset),
+// checked and validated as a file is, with name standing for the file in
+// messages. No environment variables or overrides apply, and no paths are
+// checked.
+func ParseYAML(name string, data []byte) (*Config, error) {
+	if err := schema().err; err != nil {
+		return nil, err
+	}
+	return load(name, data, LoadOptions{})
+}
+
 // load is Load on the YAML text data of the file or preset called name.
 func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	chain, errs := documents(name, data, PresetYAML)
