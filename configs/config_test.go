@@ -270,6 +270,20 @@ func TestBase(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a file named as a preset is no cycle", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "configs", "fashion_mnist_demo.yaml")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("base: fashion_mnist_demo\nseed: 4\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(filepath.Dir(filepath.Dir(path)))
+		c, err := Load(LoadOptions{File: "configs/fashion_mnist_demo.yaml"})
+		if err != nil || c.Seed != 4 || c.Model.Arch != demo.Model.Arch {
+			t.Errorf("Load = %v", err)
+		}
+	})
 	t.Run("environment", func(t *testing.T) {
 		if _, err := Load(LoadOptions{Env: []string{"SIMSIAM_BASE=cifar10_resnet18"}}); err == nil || !strings.Contains(err.Error(), `unknown key "base"`) {
 			t.Errorf("Load = %v, want SIMSIAM_BASE refused", err)
@@ -310,8 +324,8 @@ func TestBase(t *testing.T) {
 		t.Errorf("values of a: %v", chain[2].values)
 	}
 	for _, tt := range []struct{ start, want string }{
-		{"loop", "configs/loop2.yaml:1: base: loop names its own descendant: configs/loop.yaml -> configs/loop2.yaml -> configs/loop.yaml"},
-		{"self", "configs/self.yaml:1: base: self names its own descendant"},
+		{"loop", "configs/loop.yaml:1: base: the bases form a cycle: configs/loop2.yaml -> configs/loop.yaml -> configs/loop2.yaml"},
+		{"self", "configs/self.yaml:1: base: the bases form a cycle: configs/self.yaml -> configs/self.yaml"},
 		{"deep0", fmt.Sprintf("more than %d bases in a row", maxBaseDepth)},
 		{"bad", `configs/bad.yaml:2: seed: want an integer, got "x"`},
 	} {

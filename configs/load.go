@@ -146,12 +146,11 @@ type document struct {
 // first.
 func documents(name string, data []byte, preset func(string) ([]byte, error)) ([]document, []error) {
 	var chain []document
-	var errs []error
-	seen := []string{name}
+	var seen []string // the bases followed
 	for {
-		doc, docErrs := checkDocument(name, data)
-		if len(docErrs) > 0 {
-			return nil, append(errs, docErrs...)
+		doc, errs := checkDocument(name, data)
+		if len(errs) > 0 {
+			return nil, errs
 		}
 		chain = append(chain, document{name: name, values: doc.values})
 		if doc.base == "" {
@@ -160,20 +159,20 @@ func documents(name string, data []byte, preset func(string) ([]byte, error)) ([
 		at := fmt.Sprintf("%s:%d: %s", name, doc.baseLine, BaseKey)
 		text, err := preset(doc.base)
 		if err != nil {
-			return nil, append(errs, fmt.Errorf("%s: %w", at, err))
+			return nil, []error{fmt.Errorf("%s: %w", at, err)}
 		}
 		next := presetFile(doc.base)
 		if slices.Contains(seen, next) {
-			return nil, append(errs, fmt.Errorf("%s: %s names its own descendant: %s", at, doc.base, strings.Join(append(seen, next), " -> ")))
+			return nil, []error{fmt.Errorf("%s: the bases form a cycle: %s", at, strings.Join(append(seen, next), " -> "))}
 		}
-		if len(seen) > maxBaseDepth {
-			return nil, append(errs, fmt.Errorf("%s: more than %d bases in a row: %s", at, maxBaseDepth, strings.Join(seen, " -> ")))
+		if len(seen) == maxBaseDepth {
+			return nil, []error{fmt.Errorf("%s: more than %d bases in a row: %s", at, maxBaseDepth, strings.Join(seen, " -> "))}
 		}
 		seen = append(seen, next)
 		name, data = next, text
 	}
 	slices.Reverse(chain)
-	return chain, errs
+	return chain, nil
 }
 
 // presetFile is the name under which messages cite the named preset.
