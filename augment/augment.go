@@ -232,25 +232,13 @@ func Eval(s *tfgraph.Scope, images tfgraph.Output, d configs.Data) tfgraph.Outpu
 func Normalize(s *tfgraph.Scope, x tfgraph.Output, mean, std []float64) tfgraph.Output {
 	s = s.Child("normalize")
 	c := channels(s, x)
-	vec := func(name string, v []float64, def float32) Output {
-		out := make([]float32, c)
-		for i := range out {
-			switch len(v) {
-			case 0:
-				out[i] = def
-			case 1:
-				out[i] = float32(v[0])
-			case c:
-				out[i] = float32(v[i])
-			default:
-				s.Fail(fmt.Errorf("augment: data.%s has %d entries for %d channels", name, len(v), c))
-				return Output{}
-			}
-		}
-		return s.Const(name, out)
+	m, sd, err := configs.Data{Mean: mean, Std: std}.Normalization(c)
+	if err != nil {
+		s.Fail(fmt.Errorf("augment: %w", err))
+		return Output{}
 	}
-	m, sd := vec("mean", mean, 0), vec("std", std, 1)
-	return s.Div(s.Sub(x, m), sd)
+	mc, sc := s.Const("mean", m), s.Const("std", sd)
+	return s.Div(s.Sub(x, mc), sc)
 }
 
 // StepSeed is the seed pair for (run seed, global step): a [2]int64 Go value

@@ -7,14 +7,21 @@
 // recipe), and [Load] layers, from weakest to strongest:
 //
 //  1. the defaults,
-//  2. a preset embedded in this package (see [Presets]) or a YAML file,
+//  2. a preset embedded in this package (see [Presets]) or a YAML file; a
+//     document may start with "base: NAME" to override the preset NAME
+//     instead of the defaults (see [BaseKey]), and each preset writes only
+//     the keys it changes,
 //  3. SIMSIAM_* environment variables (SIMSIAM_OPTIM_BATCH_SIZE=64 sets
 //     optim.batch_size),
 //  4. --set style overrides ("optim.batch_size=64", "data.mean=[0.5]").
 //
 // Reading is strict: unknown keys, values of the wrong type and values out of
 // range are errors that name the offending key, and [Config.Validate] reports
-// every problem at once. [Reference] renders the documentation of every key
+// every problem at once ([Load]'s error lists at most [MaxErrors] problems,
+// then their count). A file
+// over [MaxFileBytes], an override over [MaxValueBytes] and a value of more
+// than [MaxValueNodes] YAML nodes with its aliases expanded are refused
+// before they are decoded. [Reference] renders the documentation of every key
 // as a Markdown table; the descriptions live in the `doc` struct tags below so
 // that the code, the YAML and the README cannot drift apart.
 package configs
