@@ -57,15 +57,23 @@ func TestStageTable(t *testing.T) {
 			t.Errorf("seed row %d of %d is unused", r, n)
 		}
 	}
-	// Erasing is last (after normalize, so that 0 is the mean) and the
-	// crop boxes are made and consumed before any pixel stage.
-	order := make([]string, len(table))
+	// The crop boxes are made and folded (flip) before "resize" cuts them
+	// out, and every pixel stage comes after it; erasing comes after
+	// "normalize", so that 0 is the data set's mean.
+	at := map[string]int{}
 	for i, st := range table {
-		order[i] = st.name
+		at[st.name] = i
 	}
-	want := []string{"crop", "flip", "resize", "jitter", "grey", "blur", "solarize", "normalize", "erase"}
-	if !slices.Equal(order, want) {
-		t.Errorf("stage order %v, want %v", order, want)
+	for _, c := range []struct{ before, after string }{
+		{"crop", "flip"}, {"flip", "resize"}, {"resize", "jitter"}, {"jitter", "grey"},
+		{"grey", "blur"}, {"blur", "solarize"}, {"solarize", "normalize"}, {"normalize", "erase"},
+	} {
+		if at[c.before] >= at[c.after] {
+			t.Errorf("stage %s (%d) must come before %s (%d)", c.before, at[c.before], c.after, at[c.after])
+		}
+	}
+	if at["crop"] != 0 {
+		t.Errorf("crop is stage %d, want 0 (it makes the boxes)", at["crop"])
 	}
 }
 
