@@ -56,7 +56,18 @@ func goldenCases() []goldenCase {
 	grey := configs.Data{ImageSize: 16, Channels: 1, Mean: []float64{0.286}, Std: []float64{0.353}}
 	always := everyStage(1)
 	always.LocalCrops, always.LocalSize = 1, 6
+	// The demo's own augmentation (fashion_mnist_demo: 28x28 grey, crop,
+	// brightness and contrast jitter, flip) and the default ImageNet
+	// recipe (blur included) at a small size.
+	demo, err := configs.Load(configs.LoadOptions{Preset: "fashion_mnist_demo"})
+	if err != nil {
+		panic(err)
+	}
+	imagenet := configs.Default()
+	imagenet.Data.ImageSize = 32
 	return []goldenCase{
+		{name: "demo", inC: 1, h: 28, w: 28, a: demo.Augment, d: demo.Data, preview: true},
+		{name: "imagenet_recipe", inC: 3, h: 40, w: 36, a: imagenet.Augment, d: imagenet.Data},
 		{name: "rgb_half", inC: 3, h: 20, w: 24, a: everyStage(0.5), d: rgb, preview: true},
 		{name: "rgb_always", inC: 3, h: 18, w: 18, a: always, d: rgb},
 		{name: "grey_half", inC: 1, h: 20, w: 17, a: everyStage(0.5), d: grey, preview: true},
@@ -104,11 +115,15 @@ func goldenDigests(t *testing.T) map[string]string {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		pix := goldenBatch(tc.h, tc.w, tc.inC)
+		fetches, names := []tfgraph.Output{v1, v2}, []string{"view1", "view2"}
+		if tc.a.LocalCrops > 0 {
+			fetches, names = append(fetches, local), append(names, "local")
+		}
 		res := runGraph(t, g, map[tfgraph.Output]*tfgraph.Tensor{
 			images: tensor(t, pix, 6, int64(tc.h), int64(tc.w), int64(tc.inC)),
 			seed:   tensor(t, StepSeed(3, 41), 2),
-		}, v1, v2, local)
-		for i, name := range []string{"view1", "view2", "local"} {
+		}, fetches...)
+		for i, name := range names {
 			out[tc.name+"/"+name] = fmt.Sprintf("%v %s", res[i].Shape(), digest(tensorBytes(t, res[i])))
 		}
 		if tc.preview && tc.inC == tc.d.Channels {
