@@ -39,8 +39,8 @@
 //     renumber a row, that changes every run's draws) and its key, e.g.
 //     augment.posterize_prob.
 //  3. Add the key with its default (0: off, so existing configurations draw
-//     what they drew) to configs.Augment in configs/config.go (configs'
-//     TestPresets also wants every preset YAML to write it out).
+//     what they drew) to configs.Augment in configs/config.go, with its
+//     range check in configs/validate.go; presets inherit the default.
 //
 // TestGolden (testdata/golden_views.txt) then proves that the existing
 // stages still draw exactly what they drew, and TestStageTable that the
