@@ -104,6 +104,48 @@ func availableFor(device string, devices []tfgraph.Device) (int64, string) {
 func checkStepMemory(g *tfgraph.Graph, cfg *configs.Config, workers int, dataBytes int64) error {
 	batch := int64(cfg.Optim.BatchSize / max(workers, 1))
 	m := estimateStep(g, batch, dataBytes)
+	avail, where := configAvailable(cfg)
+	return checkMemory(m, avail, where)
+}
+
+// Fit is what a config's run needs of a machine and what the machine has.
+type Fit struct {
+	// Memory is the estimated bytes of one training step (stepMemory) and
+	// MemoryAvailable what its device offers (MemoryWhere).
+	Memory, MemoryAvailable int64
+	MemoryWhere             string
+	// Disk is the bytes two checkpoints and the SavedModel take, DiskFree
+	// the space free in the folder asked about.
+	Disk, DiskFree int64
+}
+
+// MemoryOK and DiskOK say whether the machine has what the run needs.
+func (f Fit) MemoryOK() bool { return f.MemoryAvailable <= 0 || f.Memory <= f.MemoryAvailable }
+func (f Fit) DiskOK() bool   { return f.Disk <= f.DiskFree }
+
+// MachineFit builds cfg's training step (one process, no data read: the
+// data's bytes are estimated from the image size and dataImages) and
+// measures it against this machine's memory and the free space of dir.
+func MachineFit(cfg *configs.Config, dir string, dataImages int64) (Fit, error) {
+	p, err := BuildPipeline(cfg, 10, 100)
+	if err != nil {
+		return Fit{}, err
+	}
+	side := int64(cfg.Data.ImageSize)
+	m := estimateStep(p.Graph, int64(cfg.Optim.BatchSize), dataImages*side*side*int64(cfg.Data.Channels))
+	f := Fit{Memory: m.total()}
+	f.MemoryAvailable, f.MemoryWhere = configAvailable(cfg)
+	ckpt, sm := diskNeed(p.Graph.Variables())
+	f.Disk = 2*ckpt + sm
+	if f.DiskFree, err = freeBytes(dir); err != nil {
+		return f, fmt.Errorf("free space of %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// configAvailable is availableFor cfg's first device (TensorFlow is asked
+// for its devices only when that is a GPU).
+func configAvailable(cfg *configs.Config) (int64, string) {
 	device := ""
 	if len(cfg.Runtime.Devices) > 0 {
 		device = cfg.Runtime.Devices[0]
@@ -112,6 +154,5 @@ func checkStepMemory(g *tfgraph.Graph, cfg *configs.Config, workers int, dataByt
 	if strings.Contains(strings.ToUpper(device), "GPU") {
 		devices, _ = tfgraph.ListDevices(tfgraph.SessionOptions{GPUMemoryGrowth: cfg.Runtime.GPUMemoryGrowth})
 	}
-	avail, where := availableFor(device, devices)
-	return checkMemory(m, avail, where)
+	return availableFor(device, devices)
 }
