@@ -182,6 +182,13 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 	if r.p, r.enc, r.summaries, err = buildRunGraph(placed, r.spe, r.total, r.rep); err != nil {
 		return nil, err
 	}
+	workers := 1
+	if r.rep != nil {
+		workers = r.rep.Size()
+	}
+	if err := checkStepMemory(r.p.Graph, placed, workers, int64(len(ds.Pix))); err != nil {
+		return nil, err
+	}
 	if r.chief {
 		exportOnly := o.Resume && latestStep >= r.total
 		if err := checkDisk(cfg.OutputDir, r.p.Graph.Variables(), exportOnly, freeBytes); err != nil {

@@ -96,6 +96,7 @@ Usage:
   simsiam config reference         every config key, its default and meaning (Markdown)
   simsiam worker                   run a bare TensorFlow gRPC server for this task of TF_CONFIG (server: old name)
   simsiam version                  print versions and the devices TensorFlow sees
+  simsiam doctor                   check this machine: library, devices, a tiny train per device, precision, all-reduce, memory, disk
 
 Run "simsiam COMMAND --help" for a command's flags.
 `
@@ -112,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(stdout)
+	case "doctor":
+		return cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "worker":
 		return cmdServer(ctx, args[1:], stdout, stderr)
 	case "server":
