@@ -65,9 +65,9 @@ type Data struct {
 	// Channels is the number of input channels of the network.
 	Channels int `mapstructure:"channels" yaml:"channels" doc:"Input channels of the network, 1 or 3; grey data sets are repeated to 3 channels when 3."`
 	// Mean is subtracted from every channel after augmentation.
-	Mean []float64 `mapstructure:"mean" yaml:"mean" doc:"Per-channel mean subtracted after augmentation (pixel values in [0,1]); one entry per channel."`
+	Mean []float64 `mapstructure:"mean" yaml:"mean" doc:"Per-channel mean subtracted after augmentation (pixel values in [0,1]): one entry per channel, one for every channel, or none (0)."`
 	// Std divides every channel after the mean is subtracted.
-	Std []float64 `mapstructure:"std" yaml:"std" doc:"Per-channel standard deviation that divides after the mean is subtracted; one positive entry per channel."`
+	Std []float64 `mapstructure:"std" yaml:"std" doc:"Per-channel standard deviation that divides after the mean is subtracted: one entry per channel, one for every channel, or none (1); entries > 0."`
 	// DropLast drops the last incomplete batch of every epoch.
 	DropLast bool `mapstructure:"drop_last" yaml:"drop_last" doc:"Drop the last incomplete batch of every epoch so that every step sees a full batch."`
 	// Prefetch is the number of batches prepared ahead of the training step.
