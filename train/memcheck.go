@@ -19,9 +19,9 @@ const runtimeOverhead = 320 << 20
 // training step holds at the per-worker batch: every variable (weights,
 // momentum slots, BatchNorm statistics), one gradient per trainable weight,
 // and the forward activations of the towers that the backward pass keeps.
-// Measured against peak RSS on Fashion-MNIST it is 1.0–1.4× what the step
-// really takes (the demo preset; ResNet-18 at 32 px, batch 128), so a
-// refusal based on it is not a false alarm by much.
+// Measured against peak RSS on Fashion-MNIST it is 0.8–1.35× what the
+// process really takes (the demo preset; ResNet-18 at 32 px, batch 128): it
+// refuses what cannot fit by far, and is no tool for the last batch size.
 type stepMemory struct {
 	fixed    int64 // variables, gradients, data, runtime
 	perImage int64
