@@ -24,16 +24,19 @@ func ProbeServer(addr string, timeout time.Duration) error {
 	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
 		return err
 	}
+	notGRPC := func(err error) error {
+		return fmt.Errorf("it accepts connections but sent no HTTP/2 frame (not a gRPC server?): %w", err)
+	}
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		return fmt.Errorf("writing the HTTP/2 preface: %w", err)
+		return notGRPC(err)
 	}
 	fr := http2.NewFramer(conn, conn)
 	if err := fr.WriteSettings(); err != nil {
-		return fmt.Errorf("writing HTTP/2 settings: %w", err)
+		return notGRPC(err)
 	}
 	f, err := fr.ReadFrame()
 	if err != nil {
-		return fmt.Errorf("it accepts connections but sent no HTTP/2 frame (not a gRPC server?): %w", err)
+		return notGRPC(err)
 	}
 	if _, ok := f.(*http2.SettingsFrame); !ok {
 		return fmt.Errorf("it accepts connections but answered HTTP/2's preface with a %v frame, not SETTINGS (not a gRPC server)", f.Header().Type)

@@ -34,7 +34,7 @@ func TestWaitForServer(t *testing.T) {
 	}{
 		{"closed port", closed, "connection refused"},
 		{"silent listener", silent, "sent no HTTP/2 frame"},
-		{"HTTP/1 listener", http1, "not"},
+		{"HTTP/1 listener", http1, "not a gRPC server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
