@@ -21,6 +21,7 @@ import (
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -276,7 +277,7 @@ func ResolveCheckpoint(path string) (string, error) {
 	if err != nil || !st.IsDir() {
 		return "", fmt.Errorf("checkpoint %s: no %s.index (give a checkpoint prefix such as runs/x/checkpoints/ckpt-1000, or a directory)", path, filepath.Base(path))
 	}
-	for _, dir := range []string{path, filepath.Join(path, "checkpoints")} {
+	for _, dir := range []string{path, runfolder.Dir(path).Checkpoints()} {
 		if latest, err := (tfgraph.Checkpoints{Dir: dir}).Latest(); err == nil && latest != "" {
 			return latest, nil
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/simsiam-go/simsiam/internal/ctxwait"
 	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -44,7 +45,7 @@ func Run(ctx context.Context, cfg *configs.Config, o Options) (*Result, error) {
 // the newest checkpoint on disk is the one to resume from.
 func stoppedBeforeStart(cfg *configs.Config, cause error) error {
 	st := &Stopped{Err: cause}
-	ck := tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints")}
+	ck := tfgraph.Checkpoints{Dir: runfolder.Dir(cfg.OutputDir).Checkpoints()}
 	if steps, err := ck.List(); err == nil && len(steps) > 0 {
 		st.Step, st.Checkpoint = steps[len(steps)-1], ck.Prefix(steps[len(steps)-1])
 	}
@@ -153,7 +154,7 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 			return nil, err
 		}
 	}
-	r.ckpts = tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
+	r.ckpts = tfgraph.Checkpoints{Dir: runfolder.Dir(cfg.OutputDir).Checkpoints(), Keep: cfg.Train.KeepCheckpoints}
 	latestStep := int64(-1) // the step of r.latest
 	if r.chief {
 		steps, err := r.ckpts.List()
@@ -225,11 +226,11 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 // other run's files (moving them aside with Force).
 func (r *run) prepareOutput() error {
 	dir := r.cfg.OutputDir
-	lock, err := lockOutput(dir)
+	lock, err := runfolder.Dir(dir).Lock()
 	if err != nil {
 		return err
 	}
-	r.closeFns = append(r.closeFns, func() { unlockOutput(lock) })
+	r.closeFns = append(r.closeFns, lock.Unlock)
 	removed, restored, err := removeLeftovers(dir)
 	if len(restored) > 0 {
 		fmt.Fprintf(r.logw, "restored the SavedModel an interrupted export had moved aside in %s: %s\n", dir, strings.Join(restored, ", "))
@@ -243,7 +244,7 @@ func (r *run) prepareOutput() error {
 	if r.opts.Resume {
 		return nil
 	}
-	found, err := findArtifacts(dir)
+	found, err := runfolder.Dir(dir).FindArtifacts()
 	if err != nil || len(found) == 0 {
 		return err
 	}
@@ -251,7 +252,7 @@ func (r *run) prepareOutput() error {
 		return fmt.Errorf("output_dir %s already holds another run's files (%s): pass --resume to continue that run, or --force to move them into %s/.replaced-TIME/ and start afresh (or choose another output_dir)",
 			dir, strings.Join(found, ", "), dir)
 	}
-	aside, err := moveAside(dir, found, time.Now())
+	aside, err := runfolder.Dir(dir).MoveAside(found, time.Now())
 	if err != nil {
 		return err
 	}
@@ -282,7 +283,7 @@ func (r *run) compareConfig() error {
 // config.resume-N.yaml and a line in config-history.jsonl, so config.yaml
 // keeps saying how the first checkpoints were made.
 func (r *run) writeConfig() error {
-	path := filepath.Join(r.cfg.OutputDir, "config.yaml")
+	path := runfolder.Dir(r.cfg.OutputDir).Config()
 	if r.opts.Resume && r.prevConfig != "" {
 		if len(r.changes) == 0 {
 			return nil
@@ -291,7 +292,7 @@ func (r *run) writeConfig() error {
 		if err != nil {
 			return fmt.Errorf("recording the config changes: %w", err)
 		}
-		fmt.Fprintf(r.logw, "--resume: the new effective config is %s (changes recorded in %s)\n", saved, HistoryFile)
+		fmt.Fprintf(r.logw, "--resume: the new effective config is %s (changes recorded in %s)\n", saved, runfolder.HistoryName)
 		return nil
 	}
 	yml, err := r.cfg.YAML()
@@ -317,7 +318,7 @@ func (r *run) start() error {
 			return err
 		}
 	}
-	mpath := filepath.Join(r.cfg.OutputDir, "metrics.jsonl")
+	mpath := runfolder.Dir(r.cfg.OutputDir).Metrics()
 	if r.opts.Resume && r.chief {
 		// The records after the checkpoint's step are trained again. The
 		// skips before it count against the limit, on every worker (sync).
@@ -326,13 +327,13 @@ func (r *run) start() error {
 			return err
 		}
 		if dropped+unreadable > 0 {
-			fmt.Fprintf(r.logw, "metrics.jsonl: dropped %d records after step %d and %d unreadable lines\n", dropped, r.from, unreadable)
+			fmt.Fprintf(r.logw, "%s: dropped %d records after step %d and %d unreadable lines\n", runfolder.MetricsName, dropped, r.from, unreadable)
 		}
 		if r.skips, err = countSkips(mpath); err != nil {
 			return err
 		}
 		if r.skips > 0 {
-			fmt.Fprintf(r.logw, "metrics.jsonl: %d non-finite steps skipped before step %d (train.skip_nonfinite_steps %d)\n", r.skips, r.from, r.cfg.Train.SkipNonfiniteSteps)
+			fmt.Fprintf(r.logw, "%s: %d non-finite steps skipped before step %d (train.skip_nonfinite_steps %d)\n", runfolder.MetricsName, r.skips, r.from, r.cfg.Train.SkipNonfiniteSteps)
 		}
 	}
 	if r.rep != nil {
@@ -394,7 +395,7 @@ func (r *run) sync() error {
 		return fmt.Errorf("the start barrier: the chief's count of skipped steps is %v, want a whole number", synced[0].Value())
 	}
 	if !r.chief && skips > 0 {
-		fmt.Fprintf(r.logw, "worker %d of %d: the chief's metrics.jsonl counts %d non-finite steps skipped (train.skip_nonfinite_steps %d)\n", r.rep.Rank, r.rep.Size(), int(skips), r.cfg.Train.SkipNonfiniteSteps)
+		fmt.Fprintf(r.logw, "worker %d of %d: the chief's %s counts %d non-finite steps skipped (train.skip_nonfinite_steps %d)\n", r.rep.Rank, r.rep.Size(), runfolder.MetricsName, int(skips), r.cfg.Train.SkipNonfiniteSteps)
 	}
 	r.skips = int(skips)
 	out, err := r.sess.Run(nil, []Output{r.p.GlobalStep.Read()})
@@ -428,7 +429,7 @@ func (r *run) complete() error {
 	r.res.AlreadyComplete = true
 	r.res.Checkpoint = r.latest
 	fmt.Fprintf(r.logw, "the run is already complete (step %d of %d): nothing to train\n", r.from, r.total)
-	dir := filepath.Join(r.cfg.OutputDir, "saved_model")
+	dir := runfolder.Dir(r.cfg.OutputDir).SavedModel()
 	if _, err := os.Stat(filepath.Join(dir, tfgraph.SavedModelFile)); err == nil {
 		from := exportedFrom(dir)
 		if from == filepath.Base(r.latest) {
@@ -438,11 +439,11 @@ func (r *run) complete() error {
 		// A SavedModel restored from before a killed export holds an
 		// earlier checkpoint (or its metadata is unreadable): export the
 		// final one over it.
-		fmt.Fprintf(r.logw, "saved_model/ holds %s, not the final %s: exporting it again\n", orUnknown(from), filepath.Base(r.latest))
+		fmt.Fprintf(r.logw, "%s/ holds %s, not the final %s: exporting it again\n", runfolder.SavedModelName, orUnknown(from), filepath.Base(r.latest))
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	} else {
-		fmt.Fprintf(r.logw, "saved_model/ is missing: exporting it from %s\n", filepath.Base(r.latest))
+		fmt.Fprintf(r.logw, "%s/ is missing: exporting it from %s\n", runfolder.SavedModelName, filepath.Base(r.latest))
 	}
 	if err := export.Export(r.cfg, r.latest, dir, true); err != nil {
 		return fmt.Errorf("exporting the SavedModel: %w", err)
@@ -671,8 +672,8 @@ func (r *run) trainStep(ctx context.Context, batch *data.Prefetched, step int64)
 		fmt.Fprintf(r.logw, "step %d: skipped, the %s not finite (loss %v); skip %d of train.skip_nonfinite_steps %d\n",
 			nf.Step, nf.Describe(), nf.Loss, r.skips, r.cfg.Train.SkipNonfiniteSteps)
 		if r.chief { // the other workers of a job skip the same step (the flags are all-reduced)
-			if err := writeJSONLine(r.metrics, map[string]any{"step": step + 1, "nonfinite_skip": r.skips, "nonfinite": nf.Describe(),
-				"time": time.Now().UTC().Format(time.RFC3339)}); err != nil {
+			if err := runfolder.WriteRecord(r.metrics, runfolder.SkipRecord{Step: step + 1, Skip: r.skips, NonFinite: nf.Describe(),
+				Time: time.Now().UTC().Format(time.RFC3339)}); err != nil {
 				return stats, err
 			}
 		}
@@ -722,12 +723,12 @@ func (r *run) afterStep(ctx context.Context, done int64, stats Stats) error {
 func (r *run) logStep(done int64, stats Stats) error {
 	now := time.Now()
 	ips := float64(r.imgsSinceLog) / now.Sub(r.tLog).Seconds()
-	rec := map[string]any{"step": done, "epoch": float64(done) / float64(r.spe), "loss": stats.Loss,
-		"z_std": stats.ZStd, "lr": stats.LR, "images_per_sec": ips, "time": now.UTC().Format(time.RFC3339)}
+	rec := runfolder.StepRecord{Step: done, Epoch: float64(done) / float64(r.spe), Loss: stats.Loss,
+		ZStd: stats.ZStd, LR: stats.LR, ImagesPerSec: ips, Time: now.UTC().Format(time.RFC3339)}
 	if stats.LossScale > 0 {
-		rec["loss_scale"] = stats.LossScale
+		rec.LossScale = stats.LossScale
 	}
-	if err := writeJSONLine(r.metrics, rec); err != nil {
+	if err := runfolder.WriteRecord(r.metrics, rec); err != nil {
 		return err
 	}
 	if err := r.summaries.Scalars(r.sess.Session, done, map[string]float32{"loss": stats.Loss, "lr": stats.LR,
@@ -748,12 +749,12 @@ func (r *run) monitor(ctx context.Context, done int64) error {
 	r.res.KNNTop1, r.res.KNNTop5 = t1, t5
 	fmt.Fprintf(r.logw, "epoch %d: kNN top-1 %.2f%% top-5 %.2f%% (k=%d, T=%g, %d test images)\n",
 		done/r.spe, 100*t1, 100*t5, t.KNNK, t.KNNTemperature, r.knnTest.N)
-	rec := map[string]any{"step": done, "epoch": done / r.spe, "knn_top1": t1}
+	rec := runfolder.KNNRecord{Step: done, Epoch: done / r.spe, KNNTop1: t1}
 	vals := map[string]float32{"knn_top1": float32(t1)}
 	if !math.IsNaN(t5) {
-		rec["knn_top5"], vals["knn_top5"] = t5, float32(t5)
+		rec.KNNTop5, vals["knn_top5"] = &t5, float32(t5)
 	}
-	if err := writeJSONLine(r.metrics, rec); err != nil {
+	if err := runfolder.WriteRecord(r.metrics, rec); err != nil {
 		return err
 	}
 	return r.summaries.Scalars(r.sess.Session, done, vals)
@@ -784,7 +785,7 @@ func (r *run) finish() (*Result, error) {
 		return r.res, err
 	}
 	if r.res.Steps >= r.total {
-		dir := filepath.Join(r.cfg.OutputDir, "saved_model")
+		dir := runfolder.Dir(r.cfg.OutputDir).SavedModel()
 		if err := export.Export(r.cfg, r.res.Checkpoint, dir, true); err != nil {
 			return r.res, fmt.Errorf("exporting the SavedModel: %w", err)
 		}
