@@ -71,32 +71,15 @@ func (st *Step) replicate(s *tfgraph.Scope, r *Replicas, bn *tfgraph.Updates) er
 	st.LocalGrads, st.LocalLoss = st.Grads, st.Loss
 	st.Stop = s.PlaceholderWithDefault("stop", s.Const("no_stop", float32(0)), []int64{})
 	bnVars := bn.Variables()
-	type item struct {
-		x    Output
-		dims []int64
-	}
-	var items []item
+	var items []packItem
 	for i, gr := range st.Grads {
-		items = append(items, item{gr, st.Trainable[i].Dims})
+		items = append(items, packItem{gr, st.Trainable[i].Dims})
 	}
 	for _, v := range bnVars {
-		items = append(items, item{bn.Value(v), v.Dims})
+		items = append(items, packItem{bn.Value(v), v.Dims})
 	}
-	items = append(items, item{st.Loss, nil}, item{st.ZStd, nil}, item{st.Stop, nil})
-	var packs [][]item
-	var n int64
-	for _, it := range items {
-		size := int64(1)
-		for _, d := range it.dims {
-			size *= d
-		}
-		if len(packs) == 0 || (n+size > maxPackElements && n > 0) {
-			packs = append(packs, nil)
-			n = 0
-		}
-		packs[len(packs)-1] = append(packs[len(packs)-1], it)
-		n += size
-	}
+	items = append(items, packItem{st.Loss, nil}, packItem{st.ZStd, nil}, packItem{st.Stop, nil})
+	packs := packInto(items, maxPackElements)
 	var reduced []Output
 	var prev *tfgraph.Operation
 	for i, pk := range packs {
@@ -131,6 +114,32 @@ func (st *Step) replicate(s *tfgraph.Scope, r *Replicas, bn *tfgraph.Updates) er
 	st.ZStd = s.Identity("z_std", rest[1])
 	st.AnyStop = s.Identity("any_stop", s.Less(s.Const("zero", float32(0)), rest[2]))
 	return s.Err()
+}
+
+// packItem is one tensor of an all-reduce buffer and its shape.
+type packItem struct {
+	x    Output
+	dims []int64
+}
+
+// packInto groups items, in order, into buffers of at most limit elements
+// (an item larger than limit gets a buffer of its own).
+func packInto(items []packItem, limit int64) [][]packItem {
+	var packs [][]packItem
+	var n int64
+	for _, it := range items {
+		size := int64(1)
+		for _, d := range it.dims {
+			size *= d
+		}
+		if len(packs) == 0 || (n+size > limit && n > 0) {
+			packs = append(packs, nil)
+			n = 0
+		}
+		packs[len(packs)-1] = append(packs[len(packs)-1], it)
+		n += size
+	}
+	return packs
 }
 
 // broadcast builds st.Sync: every variable takes the chief's value. The

@@ -24,6 +24,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
@@ -289,7 +290,7 @@ func stoppedAt(st *train.Stopped) string {
 // the newest effective config (config.yaml, or the config.resume-N.yaml of
 // the last resume that changed keys) holds every override.
 func resumeCommand(outputDir string) string {
-	return "simsiam train --config " + shellQuote(train.EffectiveConfig(outputDir)) + " --resume"
+	return "simsiam train --config " + shellQuote(runfolder.Dir(outputDir).EffectiveConfig()) + " --resume"
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but letters,
