@@ -72,7 +72,7 @@ func newCoordinator(cfg *configs.Config, o Options) (coordinator, error) {
 		return nil, fmt.Errorf("%d workers: optim.batch_size %d (the global batch) must be a multiple of the worker count and data.drop_last true, so every worker gets batch/%d images every step",
 			n, cfg.Optim.BatchSize, n)
 	}
-	return &replicated{rep: o.Replicas, logw: orDiscard(o.Log), skipLimit: cfg.Train.SkipNonfiniteSteps}, nil
+	return &replicated{rep: o.Replicas, logw: orDiscard(o.Log), skipLimit: cfg.Train.SkipNonfiniteSteps, agreed: agreedConfig(cfg)}, nil
 }
 
 func orDiscard(w io.Writer) io.Writer {

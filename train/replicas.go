@@ -52,6 +52,11 @@ const (
 	collectiveGroupKey = 1
 	instanceBroadcast  = 1
 	instanceBarrier    = 2
+	// instanceConfig and instanceConfigVotes carry the chief's agreed
+	// config and the count of workers whose config differs (agree.go),
+	// before the broadcast.
+	instanceConfig      = 3
+	instanceConfigVotes = 4
 	instanceGradients  = 100 // + pack index
 	// instanceSyncBN is the key of the first synchronised BatchNorm
 	// (model.sync_bn), one more for each; their gradients add 2^20.
@@ -173,6 +178,17 @@ func (st *Step) broadcast(s *tfgraph.Scope, r *Replicas) error {
 		ops[i] = v.AssignOp(s, v.Key, s.Cast(vals[i], v.DType))
 	}
 	st.Sync = s.Group("sync", ops...)
+	// The config check: a vector of fixed length, whatever the config, so
+	// workers whose configs differ in shapes still compare them.
+	cs := s.Child("config_check")
+	st.ConfigIn = cs.Placeholder("config", tfgraph.Double, []int64{configCheckLen})
+	in := st.ConfigIn
+	if !r.Chief() {
+		in = cs.ZerosLike(in)
+	}
+	st.ConfigOut = cs.AllReduce("chief", in, r.group(), instanceConfig, "Id", float32(r.BarrierTimeout))
+	st.VotesIn = cs.PlaceholderWithDefault("differs", cs.Const("agrees", float64(0)), []int64{})
+	st.VotesOut = cs.AllReduce("votes", st.VotesIn, r.group(), instanceConfigVotes, "Id", float32(r.BarrierTimeout))
 	bs := s.Child("barrier")
 	st.Barrier = bs.AllReduce("wait", bs.Const("one", []float32{1}), r.group(), instanceBarrier, "Id", float32(r.BarrierTimeout))
 	return s.Err()

@@ -21,6 +21,9 @@ type replicated struct {
 	rep       *Replicas
 	logw      io.Writer
 	skipLimit int // train.skip_nonfinite_steps, for the messages
+	// agreed is this worker's agreedConfig, compared with the chief's at
+	// the start barrier.
+	agreed string
 	// failed: a collective failed (see coordinator.abandoned).
 	failed bool
 }
@@ -44,6 +47,9 @@ func (c *replicated) sync(sess *Session, p *Pipeline, _ int64, skips int) (int64
 	r := c.rep
 	fmt.Fprintf(c.logw, "worker %d of %d: waiting up to %g s for the other workers (runtime.barrier_timeout_s)\n", r.Rank, r.Size(), r.BarrierTimeout)
 	t0 := time.Now()
+	if err := c.checkConfig(sess, p); err != nil {
+		return 0, 0, err
+	}
 	feeds := map[Output]*tfgraph.Tensor{}
 	if r.Chief() {
 		t, err := tfgraph.NewTensor(float64(skips))
@@ -74,6 +80,55 @@ func (c *replicated) sync(sess *Session, p *Pipeline, _ int64, skips int) (int64
 	}
 	fmt.Fprintf(c.logw, "worker %d of %d: all workers joined after %.1f s; starting at step %d with the chief's weights\n", r.Rank, r.Size(), time.Since(t0).Seconds(), from)
 	return from, int(chiefs), nil
+}
+
+// checkConfig is the start barrier's first part: every worker gets the
+// chief's agreed config, compares it with its own and says which keys
+// differ, and the count of workers that differ reaches everyone, so the
+// whole job stops with the cause instead of training on different configs
+// (or failing later in a shape mismatch or a timeout).
+func (c *replicated) checkConfig(sess *Session, p *Pipeline) error {
+	r := c.rep
+	in, err := tfgraph.NewTensor(encodeAgreed(c.agreed))
+	if err != nil {
+		return err
+	}
+	out, err := sess.Run(map[Output]*tfgraph.Tensor{p.ConfigIn: in}, []Output{p.ConfigOut})
+	if err != nil {
+		c.failed = true
+		return r.collectiveError("the start barrier", true, err)
+	}
+	chief, err := tfgraph.Value[[]float64](out[0])
+	if err != nil {
+		return err
+	}
+	diff, err := agreeWithChief(c.agreed, chief)
+	if err != nil {
+		return err
+	}
+	vote := 0.0
+	if diff != "" {
+		vote = 1
+	}
+	v, err := tfgraph.NewTensor(vote)
+	if err != nil {
+		return err
+	}
+	out, err = sess.Run(map[Output]*tfgraph.Tensor{p.VotesIn: v}, []Output{p.VotesOut})
+	if err != nil {
+		c.failed = true
+		return r.collectiveError("the start barrier", true, err)
+	}
+	votes, _ := out[0].Value().(float64)
+	switch {
+	case diff != "":
+		return fmt.Errorf("worker %d of %d: the config differs from the chief's in %s; every worker of a job must run the same config (only output_dir, data.dir, eval.dir, train.log_every and runtime.devices, threads, target, xla, onednn and gpu_memory_growth may differ)",
+			r.Rank, r.Size(), diff)
+	case votes > 0:
+		return fmt.Errorf("worker %d of %d: %d of the other workers run a config that differs from the chief's (each names its keys); every worker of a job must run the same config",
+			r.Rank, r.Size(), int(votes))
+	}
+	return nil
 }
 
 // dataContext: a signal only sets the stop flag of the next step's

@@ -87,6 +87,10 @@ type Step struct {
 	// non-finite steps skipped so far when Sync runs; SkipsOut, fetched
 	// in that run, is the chief's count on every worker.
 	SkipsIn, SkipsOut Output
+	// ConfigIn is fed this worker's agreed config (encodeAgreed) and
+	// ConfigOut is the chief's; VotesIn (1: this worker's differs) sums to
+	// VotesOut. They run before Sync, as the start barrier.
+	ConfigIn, ConfigOut, VotesIn, VotesOut Output
 	// packs are the all-reduce buffers of a step, in and out (benchmarks
 	// time the all-reduce alone by feeding in).
 	packIn, packOut []Output
