@@ -57,7 +57,7 @@ const (
 	// before the broadcast.
 	instanceConfig      = 3
 	instanceConfigVotes = 4
-	instanceGradients  = 100 // + pack index
+	instanceGradients   = 100 // + pack index
 	// instanceSyncBN is the key of the first synchronised BatchNorm
 	// (model.sync_bn), one more for each; their gradients add 2^20.
 	instanceSyncBN = 1000
