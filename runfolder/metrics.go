@@ -13,7 +13,13 @@ import (
 // StepRecord is the record of a logged step (every train.log_every steps
 // and the last).
 type StepRecord struct {
-	Epoch        float64 `json:"epoch"` // fractional: step / steps per epoch
+	// AllReduceMillis is, in a data-parallel job, the time one all-reduce
+	// of the gradients took at this step, and AllReduceShare that time
+	// over the interval's mean step time (absent alone).
+	AllReduceMillis float64 `json:"allreduce_ms,omitempty"`
+	AllReduceShare  float64 `json:"allreduce_share,omitempty"`
+	Epoch           float64 `json:"epoch"` // fractional: step / steps per epoch
+	// ImagesPerSec is the job's rate: every worker's images.
 	ImagesPerSec float64 `json:"images_per_sec"`
 	Loss         float32 `json:"loss"`
 	// LossScale is the dynamic loss scale (fp16); 0 (absent) otherwise.

@@ -15,12 +15,12 @@ import (
 // its own process runs. Every other key changes what or how the job trains
 // (the model, the global batch, the learning rate, the seed, when
 // checkpoints and barriers come, the timeouts), so the workers must agree
-// on it.
+// on it. train.log_every must agree too: the workers time their
+// all-reduce together at the logged steps.
 var localKeys = map[string]bool{
 	"output_dir": true, "data.dir": true, "eval.dir": true,
 	"runtime.devices": true, "runtime.intra_op_threads": true, "runtime.inter_op_threads": true,
 	"runtime.target": true, "runtime.xla": true, "runtime.onednn": true, "runtime.gpu_memory_growth": true,
-	"train.log_every": true,
 }
 
 // agreedConfig is the text the workers compare at the start barrier: one

@@ -2,6 +2,8 @@ package train
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -117,4 +119,85 @@ func TestWorkersRefuseADifferentConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJobLogsItsAllReduceShare: a 2-worker job logging every step writes,
+// in the chief's metrics.jsonl, the time one gradient all-reduce took and
+// its share of the step, both positive and the share at most 1; a process
+// alone writes neither.
+func TestJobLogsItsAllReduceShare(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 64, 20, 20)
+	out := filepath.Join(t.TempDir(), "run")
+	var tasks []tfgraph.TaskAddr
+	cluster := tfgraph.Cluster{}
+	for i := range 2 {
+		addr := freePort(t)
+		tasks = append(tasks, tfgraph.TaskAddr{Job: "worker", Index: i, Addr: addr})
+		cluster["worker"] = append(cluster["worker"], addr)
+	}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		srv, err := tfgraph.NewServer(cluster, "worker", i, tfgraph.ServerOptions{CollectiveGroupLeader: tasks[0].Device()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := loopConfig(t, dataDir, out)
+		cfg.Train.KNNEvery, cfg.Train.LogEvery, cfg.Optim.Epochs = 0, 1, 1
+		rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Run(context.Background(), cfg, Options{Replicas: rep})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+	}
+	recs := readStepRecords(t, runfolder.Dir(out).Metrics())
+	if len(recs) < 2 {
+		t.Fatalf("%d step records", len(recs))
+	}
+	for _, r := range recs {
+		if r.AllReduceMillis <= 0 || r.AllReduceShare <= 0 || r.AllReduceShare > 1 {
+			t.Errorf("step %d: all-reduce %v ms, share %v; want both positive, the share at most 1", r.Step, r.AllReduceMillis, r.AllReduceShare)
+		}
+	}
+	t.Logf("step %d: all-reduce %.2f ms, %.1f %% of the step, %.0f images/s", recs[0].Step, recs[0].AllReduceMillis, 100*recs[0].AllReduceShare, recs[0].ImagesPerSec)
+
+	alone := filepath.Join(t.TempDir(), "alone")
+	cfg := loopConfig(t, dataDir, alone)
+	cfg.Train.KNNEvery, cfg.Train.LogEvery, cfg.Optim.Epochs = 0, 1, 1
+	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range readStepRecords(t, runfolder.Dir(alone).Metrics()) {
+		if r.AllReduceMillis != 0 || r.AllReduceShare != 0 {
+			t.Errorf("alone, step %d: all-reduce %v ms, share %v", r.Step, r.AllReduceMillis, r.AllReduceShare)
+		}
+	}
+}
+
+func readStepRecords(t *testing.T, path string) []runfolder.StepRecord {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []runfolder.StepRecord
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.Contains(line, `"loss"`) {
+			continue
+		}
+		var r runfolder.StepRecord
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
 }

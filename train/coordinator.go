@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
@@ -48,6 +49,10 @@ type coordinator interface {
 	// barrier waits for every worker after global step done when due (the
 	// chief checkpoints or runs the kNN monitor then).
 	barrier(sess *Session, p *Pipeline, done int64, due bool) error
+	// timeAllReduce times one all-reduce of the gradients alone (every
+	// worker at the same logged steps; 0 alone), for the share of a step
+	// the workers spend exchanging them.
+	timeAllReduce(sess *Session, p *Pipeline) (time.Duration, error)
 	// abandoned reports that a collective failed: closing the session
 	// could block (TensorFlow waits for the dead peer), so it is left to
 	// the process exit.

@@ -145,3 +145,19 @@ func TestPackInto(t *testing.T) {
 		t.Errorf("pack sizes %v, want %v", sizes, want)
 	}
 }
+
+// TestMeterCountsTheJob: a worker of a 2-worker job counts every worker's
+// images (the job's rate), a process alone its own.
+func TestMeterCountsTheJob(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		co   coordinator
+		want int
+	}{{"alone", solo{}, 16}, {"one of two workers", &replicated{rep: twoWorkers(1)}, 32}} {
+		r := &run{env: &env{}, co: tc.co}
+		r.count(16)
+		if r.meter.imgs != tc.want || r.meter.sinceLog != tc.want {
+			t.Errorf("%s: counted %d images (%d since the log), want %d", tc.name, r.meter.imgs, r.meter.sinceLog, tc.want)
+		}
+	}
+}

@@ -289,11 +289,17 @@ func (c *chiefFiles) logStep(done int64, stats Stats) error {
 	if stats.LossScale > 0 {
 		rec.LossScale = stats.LossScale
 	}
+	scalars := map[string]float32{"loss": stats.Loss, "lr": stats.LR, "z_std": stats.ZStd, "images_per_sec": float32(ips)}
+	if stats.AllReduce > 0 && ips > 0 {
+		stepSec := float64(c.cfg.Optim.BatchSize) / ips
+		rec.AllReduceMillis = float64(stats.AllReduce.Microseconds()) / 1000
+		rec.AllReduceShare = min(stats.AllReduce.Seconds()/stepSec, 1)
+		scalars["allreduce_share"] = float32(rec.AllReduceShare)
+	}
 	if err := runfolder.WriteRecord(c.metrics, rec); err != nil {
 		return err
 	}
-	return c.summaries.Scalars(c.sess.Session, done, map[string]float32{"loss": stats.Loss, "lr": stats.LR,
-		"z_std": stats.ZStd, "images_per_sec": float32(ips)})
+	return c.summaries.Scalars(c.sess.Session, done, scalars)
 }
 
 // monitor runs the kNN monitor on the live weights after global step done.

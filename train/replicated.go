@@ -122,7 +122,7 @@ func (c *replicated) checkConfig(sess *Session, p *Pipeline) error {
 	votes, _ := out[0].Value().(float64)
 	switch {
 	case diff != "":
-		return fmt.Errorf("worker %d of %d: the config differs from the chief's in %s; every worker of a job must run the same config (only output_dir, data.dir, eval.dir, train.log_every and runtime.devices, threads, target, xla, onednn and gpu_memory_growth may differ)",
+		return fmt.Errorf("worker %d of %d: the config differs from the chief's in %s; every worker of a job must run the same config (only output_dir, data.dir, eval.dir and runtime.devices, threads, target, xla, onednn and gpu_memory_growth may differ)",
 			r.Rank, r.Size(), diff)
 	case votes > 0:
 		return fmt.Errorf("worker %d of %d: %d of the other workers run a config that differs from the chief's (each names its keys); every worker of a job must run the same config",
@@ -167,6 +167,34 @@ func (c *replicated) step(ctx context.Context, sess *Session, p *Pipeline, feeds
 		return Stats{}, err // the Run may still be going: leave its stats
 	}
 	return stats, stepErr
+}
+
+// timeAllReduce feeds zeros to the gradient buffers' all-reduces (the
+// gradients are not computed) and times them: what the exchange costs a
+// step, the wait for the slowest worker included.
+func (c *replicated) timeAllReduce(sess *Session, p *Pipeline) (time.Duration, error) {
+	feeds := map[Output]*tfgraph.Tensor{}
+	for _, in := range p.packIn {
+		n := in.Shape().Size(0)
+		if n < 0 {
+			return 0, fmt.Errorf("the all-reduce timing: a gradient buffer of unknown length")
+		}
+		t, err := tfgraph.NewTensor(make([]float32, n))
+		if err != nil {
+			return 0, err
+		}
+		feeds[in] = t
+	}
+	t0 := time.Now()
+	err := c.rep.watch("the all-reduce timing", false, func() error {
+		_, err := sess.Run(feeds, p.packOut)
+		return err
+	})
+	if err != nil {
+		c.failed = true
+		return 0, err
+	}
+	return time.Since(t0), nil
 }
 
 // stop: the workers stop together, after the step whose all-reduced stop

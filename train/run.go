@@ -80,8 +80,8 @@ type run struct {
 	closeFns []func()
 }
 
-// meter measures this process's training throughput: over the loop and
-// since the last log record.
+// meter measures the job's training throughput (every worker's images:
+// the workers step together) over the loop and since the last log record.
 type meter struct {
 	t0, tLog       time.Time
 	imgs, sinceLog int
@@ -100,6 +100,18 @@ func (m *meter) lap(now time.Time) float64 {
 	ips := float64(m.sinceLog) / now.Sub(m.tLog).Seconds()
 	m.tLog, m.sinceLog = now, 0
 	return ips
+}
+
+// count adds a step's images to the meter: this process's n times the
+// workers, whose shards make up the global batch.
+func (r *run) count(n int) { r.meter.add(n * r.workers()) }
+
+// workers is the number of processes sharing each global batch.
+func (r *run) workers() int {
+	if rep := r.co.replicas(); rep != nil {
+		return rep.Size()
+	}
+	return 1
 }
 
 // close releases what newRun and start opened, last opened first.
@@ -196,6 +208,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			// Nothing is written for a failed step: the last checkpoint stays the newest.
 			return r.res, err
 		}
+		if every := int64(r.cfg.Train.LogEvery); every > 0 && (step+1)%every == 0 {
+			if stats.AllReduce, err = r.co.timeAllReduce(r.sess, r.p); err != nil {
+				return r.res, err
+			}
+		}
 		bar.Update(step+1, "epoch", fmt.Sprint(step/r.spe+1), "loss", fmt.Sprintf("%.4f", stats.Loss),
 			"z_std", fmt.Sprintf("%.3f", stats.ZStd), "lr", fmt.Sprintf("%.4g", stats.LR),
 			"img/s", fmt.Sprintf("%.0f", r.meter.rate()))
@@ -273,7 +290,7 @@ func (r *run) trainStep(ctx context.Context, batch *data.Prefetched, step int64)
 	} else if err != nil {
 		return stats, err
 	}
-	r.meter.add(len(batch.Idx))
+	r.count(len(batch.Idx))
 	r.res.Steps, r.res.Loss, r.res.ZStd = step+1, stats.Loss, stats.ZStd
 	return stats, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/eval"
@@ -294,6 +295,9 @@ type Stats struct {
 	// Stop: a worker of a data-parallel job asked every worker to stop
 	// after this step (Step.AnyStop).
 	Stop bool
+	// AllReduce is, at logged steps of a data-parallel job, the time one
+	// all-reduce of the gradients takes (0 otherwise).
+	AllReduce time.Duration
 }
 
 // NonFiniteError is a step whose loss, gradients or BatchNorm moving

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
@@ -136,7 +137,11 @@ func buildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replica
 	if cfg.Train.KNNEvery > 0 {
 		enc = eval.NewEncoderOn(p.Graph, p.Net.Backbone, cfg.Data)
 	}
-	sw := tfgraph.NewSummaryWriter(p.Graph, runfolder.Dir(cfg.OutputDir).Logs(), summaryTags...)
+	tags := summaryTags
+	if rep != nil && rep.Size() > 1 {
+		tags = append(slices.Clip(tags), "allreduce_share")
+	}
+	sw := tfgraph.NewSummaryWriter(p.Graph, runfolder.Dir(cfg.OutputDir).Logs(), tags...)
 	if err := p.Graph.Err(); err != nil {
 		return nil, nil, nil, err
 	}
