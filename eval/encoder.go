@@ -20,6 +20,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/internal/progress"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -59,12 +60,12 @@ type Encoder struct {
 // baseline. The graph runs on the device WithDevices picks. Close the
 // Encoder when done.
 func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
-	cfg, err := WithDevices(cfg)
+	cfg, err := session.WithDevices(cfg)
 	if err != nil {
 		return nil, err
 	}
 	g := tfgraph.NewGraph()
-	g.SetDevice(Device(cfg))
+	g.SetDevice(session.Device(cfg))
 	e, err := AddEncoder(g, cfg)
 	if err != nil {
 		return nil, err
@@ -73,7 +74,7 @@ func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	sess, err := tfgraph.NewSession(g, SessionOptions(cfg.Runtime))
+	sess, err := tfgraph.NewSession(g, session.Options(cfg.Runtime))
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/internal/ctxwait"
 	"github.com/simsiam-go/simsiam/internal/progress"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -188,7 +189,7 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 			return nil, err
 		}
 	}
-	so := eval.SessionOptions(cfg.Runtime)
+	so := session.Options(cfg.Runtime)
 	if r.rep != nil {
 		// The session sees only this worker's devices: creating it does not
 		// wait for the others, the collectives do.

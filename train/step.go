@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -106,7 +106,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		o.InChannels = int64(cfg.Data.Channels)
 	}
 	g := tfgraph.NewGraph()
-	g.SetDevice(eval.Device(cfg))
+	g.SetDevice(session.Device(cfg))
 	root := g.Root()
 	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
 	if err != nil {
@@ -154,7 +154,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	precision, _ := eval.Precision(cfg.Runtime)
+	precision, _ := session.Precision(cfg.Runtime)
 	lossForGrads := st.Loss
 	if precision == tfgraph.PrecisionFP16 || precision == tfgraph.PrecisionFP16CPU {
 		st.Scaler = newLossScaler(root.Child("loss_scale"), o.LossScaleGrowthSteps)

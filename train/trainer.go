@@ -28,7 +28,7 @@ type Options struct {
 	// exactly as if the run had not stopped.
 	StopAfter int64
 	// Devices are the devices to build for, already checked (see
-	// eval.ResolveDevices); nil resolves cfg.Runtime.Devices.
+	// session.ResolveDevices); nil resolves cfg.Runtime.Devices.
 	Devices []string
 	// Replicas makes this process one worker of a between-graph
 	// data-parallel job (nil: it trains alone). Its session must target the
