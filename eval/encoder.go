@@ -243,26 +243,17 @@ func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, prefix string
 	return &encoderRestore{vars: vars, saver: tfgraph.NewSaver(g, "restore_encoder", vars), prefix: prefix}
 }
 
-// run checks the checkpoint's index (names and shapes only, no tensor data)
-// against the encoder, then restores it. The checkpoint's keys under the
-// backbone's prefix must be exactly the encoder's variables with their
-// shapes: a missing key or another shape is another architecture, width or
-// channel count, an extra key a deeper backbone (resnet34 holds every
-// resnet18 variable, with the same shapes).
+// run checks the checkpoint (model.CheckedRestore: its record, then its
+// index's names and shapes, no tensor data) against the encoder, then
+// restores it. The checkpoint's keys under the backbone's prefix must be
+// exactly the encoder's variables with their shapes: a missing key or
+// another shape is another architecture, width or channel count, an extra
+// key a deeper backbone (resnet34 holds every resnet18 variable, with the
+// same shapes).
 func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
-	if r.cfg != nil {
-		note, err := model.CheckRecord(prefix, r.cfg, model.EncoderKeys)
-		if err != nil {
-			return err
-		}
-		if note != "" && r.log != nil {
-			fmt.Fprintln(r.log, note)
-		}
-	}
-	if err := tfgraph.CheckCompatible(prefix, r.vars); err != nil {
-		return fmt.Errorf("the encoder this config builds cannot load it (check model.arch, model.stem, model.width and data.channels): %w", err)
-	}
-	return r.saver.RestoreFrom(sess, prefix)
+	c := model.CheckedRestore{Config: r.cfg, Keys: model.EncoderKeys, Vars: r.vars, Log: r.log,
+		Hint: "the encoder this config builds cannot load it (check model.arch, model.stem, model.width and data.channels)"}
+	return c.Restore(sess, r.saver, prefix)
 }
 
 // ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:

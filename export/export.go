@@ -310,18 +310,10 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 	if o.Projection {
 		keys = model.RecordKeys
 	}
-	for _, p := range prefixes {
-		note, err := model.CheckRecord(p, cfg, keys)
-		if err != nil {
-			return err
-		}
-		if note != "" && o.Log != nil {
-			fmt.Fprintln(o.Log, note)
-		}
-	}
 	var errs []error
 	for _, p := range prefixes {
-		if err := tfgraph.CheckCompatible(p, groups[p]); err != nil {
+		c := model.CheckedRestore{Config: cfg, Keys: keys, Vars: groups[p], Log: o.Log}
+		if err := c.Check(p); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -478,18 +478,9 @@ func orUnknown(s string) string {
 // (a checkpoint of another architecture is named, not half-loaded) and
 // restores it.
 func (r *run) resume() error {
-	note, err := model.CheckRecord(r.latest, r.cfg, model.RecordKeys)
-	if err != nil {
-		return fmt.Errorf("cannot resume: %w", err)
-	}
-	if note != "" {
-		fmt.Fprintln(r.logw, note)
-	}
-	if err := tfgraph.CheckCompatible(r.latest, r.p.Graph.Variables()); err != nil {
+	c := model.CheckedRestore{Config: r.cfg, Keys: model.RecordKeys, Vars: r.p.Graph.Variables(), Log: r.logw}
+	if err := c.Restore(r.sess.Session, r.p.Saver, r.latest); err != nil {
 		return fmt.Errorf("cannot resume from %s: %w", r.latest, err)
-	}
-	if err := r.p.Saver.RestoreFrom(r.sess.Session, r.latest); err != nil {
-		return err
 	}
 	out, err := r.sess.Run(nil, []Output{r.p.GlobalStep.Read()})
 	if err != nil {
