@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/eval"
-	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/internal/ctxwait"
 	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/internal/session"
@@ -67,7 +64,7 @@ type run struct {
 	ckpts         tfgraph.Checkpoints
 	latest        string // newest checkpoint before the run ("" if none)
 	p             *Pipeline
-	enc           *eval.Encoder // kNN monitor (nil when off)
+	enc           Monitor // kNN monitor (nil when off)
 	bank, knnTest *data.Images
 	summaries     *tfgraph.SummaryWriter
 	sess          *Session
@@ -176,11 +173,11 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 		cfg = &c
 	}
 	if cfg.Train.KNNEvery > 0 {
-		if r.bank, r.knnTest, err = eval.OpenEvalDataContext(ctx, cfg); err != nil {
+		if r.bank, r.knnTest, err = o.openMonitorData(ctx, cfg); err != nil {
 			return nil, fmt.Errorf("kNN monitor: %w", err)
 		}
 	}
-	if r.p, r.enc, r.summaries, err = buildRunGraph(placed, r.spe, r.total, r.rep); err != nil {
+	if r.p, r.enc, r.summaries, err = buildRunGraph(placed, r.spe, r.total, r.rep, o.Monitor); err != nil {
 		return nil, err
 	}
 	if r.chief {
@@ -429,9 +426,12 @@ func (r *run) complete() error {
 	r.res.AlreadyComplete = true
 	r.res.Checkpoint = r.latest
 	fmt.Fprintf(r.logw, "the run is already complete (step %d of %d): nothing to train\n", r.from, r.total)
+	if r.opts.Export == nil {
+		return nil // no SavedModel wanted
+	}
 	dir := filepath.Join(r.cfg.OutputDir, "saved_model")
 	if _, err := os.Stat(filepath.Join(dir, tfgraph.SavedModelFile)); err == nil {
-		from := exportedFrom(dir)
+		from := exportedFrom(r.opts.Export, dir)
 		if from == filepath.Base(r.latest) {
 			r.res.SavedModel = dir
 			return nil
@@ -445,26 +445,11 @@ func (r *run) complete() error {
 	} else {
 		fmt.Fprintf(r.logw, "saved_model/ is missing: exporting it from %s\n", filepath.Base(r.latest))
 	}
-	if err := export.Export(r.cfg, r.latest, dir, true); err != nil {
+	if err := r.opts.Export.Export(r.cfg, r.latest, dir); err != nil {
 		return fmt.Errorf("exporting the SavedModel: %w", err)
 	}
 	r.res.SavedModel = dir
 	return nil
-}
-
-// exportedFrom returns the base name of the checkpoint the SavedModel dir
-// was exported from (its assets.extra metadata), or "" if that is
-// unreadable.
-func exportedFrom(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "assets.extra", export.MetadataFile))
-	if err != nil {
-		return ""
-	}
-	var m export.Metadata
-	if json.Unmarshal(b, &m) != nil || m.Checkpoint == "" {
-		return ""
-	}
-	return filepath.Base(m.Checkpoint)
 }
 
 func orUnknown(s string) string {
@@ -775,9 +760,9 @@ func (r *run) finish() (*Result, error) {
 	if err := r.summaries.Flush(r.sess.Session); err != nil {
 		return r.res, err
 	}
-	if r.res.Steps >= r.total {
+	if r.res.Steps >= r.total && r.opts.Export != nil {
 		dir := filepath.Join(r.cfg.OutputDir, "saved_model")
-		if err := export.Export(r.cfg, r.res.Checkpoint, dir, true); err != nil {
+		if err := r.opts.Export.Export(r.cfg, r.res.Checkpoint, dir); err != nil {
 			return r.res, fmt.Errorf("exporting the SavedModel: %w", err)
 		}
 		r.res.SavedModel = dir

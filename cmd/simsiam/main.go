@@ -253,7 +253,7 @@ Flags:
 	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, precision %s (%s), output %s\n", strings.Join(devices, ", "),
 		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), prec, why, cfg.OutputDir)
 	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
-	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices, Replicas: rep})
+	res, err := train.Run(ctx, cfg, withEvalAndExport(train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices, Replicas: rep}))
 	var st *train.Stopped
 	if errors.As(err, &st) {
 		// Stopped by a signal after checkpointing: a success, with the way on.
