@@ -16,9 +16,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/inference"
 	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
@@ -111,16 +111,6 @@ func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
 	return e, nil
 }
 
-// Inference builds the inference encoder, the one path from images to
-// features that kNN, linear evaluation, the kNN monitor and the exported
-// SavedModel share: uint8 NHWC images → augment.Eval (resize, normalise)
-// in scope pre → the backbone in inference mode (BatchNorm with its moving
-// statistics) in fwd's child "encoder" → pooled features [N, FeatureDim].
-// The scopes name the ops (a SavedModel's are "preprocess" and "inference").
-func Inference(pre, fwd *tfgraph.Scope, bb model.Backbone, images tfgraph.Output, d configs.Data) tfgraph.Output {
-	return bb.Apply(fwd.Child(model.EncoderScope), augment.Eval(pre, images, d), tfgraph.Inference)
-}
-
 // NewEncoderOn adds an inference path over an existing backbone bb of g (for
 // example the training graph's st.Net.Backbone, for a kNN monitor that reads
 // the live weights). It adds no variables and no restore ops; Attach the
@@ -129,7 +119,7 @@ func NewEncoderOn(g *tfgraph.Graph, bb model.Backbone, d configs.Data) *Encoder 
 	s := g.Root().Child("features")
 	e := &Encoder{Graph: g, Backbone: bb, Dim: int(bb.FeatureDim()), Channels: d.Channels}
 	e.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(d.Channels)})
-	e.Out = s.Identity("output", Inference(s, s, bb, e.Images, d))
+	e.Out = s.Identity("output", inference.Features(s, s, bb, e.Images, d))
 	for _, v := range g.Variables() {
 		if strings.HasPrefix(v.Key, bb.VarPrefix()) {
 			e.Vars = append(e.Vars, v)

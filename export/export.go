@@ -34,7 +34,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/inference"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -215,7 +215,7 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 	root := g.Root()
 	images := root.Placeholder(InputImages, tfgraph.Uint8, []int64{-1, -1, -1, c})
 	fwd := root.Child("inference")
-	h := eval.Inference(root.Child("preprocess"), fwd, net.Backbone, images, cfg.Data)
+	h := inference.Features(root.Child("preprocess"), fwd, net.Backbone, images, cfg.Data)
 	emb := root.Identity(OutEmbedding, h)
 
 	// Variables to restore, grouped by the checkpoint they come from.
