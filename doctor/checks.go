@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
@@ -169,7 +169,7 @@ func Misplaced(ran, built []tfgraph.Node, want string) []tfgraph.Node {
 
 // precision says what runtime.precision auto picks here, measured.
 func precision() Check {
-	p, why := eval.Precision(configs.Default().Runtime)
+	p, why := session.Precision(configs.Default().Runtime)
 	return Check{Name: "precision", OK: !strings.Contains(why, "probe failed"), Detail: fmt.Sprintf("auto = %s (%s)", p, strings.TrimPrefix(why, "auto: "))}
 }
 

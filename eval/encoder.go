@@ -16,10 +16,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/inference"
 	"github.com/simsiam-go/simsiam/internal/progress"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -60,12 +61,12 @@ type Encoder struct {
 // baseline. The graph runs on the device WithDevices picks. Close the
 // Encoder when done.
 func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
-	cfg, err := WithDevices(cfg)
+	cfg, err := session.WithDevices(cfg)
 	if err != nil {
 		return nil, err
 	}
 	g := tfgraph.NewGraph()
-	g.SetDevice(Device(cfg))
+	g.SetDevice(session.Device(cfg))
 	e, err := AddEncoder(g, cfg)
 	if err != nil {
 		return nil, err
@@ -74,7 +75,7 @@ func NewEncoder(cfg *configs.Config, checkpoint string) (*Encoder, error) {
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
-	sess, err := tfgraph.NewSession(g, SessionOptions(cfg.Runtime))
+	sess, err := tfgraph.NewSession(g, session.Options(cfg.Runtime))
 	if err != nil {
 		return nil, err
 	}
@@ -111,16 +112,6 @@ func AddEncoder(g *tfgraph.Graph, cfg *configs.Config) (*Encoder, error) {
 	return e, nil
 }
 
-// Inference builds the inference encoder, the one path from images to
-// features that kNN, linear evaluation, the kNN monitor and the exported
-// SavedModel share: uint8 NHWC images → augment.Eval (resize, normalise)
-// in scope pre → the backbone in inference mode (BatchNorm with its moving
-// statistics) in fwd's child "encoder" → pooled features [N, FeatureDim].
-// The scopes name the ops (a SavedModel's are "preprocess" and "inference").
-func Inference(pre, fwd *tfgraph.Scope, bb model.Backbone, images tfgraph.Output, d configs.Data) tfgraph.Output {
-	return bb.Apply(fwd.Child(model.EncoderScope), augment.Eval(pre, images, d), tfgraph.Inference)
-}
-
 // NewEncoderOn adds an inference path over an existing backbone bb of g (for
 // example the training graph's st.Net.Backbone, for a kNN monitor that reads
 // the live weights). It adds no variables and no restore ops; Attach the
@@ -129,7 +120,7 @@ func NewEncoderOn(g *tfgraph.Graph, bb model.Backbone, d configs.Data) *Encoder 
 	s := g.Root().Child("features")
 	e := &Encoder{Graph: g, Backbone: bb, Dim: int(bb.FeatureDim()), Channels: d.Channels}
 	e.Images = s.Placeholder("images", tfgraph.Uint8, []int64{-1, -1, -1, int64(d.Channels)})
-	e.Out = s.Identity("output", Inference(s, s, bb, e.Images, d))
+	e.Out = s.Identity("output", inference.Features(s, s, bb, e.Images, d))
 	for _, v := range g.Variables() {
 		if strings.HasPrefix(v.Key, bb.VarPrefix()) {
 			e.Vars = append(e.Vars, v)
@@ -243,26 +234,17 @@ func addEncoderRestore(g *tfgraph.Graph, vars []*tfgraph.Variable, prefix string
 	return &encoderRestore{vars: vars, saver: tfgraph.NewSaver(g, "restore_encoder", vars), prefix: prefix}
 }
 
-// run checks the checkpoint's index (names and shapes only, no tensor data)
-// against the encoder, then restores it. The checkpoint's keys under the
-// backbone's prefix must be exactly the encoder's variables with their
-// shapes: a missing key or another shape is another architecture, width or
-// channel count, an extra key a deeper backbone (resnet34 holds every
-// resnet18 variable, with the same shapes).
+// run checks the checkpoint (model.CheckedRestore: its record, then its
+// index's names and shapes, no tensor data) against the encoder, then
+// restores it. The checkpoint's keys under the backbone's prefix must be
+// exactly the encoder's variables with their shapes: a missing key or
+// another shape is another architecture, width or channel count, an extra
+// key a deeper backbone (resnet34 holds every resnet18 variable, with the
+// same shapes).
 func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
-	if r.cfg != nil {
-		note, err := model.CheckRecord(prefix, r.cfg, model.EncoderKeys)
-		if err != nil {
-			return err
-		}
-		if note != "" && r.log != nil {
-			fmt.Fprintln(r.log, note)
-		}
-	}
-	if err := tfgraph.CheckCompatible(prefix, r.vars); err != nil {
-		return fmt.Errorf("the encoder this config builds cannot load it (check model.arch, model.stem, model.width and data.channels): %w", err)
-	}
-	return r.saver.RestoreFrom(sess, prefix)
+	c := model.CheckedRestore{Config: r.cfg, Keys: model.EncoderKeys, Vars: r.vars, Log: r.log,
+		Hint: "the encoder this config builds cannot load it (check model.arch, model.stem, model.width and data.channels)"}
+	return c.Restore(sess, r.saver, prefix)
 }
 
 // ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:

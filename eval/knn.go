@@ -264,19 +264,13 @@ func buildKNN(bankLabels []int32, d, numClasses int, ks []int, top int, t float6
 // RunKNN extracts features of cfg.Eval's train split (the memory bank) and
 // test split with the encoder of checkpoint ("" = random init) and returns
 // the kNN accuracies with train.knn_k neighbours and temperature
-// train.knn_temperature.
+// train.knn_temperature (KNNEval with one k).
 func RunKNN(ctx context.Context, cfg *configs.Config, checkpoint string, log io.Writer) (top1, top5 float64, err error) {
-	trainSet, testSet, err := OpenEvalDataContext(ctx, cfg)
+	scores, err := KNNEval(ctx, cfg, Source{Checkpoint: checkpoint}, []int{cfg.Train.KNNK}, log)
 	if err != nil {
 		return 0, 0, err
 	}
-	enc, err := NewEncoder(cfg, checkpoint)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer enc.Close()
-	enc.Log = log
-	return enc.KNN(ctx, trainSet, testSet, cfg.Train.KNNK, cfg.Train.KNNTemperature)
+	return scores[0].Top1, scores[0].Top5, nil
 }
 
 // KNN extracts the features of bank and test and runs KNN on them, with as
@@ -288,17 +282,16 @@ func (e *Encoder) KNN(ctx context.Context, bank, test *data.Images, k int, t flo
 	if err := checkLabelled(test, "test split"); err != nil {
 		return 0, 0, err
 	}
-	nc, err := numClasses(bank, test)
+	if _, err := numClasses(bank, test); err != nil {
+		return 0, 0, err
+	}
+	f, err := e.SetFeatures(ctx, bank, test)
 	if err != nil {
 		return 0, 0, err
 	}
-	bf, err := e.FeaturesContext(ctx, bank, FeatureBatch)
+	scores, err := f.KNN(ctx, bank, test, []int{k}, t)
 	if err != nil {
 		return 0, 0, err
 	}
-	tf, err := e.FeaturesContext(ctx, test, FeatureBatch)
-	if err != nil {
-		return 0, 0, err
-	}
-	return KNN(ctx, bf, bank.Labels, e.Dim, tf, test.Labels, nc, k, t)
+	return scores[0].Top1, scores[0].Top5, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/internal/schedule"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -156,7 +157,7 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, giv
 	if given != nil {
 		dim = given.d
 	}
-	placed, err := WithDevices(cfg)
+	placed, err := session.WithDevices(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +176,7 @@ func linearEval(ctx context.Context, cfg *configs.Config, checkpoint string, giv
 		}
 		d = dim
 	}
-	sess, err := tfgraph.NewSession(lg.g, SessionOptions(cfg.Runtime))
+	sess, err := tfgraph.NewSession(lg.g, session.Options(cfg.Runtime))
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -41,7 +42,7 @@ type linearGraph struct {
 // (raw pixels), else the encoder's is used.
 func buildLinear(cfg *configs.Config, classes int, mode string, dim int) (*linearGraph, error) {
 	g := tfgraph.NewGraph()
-	g.SetDevice(Device(cfg))
+	g.SetDevice(session.Device(cfg))
 	enc, err := AddEncoder(g, cfg)
 	if err != nil {
 		return nil, err

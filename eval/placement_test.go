@@ -5,6 +5,7 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/placement"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -33,7 +34,7 @@ func TestEvalGraphsHaveGPUKernels(t *testing.T) {
 		}
 		t.Run(preset+"/encoder", func(t *testing.T) {
 			g := tfgraph.NewGraph()
-			g.SetDevice(Device(cfg))
+			g.SetDevice(session.Device(cfg))
 			if _, err := AddEncoder(g, cfg); err != nil {
 				t.Fatal(err)
 			}

@@ -33,7 +33,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/inference"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -203,7 +203,7 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 	root := g.Root()
 	images := root.Placeholder(InputImages, tfgraph.Uint8, []int64{-1, -1, -1, c})
 	fwd := root.Child("inference")
-	h := eval.Inference(root.Child("preprocess"), fwd, net.Backbone, images, cfg.Data)
+	h := inference.Features(root.Child("preprocess"), fwd, net.Backbone, images, cfg.Data)
 	emb := root.Identity(OutEmbedding, h)
 
 	// Variables to restore, grouped by the checkpoint they come from.
@@ -298,18 +298,10 @@ func export(cfg *configs.Config, ckpt, outDir string, o Options) error {
 	if o.Projection {
 		keys = model.RecordKeys
 	}
-	for _, p := range prefixes {
-		note, err := model.CheckRecord(p, cfg, keys)
-		if err != nil {
-			return err
-		}
-		if note != "" && o.Log != nil {
-			fmt.Fprintln(o.Log, note)
-		}
-	}
 	var errs []error
 	for _, p := range prefixes {
-		if err := tfgraph.CheckCompatible(p, groups[p]); err != nil {
+		c := model.CheckedRestore{Config: cfg, Keys: keys, Vars: groups[p], Log: o.Log}
+		if err := c.Check(p); err != nil {
 			errs = append(errs, err)
 		}
 	}

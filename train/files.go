@@ -6,7 +6,6 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/eval"
-	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -92,7 +89,7 @@ func newChiefFiles(ctx context.Context, e *env) (*chiefFiles, error) {
 		fmt.Fprintf(e.logw, "--resume: no checkpoint in %s, starting from step 0\n", e.ckpts.Dir)
 	}
 	if e.cfg.Train.KNNEvery > 0 {
-		if c.bank, c.knnTest, err = eval.OpenEvalDataContext(ctx, e.cfg); err != nil {
+		if c.bank, c.knnTest, err = e.opts.openMonitorData(ctx, e.cfg); err != nil {
 			return nil, fmt.Errorf("kNN monitor: %w", err)
 		}
 	}
@@ -213,9 +210,12 @@ func (c *chiefFiles) complete(res *Result, from int64) error {
 	res.AlreadyComplete = true
 	res.Checkpoint = c.latest
 	fmt.Fprintf(c.logw, "the run is already complete (step %d of %d): nothing to train\n", from, c.total)
+	if c.opts.Export == nil {
+		return nil // no SavedModel wanted
+	}
 	dir := c.dir.SavedModel()
 	if _, err := os.Stat(filepath.Join(dir, tfgraph.SavedModelFile)); err == nil {
-		exported := exportedFrom(dir)
+		exported := exportedFrom(c.opts.Export, dir)
 		if exported == filepath.Base(c.latest) {
 			res.SavedModel = dir
 			return nil
@@ -229,26 +229,11 @@ func (c *chiefFiles) complete(res *Result, from int64) error {
 	} else {
 		fmt.Fprintf(c.logw, "%s/ is missing: exporting it from %s\n", runfolder.SavedModelName, filepath.Base(c.latest))
 	}
-	if err := export.Export(c.cfg, c.latest, dir, true); err != nil {
+	if err := c.opts.Export.Export(c.cfg, c.latest, dir); err != nil {
 		return fmt.Errorf("exporting the SavedModel: %w", err)
 	}
 	res.SavedModel = dir
 	return nil
-}
-
-// exportedFrom returns the base name of the checkpoint the SavedModel dir
-// was exported from (its assets.extra metadata), or "" if that is
-// unreadable.
-func exportedFrom(dir string) string {
-	b, err := os.ReadFile(filepath.Join(dir, "assets.extra", export.MetadataFile))
-	if err != nil {
-		return ""
-	}
-	var m export.Metadata
-	if json.Unmarshal(b, &m) != nil || m.Checkpoint == "" {
-		return ""
-	}
-	return filepath.Base(m.Checkpoint)
 }
 
 func orUnknown(s string) string {
@@ -355,9 +340,9 @@ func (c *chiefFiles) finish(res *Result) error {
 	if err := c.summaries.Flush(c.sess.Session); err != nil {
 		return err
 	}
-	if res.Steps >= c.total {
+	if res.Steps >= c.total && c.opts.Export != nil {
 		dir := c.dir.SavedModel()
-		if err := export.Export(c.cfg, res.Checkpoint, dir, true); err != nil {
+		if err := c.opts.Export.Export(c.cfg, res.Checkpoint, dir); err != nil {
 			return fmt.Errorf("exporting the SavedModel: %w", err)
 		}
 		res.SavedModel = dir

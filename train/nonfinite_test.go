@@ -22,7 +22,7 @@ func TestDivergenceKeepsOnlyFiniteCheckpoints(t *testing.T) {
 	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.BaseLR, cfg.Optim.Epochs, cfg.Optim.WarmupEpochs = 1e12, 8, 0
 	cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
-	_, err := Run(context.Background(), cfg, Options{})
+	_, err := Run(context.Background(), cfg, wired(Options{}))
 	if err == nil {
 		t.Fatal("training at base_lr 1e6 did not stop")
 	}
@@ -86,7 +86,7 @@ func TestSkipNonfiniteStepsBudget(t *testing.T) {
 	cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
 	cfg.Train.SkipNonfiniteSteps = 2
 	var log strings.Builder
-	_, err := Run(context.Background(), cfg, Options{Log: &log})
+	_, err := Run(context.Background(), cfg, wired(Options{Log: &log}))
 	if err == nil || !strings.Contains(err.Error(), "skip_nonfinite_steps allows 2 and 2 were skipped") {
 		t.Fatalf("run with 2 skips allowed: err = %v", err)
 	}
@@ -100,7 +100,7 @@ func TestSkipNonfiniteStepsBudget(t *testing.T) {
 	}
 	cfg.Train.SkipNonfiniteSteps = 3
 	log.Reset()
-	_, err = Run(context.Background(), cfg, Options{Log: &log, Resume: true})
+	_, err = Run(context.Background(), cfg, wired(Options{Log: &log, Resume: true}))
 	if err == nil || !strings.Contains(err.Error(), "allows 3 and 3 were skipped") {
 		t.Fatalf("resumed run with 3 allowed: err = %v\n%s", err, log.String())
 	}
@@ -144,7 +144,7 @@ func TestWorkersShareTheChiefsSkipCount(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = Run(context.Background(), cfg, Options{Log: &logs[i], Resume: resume, Replicas: rep})
+				_, errs[i] = Run(context.Background(), cfg, wired(Options{Log: &logs[i], Resume: resume, Replicas: rep}))
 			}()
 		}
 		wg.Wait()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	evpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
@@ -162,7 +163,7 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := loopConfig(t, dataDir, t.TempDir())
 			writeFile(t, filepath.Join(cfg.OutputDir, files[name]), "old")
-			_, err := Run(context.Background(), cfg, Options{})
+			_, err := Run(context.Background(), cfg, wired(Options{}))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -192,10 +193,10 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(cfg.OutputDir, "notes.txt"), "mine")
 	var log bytes.Buffer
-	if _, err := Run(context.Background(), cfg, Options{Resume: true, Force: true}); err == nil {
+	if _, err := Run(context.Background(), cfg, wired(Options{Resume: true, Force: true})); err == nil {
 		t.Error("Resume and Force together: no error")
 	}
-	res, err := Run(context.Background(), cfg, Options{Force: true, Log: &log})
+	res, err := Run(context.Background(), cfg, wired(Options{Force: true, Log: &log}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestResumeEdgeCases(t *testing.T) {
 	ctx := context.Background()
 	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
 	var log bytes.Buffer
-	res, err := Run(ctx, cfg, Options{Resume: true, Log: &log, StopAfter: 3})
+	res, err := Run(ctx, cfg, wired(Options{Resume: true, Log: &log, StopAfter: 3}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestResumeEdgeCases(t *testing.T) {
 	writeFile(t, filepath.Join(tmp, "ckpt-6.index"), "torn")
 
 	log.Reset()
-	res, err = Run(ctx, cfg, Options{Resume: true, Log: &log})
+	res, err = Run(ctx, cfg, wired(Options{Resume: true, Log: &log}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestResumeEdgeCases(t *testing.T) {
 	before, _ := os.ReadFile(mpath)
 	for i, wantExport := range []bool{true, false} {
 		log.Reset()
-		res, err = Run(ctx, cfg, Options{Resume: true, Log: &log})
+		res, err = Run(ctx, cfg, wired(Options{Resume: true, Log: &log}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +349,7 @@ func TestResumeEdgeCases(t *testing.T) {
 		}
 		writeFile(t, filepath.Join(sm+".tmp-78", "saved_model.pb"), "half")
 		log.Reset()
-		if res, err = Run(ctx, cfg, Options{Resume: true, Log: &log}); err != nil {
+		if res, err = Run(ctx, cfg, wired(Options{Resume: true, Log: &log})); err != nil {
 			t.Fatal(err)
 		}
 		if want := "restored the SavedModel an interrupted export had moved aside in " + cfg.OutputDir + ": saved_model.old-77 -> saved_model"; !strings.Contains(log.String(), want) {
@@ -358,7 +359,7 @@ func TestResumeEdgeCases(t *testing.T) {
 		if again != tc.wantExport {
 			t.Errorf("%s: exported again %v, want %v:\n%s", tc.from, again, tc.wantExport, log.String())
 		}
-		if got := exportedFrom(sm); got != "ckpt-6" || res.SavedModel != sm {
+		if got := exportedFrom(export.RunExporter{}, sm); got != "ckpt-6" || res.SavedModel != sm {
 			t.Errorf("%s: saved_model/ exported from %q (SavedModel %q), want ckpt-6", tc.from, got, res.SavedModel)
 		}
 		if left, _ := filepath.Glob(sm + ".*"); len(left) != 0 {
@@ -379,7 +380,7 @@ func TestRunRefusesLockedOutputDir(t *testing.T) {
 	}
 	defer lock.Unlock()
 	for _, o := range []Options{{}, {Resume: true}, {Force: true}} {
-		_, err := Run(context.Background(), cfg, o)
+		_, err := Run(context.Background(), cfg, wired(o))
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is in use: PID %d holds the lock", os.Getpid())) {
 			t.Errorf("%+v: err = %v", o, err)
 		}

@@ -28,7 +28,7 @@ func TestTrainingGraphHasGPUKernels(t *testing.T) {
 	for _, preset := range configs.Presets() {
 		t.Run(preset, func(t *testing.T) {
 			cfg := presetOnGPU(t, preset)
-			p, enc, _, err := BuildRunGraph(cfg, 10, 100)
+			p, enc, _, err := BuildRunGraph(cfg, 10, 100, testMonitor())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -69,7 +69,7 @@ func mustNodes(t *testing.T, p *Pipeline) []tfgraph.Node {
 // the GPU.
 func TestStepMovesOnlyTheBatchToTheGPU(t *testing.T) {
 	cfg := presetOnGPU(t, "stl10_resnet18")
-	p, _, _, err := BuildRunGraph(cfg, 10, 100)
+	p, _, _, err := BuildRunGraph(cfg, 10, 100, testMonitor())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -37,7 +37,7 @@ func preflight(cfg *configs.Config, devices []string, chief bool) (*configs.Conf
 		c := *cfg
 		c.Runtime.Devices = devices
 		placed = &c
-	} else if p, err := eval.WithDevices(cfg); err != nil {
+	} else if p, err := session.WithDevices(cfg); err != nil {
 		errs = append(errs, fmt.Errorf("preflight: runtime.devices: %w", err))
 	} else {
 		placed = p

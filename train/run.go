@@ -10,7 +10,6 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/runfolder"
@@ -56,7 +55,7 @@ type env struct {
 	ckpts      tfgraph.Checkpoints
 	latest     string // newest checkpoint before the run ("" if none; the chief's)
 	p          *Pipeline
-	enc        *eval.Encoder // kNN monitor (nil when off)
+	enc        Monitor // kNN monitor (nil when off)
 	summaries  *tfgraph.SummaryWriter
 	sess       *Session
 	res        *Result
@@ -145,18 +144,9 @@ func (r *run) start() error {
 // (a checkpoint of another architecture is named, not half-loaded) and
 // restores it.
 func (r *run) resume() error {
-	note, err := model.CheckRecord(r.latest, r.cfg, model.RecordKeys)
-	if err != nil {
-		return fmt.Errorf("cannot resume: %w", err)
-	}
-	if note != "" {
-		fmt.Fprintln(r.logw, note)
-	}
-	if err := tfgraph.CheckCompatible(r.latest, r.p.Graph.Variables()); err != nil {
+	c := model.CheckedRestore{Config: r.cfg, Keys: model.RecordKeys, Vars: r.p.Graph.Variables(), Log: r.logw}
+	if err := c.Restore(r.sess.Session, r.p.Saver, r.latest); err != nil {
 		return fmt.Errorf("cannot resume from %s: %w", r.latest, err)
-	}
-	if err := r.p.Saver.RestoreFrom(r.sess.Session, r.latest); err != nil {
-		return err
 	}
 	out, err := r.sess.Run(nil, []Output{r.p.GlobalStep.Read()})
 	if err != nil {

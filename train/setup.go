@@ -11,8 +11,8 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/internal/ctxwait"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -146,7 +146,7 @@ func (r *run) openFiles(ctx context.Context) error {
 func (r *run) buildGraph(placed *configs.Config) error {
 	var err error
 	rep := r.co.replicas()
-	if r.p, r.enc, r.summaries, err = buildRunGraph(placed, r.spe, r.total, rep); err != nil {
+	if r.p, r.enc, r.summaries, err = buildRunGraph(placed, r.spe, r.total, rep, r.opts.Monitor); err != nil {
 		return err
 	}
 	workers := 1
@@ -162,7 +162,7 @@ func (r *run) buildGraph(placed *configs.Config) error {
 // openSession starts the session (closed with the run unless a collective
 // failed), attaches the kNN monitor and opens the summaries.
 func (r *run) openSession() error {
-	so := eval.SessionOptions(r.cfg.Runtime)
+	so := session.Options(r.cfg.Runtime)
 	r.co.sessionOptions(&so)
 	var err error
 	if r.sess, err = NewSession(r.p.Step, so); err != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -111,7 +111,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		o.InChannels = int64(cfg.Data.Channels)
 	}
 	g := tfgraph.NewGraph()
-	g.SetDevice(eval.Device(cfg))
+	g.SetDevice(session.Device(cfg))
 	root := g.Root()
 	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
 	if err != nil {
@@ -195,7 +195,7 @@ func (st *Step) buildLoss(root *tfgraph.Scope, cfg *configs.Config, o StepOption
 // buildGradients builds the gradients (of the scaled loss with fp16) and,
 // for a worker of a job (replicated), their all-reduce.
 func (st *Step) buildGradients(root *tfgraph.Scope, cfg *configs.Config, o StepOptions, bn *tfgraph.Updates, replicated bool) error {
-	precision, _ := eval.Precision(cfg.Runtime)
+	precision, _ := session.Precision(cfg.Runtime)
 	lossForGrads := st.Loss
 	if precision == tfgraph.PrecisionFP16 || precision == tfgraph.PrecisionFP16CPU {
 		st.Scaler = newLossScaler(root.Child("loss_scale"), o.LossScaleGrowthSteps)

@@ -53,7 +53,7 @@ func TestInterruptCheckpointsAndResumes(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			w := &cancelAt{mark: "step " + itoa(tc.at) + "/", cancel: cancel}
-			res, err := Run(ctx, cfg, Options{Log: w})
+			res, err := Run(ctx, cfg, wired(Options{Log: w}))
 			var st *Stopped
 			if !errors.As(err, &st) || !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted run: err = %v, want a *Stopped wrapping context.Canceled; log:\n%s", err, w.log.String())
@@ -71,7 +71,7 @@ func TestInterruptCheckpointsAndResumes(t *testing.T) {
 				t.Errorf("the kNN monitor ran to the end after the interrupt:\n%s", w.log.String())
 			}
 			var log strings.Builder
-			res, err = Run(context.Background(), cfg, Options{Resume: true, Log: &log})
+			res, err = Run(context.Background(), cfg, wired(Options{Resume: true, Log: &log}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func TestInterruptAfterTheLastStepFinishes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w := &cancelAt{mark: "step 12/", cancel: cancel}
-	res, err := Run(ctx, cfg, Options{Log: w})
+	res, err := Run(ctx, cfg, wired(Options{Log: w}))
 	if err != nil {
 		t.Fatalf("interrupt after the last step: %v", err)
 	}

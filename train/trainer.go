@@ -8,7 +8,6 @@ import (
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -28,12 +27,18 @@ type Options struct {
 	// exactly as if the run had not stopped.
 	StopAfter int64
 	// Devices are the devices to build for, already checked (see
-	// eval.ResolveDevices); nil resolves cfg.Runtime.Devices.
+	// session.ResolveDevices); nil resolves cfg.Runtime.Devices.
 	Devices []string
 	// Replicas makes this process one worker of a between-graph
 	// data-parallel job (nil: it trains alone). Its session must target the
 	// worker's own TF server (runtime.target).
 	Replicas *Replicas
+	// Monitor builds the kNN monitor; a run with train.knn_every > 0
+	// needs one.
+	Monitor *KNNMonitor
+	// Export writes the SavedModel into output_dir/saved_model once the
+	// schedule is complete; nil writes none (Result.SavedModel stays "").
+	Export Exporter
 }
 
 // Result summarises a finished run.
@@ -123,19 +128,23 @@ func (p *Pipeline) Feeds(pix []byte, n, h, w, c int, runSeed, step int64) (map[O
 
 // BuildRunGraph builds the graph Run runs: the training step with in-graph
 // augmentation, the kNN monitor's inference path over the live weights
-// (when train.knn_every > 0; nil otherwise) and the TensorBoard summary ops.
-func BuildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64) (*Pipeline, *eval.Encoder, *tfgraph.SummaryWriter, error) {
-	return buildRunGraph(cfg, stepsPerEpoch, total, nil)
+// (when train.knn_every > 0, with m; nil otherwise) and the TensorBoard
+// summary ops.
+func BuildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, m *KNNMonitor) (*Pipeline, Monitor, *tfgraph.SummaryWriter, error) {
+	return buildRunGraph(cfg, stepsPerEpoch, total, nil, m)
 }
 
-func buildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replicas) (*Pipeline, *eval.Encoder, *tfgraph.SummaryWriter, error) {
+func buildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replicas, m *KNNMonitor) (*Pipeline, Monitor, *tfgraph.SummaryWriter, error) {
 	p, err := BuildReplicaPipeline(cfg, stepsPerEpoch, total, rep)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var enc *eval.Encoder
+	var enc Monitor
 	if cfg.Train.KNNEvery > 0 {
-		enc = eval.NewEncoderOn(p.Graph, p.Net.Backbone, cfg.Data)
+		if m == nil || m.Build == nil {
+			return nil, nil, nil, fmt.Errorf("train.knn_every is %d but the run has no kNN monitor (train.Options.Monitor)", cfg.Train.KNNEvery)
+		}
+		enc = m.Build(p.Graph, p.Net.Backbone, cfg.Data)
 	}
 	tags := summaryTags
 	if rep != nil && rep.Size() > 1 {

@@ -91,7 +91,7 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	full := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "full"))
 	full.Eval.Format, full.Eval.Dir, full.Eval.TrainSplit, full.Eval.TestSplit = "idx", dataDir, "train", "train"
 	full.Train.KNNEvery, full.Train.KNNK = 3, 5
-	fres, err := Run(ctx, full, Options{})
+	fres, err := Run(ctx, full, wired(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,17 +113,17 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	part := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "part"))
 	// Stop after 5 steps without shortening the schedule (max_steps would).
 	stopAt := 5
-	res, err := Run(ctx, part, Options{StopAfter: int64(stopAt)})
+	res, err := Run(ctx, part, wired(Options{StopAfter: int64(stopAt)}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Steps != int64(stopAt) {
 		t.Fatalf("interrupted run stopped at %d, want %d", res.Steps, stopAt)
 	}
-	if _, err := Run(ctx, part, Options{}); err == nil || !strings.Contains(err.Error(), "--resume") {
+	if _, err := Run(ctx, part, wired(Options{})); err == nil || !strings.Contains(err.Error(), "--resume") {
 		t.Fatalf("restarting over existing checkpoints without --resume: err = %v", err)
 	}
-	res, err = Run(ctx, part, Options{Resume: true})
+	res, err = Run(ctx, part, wired(Options{Resume: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	writeIDX(t, dataDir, 32, 20, 20)
 	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 1
-	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+	if _, err := Run(context.Background(), cfg, wired(Options{})); err != nil {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(runfolder.Dir(cfg.OutputDir).Checkpoints(), "ckpt-2.index")
@@ -182,14 +182,14 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	}
 	cfg.Model.Width = 8
 	cfg.Optim.Epochs = 2
-	_, err = Run(context.Background(), cfg, Options{Resume: true})
+	_, err = Run(context.Background(), cfg, wired(Options{Resume: true}))
 	if err == nil || !strings.Contains(err.Error(), "model.width: 4 -> 8") {
 		t.Fatalf("resuming with another width: %v", err)
 	}
 	if err := os.Remove(runfolder.Dir(cfg.OutputDir).Config()); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Run(context.Background(), cfg, Options{Resume: true})
+	_, err = Run(context.Background(), cfg, wired(Options{Resume: true}))
 	if err == nil || !strings.Contains(err.Error(), "model.width: checkpoint 4, config 8") {
 		t.Fatalf("resuming with another width, no config.yaml: %v", err)
 	}
@@ -206,7 +206,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	} {
 		c := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run34"))
 		c.Model.Arch, c.Optim.Epochs, c.Train.KNNEvery = "resnet34", 1, 0
-		if _, err := Run(context.Background(), c, Options{}); err != nil {
+		if _, err := Run(context.Background(), c, wired(Options{})); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Remove(runfolder.Dir(c.OutputDir).Config()); err != nil {
@@ -214,7 +214,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 		}
 		tc.set(c)
 		c.Optim.Epochs = 2
-		if _, err := Run(context.Background(), c, Options{Resume: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Run(context.Background(), c, wired(Options{Resume: true})); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: resume gave %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
@@ -232,7 +232,7 @@ func TestResumeConfigRules(t *testing.T) {
 	writeIDX(t, dataDir, 32, 20, 20)
 	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 1
-	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
+	if _, err := Run(context.Background(), cfg, wired(Options{})); err != nil {
 		t.Fatal(err)
 	}
 	orig, err := os.ReadFile(runfolder.Dir(cfg.OutputDir).Config())
@@ -242,7 +242,7 @@ func TestResumeConfigRules(t *testing.T) {
 	c2 := *cfg
 	c2.Optim.Epochs, c2.Train.LogEvery, c2.Optim.BaseLR = 2, 2, 0.25
 	var log bytes.Buffer
-	if _, err := Run(context.Background(), &c2, Options{Resume: true, Log: &log}); err != nil {
+	if _, err := Run(context.Background(), &c2, wired(Options{Resume: true, Log: &log})); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"--resume: optim.epochs changed: 1 (config.yaml) -> 2", "--resume: train.log_every changed: 1 (config.yaml) -> 2",
@@ -287,7 +287,7 @@ func TestResumeConfigRules(t *testing.T) {
 	} {
 		c3 := c2
 		tc.set(&c3)
-		if _, err := Run(context.Background(), &c3, Options{Resume: true}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Run(context.Background(), &c3, wired(Options{Resume: true})); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}

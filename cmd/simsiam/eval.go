@@ -64,37 +64,13 @@ Flags:
 	if !*pixels && *ckpt == "" {
 		return usageError{errors.New("knn: --checkpoint (or --pixels) is required")}
 	}
-	bank, test, err := eval.OpenEvalDataContext(ctx, cfg)
-	if err != nil {
-		return err
+	src := eval.Source{Pixels: *pixels}
+	if !*pixels && *ckpt != "random" {
+		if src.Checkpoint, err = eval.ResolveCheckpoint(*ckpt); err != nil {
+			return err
+		}
 	}
-	var bf, tf []float32
-	d := bank.ImageSize()
-	if *pixels {
-		bf, tf = eval.PixelFeatures(bank), eval.PixelFeatures(test)
-	} else {
-		path := *ckpt
-		if path == "random" {
-			path = ""
-		} else if path, err = eval.ResolveCheckpoint(path); err != nil {
-			return err
-		}
-		enc, err := eval.NewEncoder(cfg, path)
-		if err != nil {
-			return err
-		}
-		defer enc.Close()
-		enc.Log = stderr
-		if bf, err = enc.FeaturesContext(ctx, bank, eval.FeatureBatch); err != nil {
-			return err
-		}
-		if tf, err = enc.FeaturesContext(ctx, test, eval.FeatureBatch); err != nil {
-			return err
-		}
-		d = enc.Dim
-	}
-	nc := max(bank.NumClasses, test.NumClasses)
-	scores, err := eval.KNNMulti(ctx, bf, bank.Labels, d, tf, test.Labels, nc, ks, cfg.Train.KNNTemperature)
+	scores, err := eval.KNNEval(ctx, cfg, src, ks, stderr)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/internal/session"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -242,7 +242,7 @@ Flags:
 	if err != nil {
 		return err
 	}
-	devices, err := eval.ResolveDevices(cfg.Runtime)
+	devices, err := session.ResolveDevices(cfg.Runtime)
 	if err != nil {
 		return err
 	}
@@ -253,11 +253,11 @@ Flags:
 		return err
 	}
 	dnn, _ := tfgraph.OneDNNEnabled()
-	prec, why := eval.Precision(cfg.Runtime)
+	prec, why := session.Precision(cfg.Runtime)
 	fmt.Fprintf(stdout, "simsiam: training on %s: %s %s stem, %s (%s), batch %d, oneDNN %s, precision %s (%s), output %s\n", strings.Join(devices, ", "),
 		cfg.Model.Arch, cfg.Model.Stem, cfg.Data.Format, cfg.Data.Dir, cfg.Optim.BatchSize, onOff(dnn), prec, why, cfg.OutputDir)
 	fmt.Fprintf(stdout, "simsiam: CPU %s\n", sysinfo.ReadCPU())
-	res, err := train.Run(ctx, cfg, train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices, Replicas: rep})
+	res, err := train.Run(ctx, cfg, withEvalAndExport(train.Options{Resume: *resume, Force: *force, Log: stdout, Devices: devices, Replicas: rep}))
 	var st *train.Stopped
 	if errors.As(err, &st) {
 		// Stopped by a signal after checkpointing: a success, with the way on.
@@ -394,7 +394,7 @@ func cmdVersion(stdout io.Writer) error {
 	fmt.Fprintf(stdout, "simsiam %s\nTensorFlow %s\n", mod, tfgraph.Version())
 	fmt.Fprintf(stdout, "libtensorflow: %s\n", orNone(tfgraph.LoadedLibrary("libtensorflow_cc.so")))
 	fmt.Fprintf(stdout, "CPU: %s\n", sysinfo.ReadCPU())
-	devs, err := tfgraph.ListDevices(eval.SessionOptions(configs.Default().Runtime))
+	devs, err := tfgraph.ListDevices(session.Options(configs.Default().Runtime))
 	if err != nil {
 		return err
 	}
@@ -415,7 +415,7 @@ func cmdVersion(stdout io.Writer) error {
 	// What runtime.precision: auto means here, with the default runtime.onednn
 	// (train and eval turn oneDNN on from it).
 	auto := configs.Default().Runtime
-	prec, why := eval.Precision(auto)
+	prec, why := session.Precision(auto)
 	fmt.Fprintf(stdout, "precision: auto = %s here (%s)\n", prec, strings.TrimPrefix(why, "auto: "))
 	return nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,14 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/simsiam-go/simsiam/configs"
-	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/eval/measure"
 	"github.com/simsiam-go/simsiam/internal/results"
-	"github.com/simsiam-go/simsiam/internal/sysinfo"
-	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -71,7 +64,7 @@ monitor curves side by side; files are taken in path order.
 Examples:
   simsiam results measure --config runs/fashion_mnist_demo/config.yaml --run runs/fashion_mnist_demo --out results/fashion_mnist.json
   simsiam results render --in results/fashion_mnist.json --readme README.md --plot docs/knn_curve.svg
-  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --readme docs/precision.md --plot docs/precision_curves.svg
+  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --plot docs/precision_curves.svg
 
 Flags:
 `
@@ -202,66 +195,11 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	if len(epochs) == 0 {
-		epochs = intList{cfg.Linear.Epochs}
-	}
-	path := *ckpt
-	if path == "" {
-		path = runfolder.Dir(*runDir).Checkpoints()
-	}
-	if path, err = eval.ResolveCheckpoint(path); err != nil {
-		return err
-	}
-	start := time.Now()
-	yml, err := cfg.YAML()
+	f, err := measure.Measure(ctx, cfg, measure.Options{Run: *runDir, Checkpoint: *ckpt, Dataset: *dataset, Label: *label,
+		KNNKs: ks, LinearEpochs: epochs, Log: stderr, Out: stdout})
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(yml)
-	trainInfo, err := readTrain(*runDir, cfg)
-	if err != nil {
-		return err
-	}
-	bank, test, err := eval.OpenEvalDataContext(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	cpu := sysinfo.ReadCPU()
-	dnn, _ := tfgraph.OneDNNEnabled()
-	f := &results.File{
-		Dataset: *dataset, Machine: results.Machine{CPU: cpu.Model, Cores: cpu.Cores, Vector: cpu.Vector, OneDNN: dnn, TensorFlow: tfgraph.Version()},
-		ConfigSHA256: hex.EncodeToString(sum[:]),
-		Protocol: results.Protocol{KNNKs: ks, KNNTemperature: cfg.Train.KNNTemperature, LinearEpochs: epochs,
-			LinearLR: cfg.LinearLR(), LinearBatch: cfg.Linear.BatchSize, TrainImages: bank.N, TestImages: test.N},
-		Train: *trainInfo,
-	}
-	if *label == "" {
-		name := "`" + filepath.Base(*runDir) + "`"
-		if p := presetOf(cfg); p != "" {
-			name = "`" + p + "` preset"
-		}
-		*label = fmt.Sprintf("SimSiam encoder (%s, %d epochs)", name, trainInfo.Epochs)
-	}
-	m := measurer{ctx: ctx, cfg: cfg, bank: bank, test: test, ks: ks, epochs: epochs, log: stderr}
-	rows := []struct {
-		name, label, ckpt string
-	}{
-		{results.Encoder, *label, path},
-		{results.RandomInit, fmt.Sprintf("the same network at random initialisation (seed %d)", cfg.Seed), ""},
-		{results.RawPixels, "raw pixels (values in [0, 1])", ""},
-	}
-	for _, r := range rows {
-		fmt.Fprintf(stderr, "results: measuring %s\n", r.name)
-		e, err := m.entry(r.name, r.ckpt)
-		if err != nil {
-			return fmt.Errorf("results: %s: %w", r.name, err)
-		}
-		e.Label = r.label
-		f.Entries = append(f.Entries, *e)
-		fmt.Fprintf(stdout, "%s: %s\n", r.name, summary(e))
-	}
-	f.Seconds = time.Since(start).Seconds()
-	f.Measured = time.Now().UTC().Format(time.RFC3339)
 	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
 		return err
 	}
@@ -271,116 +209,4 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "wrote %s (%s)\n", *out, results.Duration(f.Seconds))
 	measuredOn(stdout)
 	return nil
-}
-
-// presetOf names the preset cfg is, apart from output_dir (a preset run
-// into another folder), or returns "" when it is none of them.
-func presetOf(cfg *configs.Config) string {
-	for _, name := range configs.Presets() {
-		p, err := configs.Load(configs.LoadOptions{Preset: name})
-		if err != nil {
-			continue
-		}
-		if d := configs.Diff(p, cfg); len(d) == 0 || len(d) == 1 && d[0].Key == "output_dir" {
-			return name
-		}
-	}
-	return ""
-}
-
-func summary(e *results.Entry) string {
-	var parts []string
-	for _, s := range e.KNN {
-		parts = append(parts, fmt.Sprintf("kNN k=%d %s", s.K, pct(s.Top1)))
-	}
-	for _, l := range e.Linear {
-		parts = append(parts, fmt.Sprintf("linear %d ep %s", l.Epochs, pct(l.Top1)))
-	}
-	return strings.Join(parts, ", ")
-}
-
-// readTrain describes the pretraining run in dir: its kNN monitor curve and
-// last step from metrics.jsonl, its wall time from config.yaml (written at
-// the start) to metrics.jsonl's last write.
-func readTrain(dir string, cfg *configs.Config) (*results.Train, error) {
-	mpath := runfolder.Dir(dir).Metrics()
-	curve, loss, err := results.ReadMetrics(mpath)
-	if err != nil {
-		return nil, fmt.Errorf("the run's curves: %w", err)
-	}
-	ms, err := os.Stat(mpath)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := os.Stat(runfolder.Dir(dir).Config())
-	if err != nil {
-		return nil, fmt.Errorf("the run's start: %w", err)
-	}
-	t := &results.Train{Run: dir, Epochs: cfg.Optim.Epochs, KNNK: cfg.Train.KNNK, Curve: curve, Loss: loss,
-		Seconds: ms.ModTime().Sub(cs.ModTime()).Seconds()}
-	// The run's own precision: the evaluation may be asked for another
-	// (--set runtime.precision=fp32 measures a bf16 run's weights in fp32).
-	own, err := configs.Load(configs.LoadOptions{File: runfolder.Dir(dir).Config()})
-	if err != nil {
-		return nil, fmt.Errorf("the run's config: %w", err)
-	}
-	t.Precision = own.Runtime.Precision
-	if len(curve) > 0 {
-		t.Steps = curve[len(curve)-1].Step
-	}
-	return t, nil
-}
-
-// measurer evaluates one entry with the shared protocol.
-type measurer struct {
-	ctx        context.Context
-	cfg        *configs.Config
-	bank, test *data.Images
-	ks, epochs []int
-	log        io.Writer
-}
-
-// entry measures the encoder of checkpoint (name RandomInit: random init;
-// name RawPixels: the pixels).
-func (m *measurer) entry(name, checkpoint string) (*results.Entry, error) {
-	t0 := time.Now()
-	var bf, tf []float32
-	var d int
-	if name == results.RawPixels {
-		bf, tf, d = eval.PixelFeatures(m.bank), eval.PixelFeatures(m.test), m.bank.ImageSize()
-	} else {
-		enc, err := eval.NewEncoder(m.cfg, checkpoint)
-		if err != nil {
-			return nil, err
-		}
-		defer enc.Close()
-		enc.Log = m.log
-		if bf, err = enc.FeaturesContext(m.ctx, m.bank, eval.FeatureBatch); err != nil {
-			return nil, err
-		}
-		if tf, err = enc.FeaturesContext(m.ctx, m.test, eval.FeatureBatch); err != nil {
-			return nil, err
-		}
-		d = enc.Dim
-	}
-	nc := max(m.bank.NumClasses, m.test.NumClasses)
-	scores, err := eval.KNNMulti(m.ctx, bf, m.bank.Labels, d, tf, m.test.Labels, nc, m.ks, m.cfg.Train.KNNTemperature)
-	if err != nil {
-		return nil, err
-	}
-	e := &results.Entry{Name: name, Dim: d, Checkpoint: checkpoint}
-	for _, s := range scores {
-		e.KNN = append(e.KNN, results.Score{K: s.K, Top1: s.Top1, Top5: results.Finite(s.Top5)})
-	}
-	for _, ep := range m.epochs {
-		c := *m.cfg
-		c.Linear.Epochs = ep
-		res, err := eval.LinearEvalFeatures(m.ctx, &c, name, m.bank, bf, m.test, tf, d, io.Discard)
-		if err != nil {
-			return nil, err
-		}
-		e.Linear = append(e.Linear, results.Linear{Epochs: ep, Top1: res.Top1, Top5: results.Finite(res.Top5)})
-	}
-	e.Seconds = time.Since(t0).Seconds()
-	return e, nil
 }

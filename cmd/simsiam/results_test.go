@@ -9,9 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/results"
-	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -35,53 +33,6 @@ func TestIntList(t *testing.T) {
 	}
 }
 
-// TestPresetOf names a preset run into another folder, and nothing once a
-// training key differs.
-func TestPresetOf(t *testing.T) {
-	for _, tc := range []struct {
-		name, preset string
-		sets         []string
-		want         string
-	}{
-		{"demo as shipped", "fashion_mnist_demo", nil, "fashion_mnist_demo"},
-		{"demo in another folder", "fashion_mnist_demo", []string{"output_dir=/tmp/elsewhere"}, "fashion_mnist_demo"},
-		{"long preset", "fashion_mnist_long", []string{"output_dir=x"}, "fashion_mnist_long"},
-		{"demo with one more epoch", "fashion_mnist_demo", []string{"optim.epochs=4"}, ""},
-		{"demo with a smaller bank", "fashion_mnist_demo", []string{"eval.limit_train=1000"}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := configs.Load(configs.LoadOptions{Preset: tc.preset, Sets: tc.sets})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := presetOf(c); got != tc.want {
-				t.Errorf("presetOf = %q, want %q", got, tc.want)
-			}
-		})
-	}
-	// As results measure reads it: the config.yaml a training run wrote.
-	t.Run("a run's config.yaml", func(t *testing.T) {
-		c, err := configs.Load(configs.LoadOptions{Preset: "fashion_mnist_demo", Sets: []string{"output_dir=/tmp/sweep"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		yml, err := c.YAML()
-		if err != nil {
-			t.Fatal(err)
-		}
-		file := runfolder.Dir(t.TempDir()).Config()
-		if err := os.WriteFile(file, yml, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if c, err = configs.Load(configs.LoadOptions{File: file}); err != nil {
-			t.Fatal(err)
-		}
-		if got := presetOf(c); got != "fashion_mnist_demo" {
-			t.Errorf("presetOf = %q, want fashion_mnist_demo", got)
-		}
-	})
-}
-
 // A tiny real run measured end to end: the JSON has the three entries at
 // every k and linear length, the run's kNN curve and the machine, and
 // render puts the table between the README markers and writes the plot.
@@ -98,7 +49,7 @@ func TestResultsMeasureAndRender(t *testing.T) {
 		t.Fatalf("train: %v\n%s", err, out.String())
 	}
 	js := filepath.Join(dir, "toy.json")
-	args := append([]string{"results", "measure", "--config", runfolder.Dir(runDir).Config(), "--run", runDir,
+	args := append([]string{"results", "measure", "--config", filepath.Join(runDir, "config.yaml"), "--run", runDir,
 		"--out", js, "--dataset", "toy", "--k", "1,20,200", "--linear-epochs", "2,3"}, small...)
 	out.Reset()
 	if err := run(context.Background(), args, &out, &out); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -218,5 +219,21 @@ func TestLauncherNamesTheFailedWorker(t *testing.T) {
 	}
 	if msg := lineWith(stderr, "simsiam: worker 1 (127.0.0.1:", true); !strings.Contains(msg, "failed first: signal: killed") {
 		t.Errorf("the launcher does not name worker 1 as failed first; stderr:\n%s", stderr)
+	}
+}
+
+// TestWithoutWorkersFlag: the launcher's workers get train's flags but
+// --workers, in every spelling, and nothing after "--" is touched.
+func TestWithoutWorkersFlag(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{[]string{"--workers", "2", "--resume"}, []string{"--resume"}},
+		{[]string{"--preset", "x", "-workers=4"}, []string{"--preset", "x"}},
+		{[]string{"--set", "a=1", "--workers=2", "--set", "b=2"}, []string{"--set", "a=1", "--set", "b=2"}},
+		{[]string{"--resume", "--", "--workers", "2"}, []string{"--resume", "--", "--workers", "2"}},
+		{[]string{"--set", "workers=3"}, []string{"--set", "workers=3"}},
+	} {
+		if got := withoutWorkersFlag(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("withoutWorkersFlag(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
