@@ -2,13 +2,10 @@ package serve
 
 import (
 	"fmt"
-	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/data"
 )
 
@@ -28,8 +25,7 @@ func imageExt(name string) bool {
 // ReadFiles decodes JPEG and PNG files, in the given order, with the data
 // package's reader (data.ReadFiles): the shorter side is resized to the model's image
 // size (or WithImageSize) and the centre cropped. The result has the
-// model's channel count: RGB, or grey (augment.GreyWeights, rounded to
-// uint8) for 1-channel models.
+// model's channel count: RGB, or grey (data.Luma, BT.601) for 1-channel models.
 func (m *Model) ReadFiles(paths []string) (*data.Images, error) {
 	size := m.decodeSize
 	if size <= 0 {
@@ -64,17 +60,15 @@ func (m *Model) ReadFiles(paths []string) (*data.Images, error) {
 	return imgs, nil
 }
 
-// toGrey converts RGB images to one channel with the augment package's
-// luma weights.
+// toGrey converts RGB images to one channel with the one colour rule
+// (data.Luma, BT.601).
 func toGrey(s *data.Images) *data.Images {
 	out := *s
 	out.C = 1
 	px := s.N * s.H * s.W
 	out.Pix = make([]byte, px)
-	w := augment.GreyWeights
 	for i := 0; i < px; i++ {
-		v := w[0]*float32(s.Pix[3*i]) + w[1]*float32(s.Pix[3*i+1]) + w[2]*float32(s.Pix[3*i+2])
-		out.Pix[i] = uint8(min(255, math.Round(float64(v))))
+		out.Pix[i] = data.Luma(s.Pix[3*i], s.Pix[3*i+1], s.Pix[3*i+2])
 	}
 	return &out
 }
@@ -98,28 +92,14 @@ func (m *Model) EmbedFiles(paths []string) ([][]float32, error) {
 }
 
 // ListImages returns the .jpg, .jpeg and .png files below dir (any depth),
-// in lexical order of their paths, skipping names that start with '.'.
+// in lexical order of their paths, skipping names that start with '.'
+// (data.ListImages, the walk the folder reader makes).
 func ListImages(dir string) ([]string, error) {
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p != dir && strings.HasPrefix(d.Name(), ".") {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() && imageExt(d.Name()) {
-			out = append(out, p)
-		}
-		return nil
-	})
+	paths, err := data.ListImages(dir)
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
-	return out, nil
+	return paths, nil
 }
 
 // EmbedFolder embeds every image file below dir (see ListImages) and
