@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
 // filesPerRead bounds how many files are decoded at once by EmbedFiles, so
@@ -22,10 +23,32 @@ func imageExt(name string) bool {
 	return false
 }
 
+// maxFileBytes bounds one image file read by EmbedFiles and PredictFiles.
+const maxFileBytes = 256 << 20
+
+// checkImageFile checks that p names a regular .jpg, .jpeg or .png file.
+func checkImageFile(p string) (os.FileInfo, error) {
+	if !imageExt(p) {
+		return nil, fmt.Errorf("serve: %s: not a .jpg, .jpeg or .png file", p)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, fmt.Errorf("serve: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("serve: %s is not a regular file", p)
+	}
+	return st, nil
+}
+
 // ReadFiles decodes JPEG and PNG files, in the given order, with the data
-// package's reader (data.ReadFiles): the shorter side is resized to the model's image
-// size (or WithImageSize) and the centre cropped. The result has the
-// model's channel count: RGB, or grey (data.Luma, BT.601) for 1-channel models.
+// package's reader (data.ReadFiles, as training reads an image folder): the
+// shorter side is resized on the host (with an antialiasing bilinear
+// filter) to the model's image size (or WithImageSize) and the centre
+// cropped. The result has the model's channel count: RGB, or grey
+// (data.Luma, BT.601) for 1-channel models. This is not the serving path:
+// EmbedFiles, PredictFiles and simsiam serve decode at the images' own size
+// and let the model's graph resize them.
 func (m *Model) ReadFiles(paths []string) (*data.Images, error) {
 	size := m.decodeSize
 	if size <= 0 {
@@ -39,15 +62,8 @@ func (m *Model) ReadFiles(paths []string) (*data.Images, error) {
 		return &data.Images{N: 0, H: size, W: size, C: c, Pix: []byte{}}, nil
 	}
 	for _, p := range paths {
-		if !imageExt(p) {
-			return nil, fmt.Errorf("serve: %s: not a .jpg, .jpeg or .png file", p)
-		}
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("serve: %w", err)
-		}
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("serve: %s is not a regular file", p)
+		if _, err := checkImageFile(p); err != nil {
+			return nil, err
 		}
 	}
 	imgs, err := data.ReadFiles(paths, size)
@@ -73,20 +89,109 @@ func toGrey(s *data.Images) *data.Images {
 	return &out
 }
 
-// EmbedFiles embeds JPEG and PNG files (decoded as ReadFiles does), one row
-// per path in order. Files are decoded in groups, so memory stays bounded.
+// decodeFile decodes one image file at its own size with c channels, as
+// the HTTP server decodes a {"b64"} image (data.DecodeFull), and checks its
+// shape against the resize bound (checkShape).
+func (m *Model) decodeFile(p string, c int) (pix []byte, h, w int, err error) {
+	st, err := checkImageFile(p)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if st.Size() > maxFileBytes {
+		return nil, 0, 0, fmt.Errorf("serve: %s is %d bytes, more than the limit of %d for an image file", p, st.Size(), maxFileBytes)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("serve: %w", err)
+	}
+	if pix, h, w, err = data.DecodeFull(b, p, c, 0); err != nil {
+		return nil, 0, 0, fmt.Errorf("serve: %w", err)
+	}
+	if err := checkShape(p, h, w, m.decodeSize); err != nil {
+		return nil, 0, 0, fmt.Errorf("serve: %w", err)
+	}
+	return pix, h, w, nil
+}
+
+// runFiles decodes files one at a time (decodeFile) and runs signature s
+// on runs of consecutive files of one size, at most the batch size at a
+// time, so memory holds one batch; each gets the outputs of every batch in
+// order.
+func (m *Model) runFiles(s *imageSig, paths []string, each func([]*tfgraph.Tensor) error) error {
+	c := s.channels
+	if c != 1 {
+		c = 3
+	}
+	var group []byte
+	n, gh, gw := 0, 0, 0
+	flush := func() error {
+		if n == 0 {
+			return nil
+		}
+		chunks, err := m.run(s, group, n, gh, gw, c)
+		if err != nil {
+			return err
+		}
+		for _, ch := range chunks {
+			if err := each(ch); err != nil {
+				return err
+			}
+		}
+		group, n = nil, 0
+		return nil
+	}
+	for _, p := range paths {
+		pix, h, w, err := m.decodeFile(p, c)
+		if err != nil {
+			return err
+		}
+		if n > 0 && (h != gh || w != gw || n == m.batch) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		gh, gw = h, w
+		group = append(group, pix...)
+		n++
+	}
+	return flush()
+}
+
+// EmbedFiles embeds JPEG and PNG files, one row per path in order. Each
+// file is decoded at its own size with the model's channels (RGB, or grey
+// by data.GreyWeights), exactly as simsiam serve decodes a {"b64"} image,
+// and the model's graph resizes it; files are decoded one at a time and
+// run in batches of consecutive files of one size, so memory stays bounded.
 func (m *Model) EmbedFiles(paths []string) ([][]float32, error) {
+	if m.embed == nil {
+		return nil, fmt.Errorf("serve: cannot embed: %w", m.embedErr)
+	}
 	out := make([][]float32, 0, len(paths))
-	for lo := 0; lo < len(paths); lo += filesPerRead {
-		imgs, err := m.ReadFiles(paths[lo:min(len(paths), lo+filesPerRead)])
-		if err != nil {
-			return nil, err
-		}
-		rows, err := m.EmbedImages(imgs)
-		if err != nil {
-			return nil, err
-		}
+	err := m.runFiles(m.embed, paths, func(ch []*tfgraph.Tensor) error {
+		rows, err := floatRows(ch[0], m.embed.outputs[0])
 		out = append(out, rows...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PredictFiles classifies JPEG and PNG files (decoded as EmbedFiles
+// decodes them) with the classify signature, one prediction per path.
+func (m *Model) PredictFiles(paths []string) ([]Prediction, error) {
+	if m.classify == nil {
+		return nil, m.noClassifier()
+	}
+	out := make([]Prediction, 0, len(paths))
+	err := m.runFiles(m.classify, paths, func(ch []*tfgraph.Tensor) error {
+		p, err := m.predictions(ch)
+		out = append(out, p...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

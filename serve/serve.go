@@ -323,7 +323,7 @@ type Prediction struct {
 // classify signature.
 func (m *Model) Predict(images []byte, n, h, w, c int) ([]Prediction, error) {
 	if m.classify == nil {
-		return nil, fmt.Errorf("serve: %s has no %s signature (export it with export.ExportClassifier)", m.sm.Dir, signature.Classify)
+		return nil, m.noClassifier()
 	}
 	chunks, err := m.run(m.classify, images, n, h, w, c)
 	if err != nil {
@@ -331,21 +331,37 @@ func (m *Model) Predict(images []byte, n, h, w, c int) ([]Prediction, error) {
 	}
 	out := make([]Prediction, 0, n)
 	for _, ch := range chunks {
-		probs, err := floatRows(ch[0], signature.OutProbs)
+		p, err := m.predictions(ch)
 		if err != nil {
 			return nil, err
 		}
-		classes, ok := ch[1].Value().([]int32)
-		if !ok {
-			return nil, fmt.Errorf("serve: %s is %T, want int32", signature.OutClasses, ch[1].Value())
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// noClassifier is the error of Predict on a model without classify.
+func (m *Model) noClassifier() error {
+	return fmt.Errorf("serve: %s has no %s signature (export it with export.ExportClassifier)", m.sm.Dir, signature.Classify)
+}
+
+// predictions reads one batch's probabilities and classes.
+func (m *Model) predictions(ch []*tfgraph.Tensor) ([]Prediction, error) {
+	probs, err := floatRows(ch[0], signature.OutProbs)
+	if err != nil {
+		return nil, err
+	}
+	classes, ok := ch[1].Value().([]int32)
+	if !ok {
+		return nil, fmt.Errorf("serve: %s is %T, want int32", signature.OutClasses, ch[1].Value())
+	}
+	out := make([]Prediction, 0, len(probs))
+	for i := range probs {
+		p := Prediction{Class: int(classes[i]), Probabilities: probs[i]}
+		if m.Meta != nil && p.Class >= 0 && p.Class < len(m.Meta.ClassNames) {
+			p.Name = m.Meta.ClassNames[p.Class]
 		}
-		for i := range probs {
-			p := Prediction{Class: int(classes[i]), Probabilities: probs[i]}
-			if m.Meta != nil && p.Class >= 0 && p.Class < len(m.Meta.ClassNames) {
-				p.Name = m.Meta.ClassNames[p.Class]
-			}
-			out = append(out, p)
-		}
+		out = append(out, p)
 	}
 	return out, nil
 }

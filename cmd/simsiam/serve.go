@@ -20,6 +20,7 @@ type serveFlags struct {
 	port               int
 	batch              serve.BatchOptions
 	maxBody, maxPixels int64
+	maxDecode          int64
 	readHeaderTimeout  time.Duration
 	readTimeout        time.Duration
 	writeTimeout       time.Duration
@@ -40,6 +41,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.batch.Threads, "batch-threads", d.Threads, "batches run at the same time")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", serve.DefaultMaxBodyBytes, "largest request body; larger ones get 413")
 	fs.Int64Var(&f.maxPixels, "max-image-pixels", serve.DefaultMaxImagePixels, "largest encoded image (width x height) accepted")
+	fs.Int64Var(&f.maxDecode, "max-decode-bytes", serve.DefaultMaxDecodeBytes, "memory budget for decoding and preprocessing the images of all requests under way, counted from the image headers before decoding; requests beyond it get 503 (413 when one can never fit)")
 	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", so.ReadHeaderTimeout, "time a client has to send the request headers")
 	fs.DurationVar(&f.readTimeout, "read-timeout", so.ReadTimeout, "time a client has to send the whole request")
 	fs.DurationVar(&f.writeTimeout, "write-timeout", so.WriteTimeout, "time from the end of the headers to the end of the response")
@@ -56,8 +58,11 @@ written for TensorFlow Serving work unchanged:
   GET  /v1/models/NAME[/versions/V]/metadata   signatures, dtypes, shapes
   POST /v1/models/NAME[/versions/V]:predict    {"signature_name": ..., "instances": [...]} or {"inputs": ...}
   GET  /healthz
-Images are {"b64": "..."} PNG/JPEG bytes (decoded and resized as simsiam embed
-does) or uint8 [height][width][channels] arrays. Concurrent requests are
+Images are {"b64": "..."} PNG/JPEG bytes (decoded at their own size, as
+simsiam embed decodes files) or uint8 [height][width][channels] arrays; the
+model's graph resizes both the same way (the shorter side to round(S*256/224)
+when it is over 1.1*S, else to S, then the centre S x S crop; S is the
+model's image size), so both forms of one image give the same embedding. Concurrent requests are
 merged into batches of up to --max-batch images. SIGINT, SIGTERM or SIGHUP
 stops accepting connections and finishes the requests under way.
 
@@ -87,8 +92,8 @@ Flags:
 			return usageError{fmt.Errorf("serve: --%s %v, want a positive duration", d.name, d.v)}
 		}
 	}
-	if f.maxBody <= 0 || f.maxPixels <= 0 {
-		return usageError{errors.New("serve: --max-body-bytes and --max-image-pixels must be positive")}
+	if f.maxBody <= 0 || f.maxPixels <= 0 || f.maxDecode <= 0 {
+		return usageError{errors.New("serve: --max-body-bytes, --max-image-pixels and --max-decode-bytes must be positive")}
 	}
 	if f.name == "" {
 		f.name = filepath.Base(filepath.Clean(f.model))
@@ -103,7 +108,7 @@ Flags:
 		return err
 	}
 	defer m.Close()
-	h, err := serve.NewHTTPHandler(m, serve.HTTPOptions{Name: f.name, Version: v.Number, MaxBodyBytes: f.maxBody, MaxImagePixels: f.maxPixels, Batch: f.batch})
+	h, err := serve.NewHTTPHandler(m, serve.HTTPOptions{Name: f.name, Version: v.Number, MaxBodyBytes: f.maxBody, MaxImagePixels: f.maxPixels, MaxDecodeBytes: f.maxDecode, Batch: f.batch})
 	if err != nil {
 		return usageError{err}
 	}
