@@ -69,11 +69,15 @@ func checkShape(where string, h, w, size int) error {
 
 // imageCost is the memory one image takes from the decoding budget while
 // its request is under way: the decoder's image (decodeBytes, 0 for pixel
-// arrays), the uint8 pixels fed to TensorFlow and the graph's float32
-// copies before and after resizing.
+// arrays), for a grey model the RGB copy the conversion may make (3 bytes
+// a pixel), the uint8 pixels fed to TensorFlow and TensorFlow's copy of
+// them, and the graph's float32 copies before and after resizing.
 func imageCost(h, w, c, size int, decodeBytes int64) int64 {
 	px := int64(h) * int64(w) * int64(c)
-	cost := decodeBytes + px + 4*px
+	cost := decodeBytes + 2*px + 4*px
+	if decodeBytes > 0 && c == 1 {
+		cost += 3 * int64(h) * int64(w)
+	}
 	if size > 0 {
 		rh, rw := resizedShape(h, w, size)
 		cost += 4 * rh * rw * int64(c)

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -97,6 +99,12 @@ Flags:
 	}
 	if f.name == "" {
 		f.name = filepath.Base(filepath.Clean(f.model))
+	}
+	// The decoding budget bounds the live image buffers on the Go heap; a
+	// soft memory limit a little above it has the garbage collector free
+	// them before the heap doubles (GOMEMLIMIT in the environment wins).
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(f.maxDecode + 512<<20)
 	}
 	versions, err := serve.ResolveVersions(f.model)
 	if err != nil {
