@@ -63,8 +63,9 @@ func checkShape(where string, h, w, size int) error {
 		return badRequest("%s is %dx%d (height x width), an aspect ratio over the limit of %d:1", where, h, w, MaxAspectRatio)
 	}
 	rh, rw := resizedShape(h, w, size)
+	big := int64(math.Round(float64(size) * evalResizeRatio))
 	return badRequest("%s is %dx%d (height x width): the model resizes its shorter side to about %d, which would make it %dx%d = %d pixels before the %dx%d centre crop; the limit is an aspect ratio of %d:1 (at most %d pixels after resizing)",
-		where, h, w, size, rh, rw, rh*rw, size, size, MaxAspectRatio, int64(MaxAspectRatio)*int64(math.Round(float64(size)*evalResizeRatio))*int64(math.Round(float64(size)*evalResizeRatio)))
+		where, h, w, size, rh, rw, rh*rw, size, size, MaxAspectRatio, MaxAspectRatio*big*big)
 }
 
 // imageCost is the memory one image takes from the decoding budget while

@@ -15,6 +15,13 @@
 // before TensorFlow sees them; errors say what was expected and what was
 // given.
 //
+// Every input form goes through one preprocessing, the model's graph:
+// pixel arrays as they are, image files (EmbedFiles, PredictFiles) and
+// {"b64"} images of the HTTP server decoded at their own size (RGB, or grey
+// by data.GreyWeights for 1-channel models). The graph resizes the shorter
+// side to round(S*256/224) when it is over 1.1*S, else to S (S the model's
+// image size), crops the centre S x S and normalises; see preprocess.go.
+//
 // Any SavedModel loads (Keras ones included); Run calls any signature with
 // tensors, and Embed works when serving_default takes uint8 images.
 package serve
