@@ -168,27 +168,51 @@ type Part struct {
 // of its key, and the request counts once against MaxPending. It returns
 // the outputs of each part, outs[p] with parts[p].N rows.
 func (b *Batcher) SubmitParts(ctx context.Context, parts []Part) ([][]Array, error) {
-	if len(parts) == 0 {
-		return nil, errors.New("serve: no images")
+	release, err := b.Reserve()
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range parts {
-		if p.N < 1 {
-			return nil, fmt.Errorf("serve: %d images, want at least 1", p.N)
-		}
-		k := p.Key
-		if k.H < 1 || k.W < 1 || k.C < 1 || len(p.Images) != p.N*k.H*k.W*k.C {
-			return nil, fmt.Errorf("serve: %d bytes for %d images of %dx%dx%d", len(p.Images), p.N, k.H, k.W, k.C)
-		}
-	}
+	return b.SubmitReserved(ctx, release, parts)
+}
+
+// Reserve takes one of the MaxPending request slots ahead of
+// SubmitReserved (the HTTP server takes it before decoding, so that an
+// overloaded server refuses a request before it spends anything on it). It
+// fails at once with ErrOverloaded when none is free. The slot is freed by
+// SubmitReserved, or by calling release when the request is given up.
+func (b *Batcher) Reserve() (release func(), err error) {
 	select {
 	case b.slots <- struct{}{}:
 	default:
 		return nil, ErrOverloaded
 	}
+	var once sync.Once
+	return func() { once.Do(func() { <-b.slots }) }, nil
+}
+
+// SubmitReserved is SubmitParts in the slot Reserve returned with release,
+// which it frees when the request is answered (or at once on a bad
+// request).
+func (b *Batcher) SubmitReserved(ctx context.Context, release func(), parts []Part) ([][]Array, error) {
+	if len(parts) == 0 {
+		release()
+		return nil, errors.New("serve: no images")
+	}
+	for _, p := range parts {
+		if p.N < 1 {
+			release()
+			return nil, fmt.Errorf("serve: %d images, want at least 1", p.N)
+		}
+		k := p.Key
+		if k.H < 1 || k.W < 1 || k.C < 1 || len(p.Images) != p.N*k.H*k.W*k.C {
+			release()
+			return nil, fmt.Errorf("serve: %d bytes for %d images of %dx%dx%d", len(p.Images), p.N, k.H, k.W, k.C)
+		}
+	}
 	req := &request{
 		ctx:     ctx,
 		done:    make(chan struct{}),
-		release: func() { <-b.slots },
+		release: release,
 	}
 	// Each part is split into runs of at most MaxBatch images; first[p] is
 	// the index of part p's first task.

@@ -400,19 +400,27 @@ func (h *HTTPHandler) predict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The queue slot and the decoding budget are taken before anything is
+	// decoded, so an overloaded server refuses at once.
+	release, err := h.b.Reserve()
+	if err != nil {
+		return err
+	}
 	if err := h.budget.acquire(cost); err != nil {
+		release()
 		return err
 	}
 	defer h.budget.release(cost)
 	pix, err := h.s.decode(r.Context(), imgs, plan)
 	if err != nil {
+		release()
 		if r.Context().Err() != nil {
 			return nil // the client has gone; nobody reads an answer
 		}
 		return err
 	}
 	parts, rows := groupParts(ss.name, plan, pix)
-	partOuts, err := h.b.SubmitParts(r.Context(), parts)
+	partOuts, err := h.b.SubmitReserved(r.Context(), release, parts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// The client has gone; nobody reads an answer.

@@ -435,3 +435,64 @@ func TestMixedSizesOneRequest(t *testing.T) {
 		t.Errorf("stats %+v, want 3 runs (one of 2 images) of 4 images", st)
 	}
 }
+
+// TestHTTPMaxPendingBeforeDecoding: --max-pending is checked before a
+// request's images are decoded: while one request holds the only slot
+// (decoding), the next is refused with 503 without decoding anything.
+func TestHTTPMaxPendingBeforeDecoding(t *testing.T) {
+	f := exported(t)
+	m, err := Load(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	h, srv := newTestServer(t, m, HTTPOptions{Batch: BatchOptions{MaxBatch: 8, Timeout: 0, MaxPending: 1, Threads: 1}})
+	url := srv.URL + "/v1/models/tiny:predict"
+	png := bigPNG(t, 32, 8)
+	entered := make(chan int, 4)
+	release := make(chan struct{})
+	h.s.decoded = func(i int) {
+		entered <- i
+		<-release
+	}
+	first := make(chan int, 1)
+	go func() {
+		code, _ := post(t, url, map[string]any{"instances": []any{b64(png)}})
+		first <- code
+	}()
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first request never decoded")
+	}
+	code, resp := post(t, url, map[string]any{"instances": []any{b64(png)}})
+	if code != http.StatusServiceUnavailable || !strings.Contains(string(resp["error"]), "overloaded") {
+		t.Errorf("second request: %d %s, want 503 overloaded", code, resp["error"])
+	}
+	select {
+	case i := <-entered:
+		t.Errorf("the refused request decoded image %d", i)
+	default:
+	}
+	close(release)
+	if c := <-first; c != 200 {
+		t.Errorf("first request: %d", c)
+	}
+	if n := h.b.Pending(); n != 0 {
+		t.Errorf("%d slots still taken", n)
+	}
+	if used, _ := h.budget.stats(); used != 0 {
+		t.Errorf("%d budget bytes still taken", used)
+	}
+	// A request refused by the budget gives its slot back.
+	h.s.decoded = nil
+	h.budget.mu.Lock()
+	h.budget.limit = 1
+	h.budget.mu.Unlock()
+	if code, _ := post(t, url, map[string]any{"instances": []any{b64(png)}}); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("beyond the budget: %d, want 413", code)
+	}
+	if n := h.b.Pending(); n != 0 {
+		t.Errorf("after a 413: %d slots still taken", n)
+	}
+}

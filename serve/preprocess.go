@@ -101,11 +101,11 @@ var errBudgetFull = errors.New("serve: the server is busy decoding other request
 // acquire takes n bytes: a 413 when n can never fit, errBudgetFull when it
 // does not fit now.
 func (b *budget) acquire(n int64) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if n > b.limit {
 		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("decoding and preprocessing this request's images takes about %d bytes, more than the limit of %d bytes (simsiam serve --max-decode-bytes); send fewer or smaller images per request", n, b.limit)}
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.used+n > b.limit {
 		return errBudgetFull
 	}
