@@ -496,3 +496,58 @@ func TestHTTPMaxPendingBeforeDecoding(t *testing.T) {
 		t.Errorf("after a 413: %d slots still taken", n)
 	}
 }
+
+// TestPredictFiles: predict's path decodes files as EmbedFiles does (own
+// size, the graph resizes), batching consecutive files of one size.
+func TestPredictFiles(t *testing.T) {
+	m, err := Load(classifierModel(t), WithBatchSize(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	var paths []string
+	var want []Prediction
+	for i, sz := range [][2]int{{20, 30}, {20, 30}, {20, 30}, {40, 17}} {
+		p := filepath.Join(dir, fmt.Sprintf("%d.png", i))
+		writePNG(t, p, sz[0], sz[1], uint64(80+i))
+		paths = append(paths, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pix, h, w, err := data.DecodeFull(b, p, 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		one, err := m.Predict(pix, 1, h, w, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, one...)
+	}
+	got, err := m.PredictFiles(paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d predictions for %d files", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].Class != want[i].Class || got[i].Name != want[i].Name || maxDiff(t, [][]float32{got[i].Probabilities}, [][]float32{want[i].Probabilities}) > 1e-6 {
+			t.Errorf("file %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if _, err := m.PredictFiles([]string{filepath.Join(dir, "gone.png")}); err == nil || !strings.Contains(err.Error(), "gone.png") {
+		t.Errorf("missing file: %v", err)
+	}
+	f := exported(t)
+	plain, err := Load(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.PredictFiles(paths); err == nil || !strings.Contains(err.Error(), "no classify signature") {
+		t.Errorf("a model without classify: %v", err)
+	}
+}
