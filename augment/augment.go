@@ -129,7 +129,7 @@ func toFloat(s *tfgraph.Scope, images tfgraph.Output) tfgraph.Output {
 // flipping at the end because jitter, grey and blur commute with it.
 //
 // Grey input becomes RGB when d.Channels is 3 (the colour operations then
-// act on equal channels); RGB input becomes grey (GreyWeights) when
+// act on equal channels); RGB input becomes grey (data.GreyWeights) when
 // d.Channels is 1, and then only brightness and contrast jitter apply. The
 // input's channel count should be static; when it is not it is taken to be
 // 1 or 3 for d.Channels 3 and 1 for d.Channels 1.
@@ -223,7 +223,7 @@ func matchChannels(s *tfgraph.Scope, x Output, size, want int) Output {
 	case want == 3: // unknown: 1 or 3 both broadcast to 3
 		x = s.Mul(x, s.Const("rgb", []float32{1, 1, 1}))
 	case want == 1 && have == 3:
-		x = grey(s, x)
+		x = toLuma(s, x)
 	}
 	return s.Reshape(x, -1, int32(size), int32(size), int32(want))
 }

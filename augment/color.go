@@ -4,14 +4,30 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
-// GreyWeights are the luma weights of R, G and B used by Grayscale,
-// AdjustContrast and AdjustSaturation: ITU-R 601-2 as TensorFlow's
-// tf.image.rgb_to_grayscale and torchvision's rgb_to_grayscale write them
-// (0.2989 rather than 0.299 for red). Read only.
+// GreyWeights are the luma weights of R, G and B used by the colour
+// augmentations Grayscale, AdjustContrast and AdjustSaturation: ITU-R 601-2
+// as TensorFlow's tf.image.rgb_to_grayscale and torchvision's
+// rgb_to_grayscale write them (0.2989 rather than 0.299 for red), so that
+// the augmentations match theirs. Converting RGB input for a 1-channel
+// model is not an augmentation: it uses the one conversion every reader and
+// the serving code share, data.GreyWeights. Read only.
 var GreyWeights = [3]float32{0.2989, 0.587, 0.114}
+
+// toLuma is the [N, H, W, 1] grey image of an RGB batch by the input
+// conversion data.GreyWeights (BT.601), the rule the readers, simsiam embed
+// and serve apply to 8-bit pixels; a grey batch is returned unchanged.
+func toLuma(s *tfgraph.Scope, x Output) Output {
+	if channels(s, x) == 1 {
+		return x
+	}
+	w := data.GreyWeights
+	m := s.Const("grey_weights", [][]float32{{w[0]}, {w[1]}, {w[2]}})
+	return reshapeChannels(s, s.MatMul(s.Reshape(x, -1, 3), m, false, false), x, 1)
+}
 
 // channels is the static channel count of the NHWC batch x. The colour ops
 // need it to tell grey from RGB images. When the shape does not say (every

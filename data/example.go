@@ -434,33 +434,3 @@ func describeFeature(f Feature) string {
 func isGreyModel(m color.Model) bool {
 	return m == color.GrayModel || m == color.Gray16Model
 }
-
-// luma is the ITU-R BT.601 luma of an 8-bit RGB pixel (0.299 R + 0.587 G +
-// 0.114 B, rounded), the weights of Go's color.GrayModel.
-func luma(r, g, b byte) byte {
-	return byte((19595*uint32(r) + 38470*uint32(g) + 7471*uint32(b) + 1<<15) >> 16)
-}
-
-// greyInto writes any image as 8-bit grey to out (width*height bytes): grey
-// images as they are, JPEGs (YCbCr) as their luma plane Y, everything else
-// as the luma of its RGB.
-func greyInto(out []byte, img image.Image) {
-	r := img.Bounds()
-	w, h := r.Dx(), r.Dy()
-	switch m := img.(type) {
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			copy(out[y*w:(y+1)*w], m.Pix[m.PixOffset(r.Min.X, r.Min.Y+y):])
-		}
-	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			copy(out[y*w:(y+1)*w], m.Y[m.YOffset(r.Min.X, r.Min.Y+y):])
-		}
-	default:
-		rgb := make([]byte, w*h*3)
-		rgbInto(rgb, img)
-		for i := range w * h {
-			out[i] = luma(rgb[3*i], rgb[3*i+1], rgb[3*i+2])
-		}
-	}
-}

@@ -67,7 +67,7 @@ func ReadFolder(root string, size int, labelled bool) (*Images, error) {
 		}
 		for ci, name := range classNames {
 			dir := filepath.Join(root, name)
-			imgs, err := listImages(dir)
+			imgs, err := ListImages(dir)
 			if err != nil {
 				return nil, err
 			}
@@ -81,7 +81,7 @@ func ReadFolder(root string, size int, labelled bool) (*Images, error) {
 		}
 	} else {
 		var err error
-		if files, err = listImages(root); err != nil {
+		if files, err = ListImages(root); err != nil {
 			return nil, err
 		}
 		if len(files) == 0 {
@@ -135,8 +135,11 @@ func isDirEntryDir(parent string, e fs.DirEntry) bool {
 	return false
 }
 
-// listImages returns the image files below dir in lexical order.
-func listImages(dir string) ([]string, error) {
+// ListImages returns the .jpg, .jpeg and .png files (extensions matched
+// case-insensitively) below dir, at any depth, in lexical order of their
+// paths, skipping names that start with '.'. It is the walk ReadFolder
+// makes and the one simsiam embed, predict and package serve use.
+func ListImages(dir string) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

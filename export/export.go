@@ -35,45 +35,33 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/inference"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/signature"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
-// Names of the exported signatures, inputs and outputs.
+// Names of the exported signatures, inputs and outputs (the contract lives
+// in package signature; these are the same constants).
 const (
-	SigEmbedding  = tfgraph.DefaultSignature // images -> embedding
-	SigProjection = "projection"             // images -> projection
-	SigClassify   = "classify"               // images -> logits, probabilities, classes
-	InputImages   = "images"
-	OutEmbedding  = "embedding"
-	OutProjection = "projection"
-	OutLogits     = "logits"
-	OutProbs      = "probabilities"
-	OutClasses    = "classes"
+	SigEmbedding  = signature.Embedding  // images -> embedding
+	SigProjection = signature.Projection // images -> projection
+	SigClassify   = signature.Classify   // images -> logits, probabilities, classes
+	InputImages   = signature.InputImages
+	OutEmbedding  = signature.OutEmbedding
+	OutProjection = signature.OutProjection
+	OutLogits     = signature.OutLogits
+	OutProbs      = signature.OutProbs
+	OutClasses    = signature.OutClasses
 	// MetadataFile is the name of the metadata file under assets.extra/.
-	MetadataFile = "simsiam.json"
+	MetadataFile = signature.MetadataFile
 	// ConfigFile is the name of the config copy under assets.extra/.
-	ConfigFile = "config.yaml"
+	ConfigFile = signature.ConfigFile
 	// ClassifierScope is the default variable scope of a linear head.
 	ClassifierScope = "classifier"
 )
 
-// Metadata is what assets.extra/simsiam.json records about an exported model.
-type Metadata struct {
-	Format     int       `json:"format"` // 1
-	ImageSize  int       `json:"image_size"`
-	Channels   int       `json:"channels"`
-	Mean       []float64 `json:"mean"`
-	Std        []float64 `json:"std"`
-	Arch       string    `json:"arch"`
-	Stem       string    `json:"stem"`
-	Width      int       `json:"width"`
-	FeatureDim int64     `json:"feature_dim"`
-	ProjDim    int64     `json:"proj_dim,omitempty"`
-	NumClasses int64     `json:"num_classes,omitempty"`
-	ClassNames []string  `json:"class_names,omitempty"`
-	Checkpoint string    `json:"checkpoint"`
-	Signatures []string  `json:"signatures"`
-}
+// Metadata is what assets.extra/simsiam.json records about an exported model
+// (signature.Metadata).
+type Metadata = signature.Metadata
 
 // Head builds a classification head on the [N, featureDim] features in scope
 // s: it creates its variables (with s.Var or the tfgraph layers) and returns

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/signature"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -57,4 +58,12 @@ func describe(s tfgraph.Signature) string {
 		return strings.Join(parts, " ")
 	}
 	return "in " + side(s.Inputs) + " out " + side(s.Outputs)
+}
+
+// TestContractNames pins the leaf package's names to the graph's: a
+// SavedModel's default signature is TensorFlow's serving_default.
+func TestContractNames(t *testing.T) {
+	if signature.Embedding != tfgraph.DefaultSignature {
+		t.Errorf("signature.Embedding = %q, tfgraph.DefaultSignature = %q", signature.Embedding, tfgraph.DefaultSignature)
+	}
 }

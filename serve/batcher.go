@@ -148,32 +148,88 @@ func NewBatcher(run RunFunc, o BatchOptions) (*Batcher, error) {
 // ctx.Err() when ctx ends first (the request's images are then skipped if
 // their batch has not started).
 func (b *Batcher) Submit(ctx context.Context, key BatchKey, images []byte, n int) ([]Array, error) {
-	if n < 1 {
-		return nil, fmt.Errorf("serve: %d images, want at least 1", n)
+	outs, err := b.SubmitParts(ctx, []Part{{Key: key, Images: images, N: n}})
+	if err != nil {
+		return nil, err
 	}
-	per := key.H * key.W * key.C
-	if key.H < 1 || key.W < 1 || key.C < 1 || len(images) != n*per {
-		return nil, fmt.Errorf("serve: %d bytes for %d images of %dx%dx%d", len(images), n, key.H, key.W, key.C)
+	return outs[0], nil
+}
+
+// Part is one group of a request's images that share a BatchKey: N images,
+// N*H*W*C bytes in Key's shape.
+type Part struct {
+	Key    BatchKey
+	Images []byte
+	N      int
+}
+
+// SubmitParts is Submit for a request whose images come in several shapes
+// (decoded image files of different sizes): each part joins the batches
+// of its key, and the request counts once against MaxPending. It returns
+// the outputs of each part, outs[p] with parts[p].N rows.
+func (b *Batcher) SubmitParts(ctx context.Context, parts []Part) ([][]Array, error) {
+	release, err := b.Reserve()
+	if err != nil {
+		return nil, err
 	}
+	return b.SubmitReserved(ctx, release, parts)
+}
+
+// Reserve takes one of the MaxPending request slots ahead of
+// SubmitReserved (the HTTP server takes it before decoding, so that an
+// overloaded server refuses a request before it spends anything on it). It
+// fails at once with ErrOverloaded when none is free. The slot is freed by
+// SubmitReserved, or by calling release when the request is given up.
+func (b *Batcher) Reserve() (release func(), err error) {
 	select {
 	case b.slots <- struct{}{}:
 	default:
 		return nil, ErrOverloaded
 	}
-	parts := (n + b.o.MaxBatch - 1) / b.o.MaxBatch
+	var once sync.Once
+	return func() { once.Do(func() { <-b.slots }) }, nil
+}
+
+// SubmitReserved is SubmitParts in the slot Reserve returned with release,
+// which it frees when the request is answered (or at once on a bad
+// request).
+func (b *Batcher) SubmitReserved(ctx context.Context, release func(), parts []Part) ([][]Array, error) {
+	if len(parts) == 0 {
+		release()
+		return nil, errors.New("serve: no images")
+	}
+	for _, p := range parts {
+		if p.N < 1 {
+			release()
+			return nil, fmt.Errorf("serve: %d images, want at least 1", p.N)
+		}
+		k := p.Key
+		if k.H < 1 || k.W < 1 || k.C < 1 || len(p.Images) != p.N*k.H*k.W*k.C {
+			release()
+			return nil, fmt.Errorf("serve: %d bytes for %d images of %dx%dx%d", len(p.Images), p.N, k.H, k.W, k.C)
+		}
+	}
 	req := &request{
 		ctx:     ctx,
-		results: make([][]Array, parts),
-		errs:    make([]error, parts),
 		done:    make(chan struct{}),
-		release: func() { <-b.slots },
+		release: release,
 	}
-	req.left.Store(int32(parts))
-	tasks := make([]*task, parts)
-	for i := range tasks {
-		lo, hi := i*b.o.MaxBatch, min(n, (i+1)*b.o.MaxBatch)
-		tasks[i] = &task{req: req, part: i, key: key, images: images[lo*per : hi*per], n: hi - lo}
+	// Each part is split into runs of at most MaxBatch images; first[p] is
+	// the index of part p's first task.
+	var tasks []*task
+	first := make([]int, len(parts)+1)
+	for pi, p := range parts {
+		first[pi] = len(tasks)
+		per := p.Key.H * p.Key.W * p.Key.C
+		for lo := 0; lo < p.N; lo += b.o.MaxBatch {
+			hi := min(p.N, lo+b.o.MaxBatch)
+			tasks = append(tasks, &task{req: req, part: len(tasks), key: p.Key, images: p.Images[lo*per : hi*per], n: hi - lo})
+		}
 	}
+	first[len(parts)] = len(tasks)
+	req.results = make([][]Array, len(tasks))
+	req.errs = make([]error, len(tasks))
+	req.left.Store(int32(len(tasks)))
 
 	b.mu.RLock()
 	if b.closed {
@@ -206,19 +262,23 @@ func (b *Batcher) Submit(ctx context.Context, key BatchKey, images []byte, n int
 			return nil, err
 		}
 	}
-	out := make([]Array, len(req.results[0]))
-	for o := range out {
-		cols := make([]Array, parts)
-		for p := range cols {
-			cols[p] = req.results[p][o]
+	outs := make([][]Array, len(parts))
+	for pi := range parts {
+		res := req.results[first[pi]:first[pi+1]]
+		outs[pi] = make([]Array, len(res[0]))
+		for o := range outs[pi] {
+			cols := make([]Array, len(res))
+			for k := range cols {
+				cols[k] = res[k][o]
+			}
+			a, err := concatRows(cols)
+			if err != nil {
+				return nil, err
+			}
+			outs[pi][o] = a
 		}
-		a, err := concatRows(cols)
-		if err != nil {
-			return nil, err
-		}
-		out[o] = a
 	}
-	return out, nil
+	return outs, nil
 }
 
 // finish records the result of one task; the last one of a request frees

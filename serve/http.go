@@ -25,6 +25,12 @@ type HTTPOptions struct {
 	// MaxImagePixels bounds the width x height of one encoded image, read
 	// from its header before it is decoded (0: 2^27).
 	MaxImagePixels int64
+	// MaxDecodeBytes is the memory budget shared by the requests under
+	// way for decoding and preprocessing their images, counted from the
+	// images' headers and shapes before anything is decoded (imageCost): a
+	// request that does not fit now gets 503, one that can never fit 413
+	// (0: DefaultMaxDecodeBytes).
+	MaxDecodeBytes int64
 	// Batch configures the dynamic batching.
 	Batch BatchOptions
 }
@@ -43,8 +49,11 @@ const DefaultMaxImagePixels = 4096 * 4096
 //	POST /v1/models/NAME[/versions/V]:predict    {"instances": [...]} or {"inputs": ...}
 //	GET  /healthz                                liveness and queue depth
 //
-// Images are {"b64": "..."} PNG or JPEG bytes (decoded and resized as
-// Model.ReadFiles decodes files) or uint8 [height][width][channels] arrays.
+// Images are {"b64": "..."} PNG or JPEG bytes (decoded at their own size,
+// as Model.EmbedFiles decodes files) or uint8 [height][width][channels]
+// arrays; both go through the model's graph, which resizes and normalises
+// them (see the preprocessing notes in preprocess.go), so the two forms of
+// one image give the same answer.
 // Errors are {"error": "..."} with 400 (bad input), 404 (unknown model,
 // version or path), 405 (method), 408 (body sent too slowly), 413 (body too
 // large), 503 (queue full or shutting down) or 500 (TensorFlow failed).
@@ -53,6 +62,7 @@ type HTTPHandler struct {
 	s        *servable
 	b        *Batcher
 	o        HTTPOptions
+	budget   *budget
 	inFlight atomic.Int64
 	draining atomic.Bool
 }
@@ -78,6 +88,12 @@ func NewHTTPHandler(m *Model, o HTTPOptions) (*HTTPHandler, error) {
 	if o.MaxImagePixels == 0 {
 		o.MaxImagePixels = DefaultMaxImagePixels
 	}
+	if o.MaxDecodeBytes == 0 {
+		o.MaxDecodeBytes = DefaultMaxDecodeBytes
+	}
+	if o.MaxDecodeBytes < 0 {
+		return nil, fmt.Errorf("serve: decoding budget %d bytes, want a positive budget", o.MaxDecodeBytes)
+	}
 	s := newServable(o.Name, o.Version, m, o.MaxImagePixels)
 	if len(s.sigs) == 0 {
 		return nil, fmt.Errorf("serve: %s: no signature takes one uint8 [N, H, W, C] images input (%v)", m.Dir(), s.skipped)
@@ -86,7 +102,7 @@ func NewHTTPHandler(m *Model, o HTTPOptions) (*HTTPHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &HTTPHandler{s: s, b: b, o: o}, nil
+	return &HTTPHandler{s: s, b: b, o: o, budget: newBudget(o.MaxDecodeBytes)}, nil
 }
 
 // Stats are the batcher's counters (Session.Runs and their batch sizes).
@@ -140,7 +156,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &ae):
 		status = ae.status
-	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed), errors.Is(err, errBudgetFull):
 		status = http.StatusServiceUnavailable
 	}
 	if status == http.StatusServiceUnavailable {
@@ -290,6 +306,9 @@ func (h *HTTPHandler) metadata(w http.ResponseWriter) error {
 		Inputs     map[string]tensor `json:"inputs"`
 		Outputs    map[string]tensor `json:"outputs"`
 		MethodName string            `json:"method_name"`
+		// Defaults are the signature's default inputs (TensorFlow
+		// Serving writes {} when there are none, as here).
+		Defaults map[string]tensor `json:"defaults"`
 	}
 	conv := func(ti tensorInfo) tensor {
 		t := tensor{DType: dtypeProtoName(ti.dtype), Name: ti.name, Shape: shape{UnknownRank: ti.shape == nil}}
@@ -300,7 +319,7 @@ func (h *HTTPHandler) metadata(w http.ResponseWriter) error {
 	}
 	sigs := map[string]signature{}
 	for name, sig := range h.s.model.sm.Signatures {
-		s := signature{Inputs: map[string]tensor{}, Outputs: map[string]tensor{}, MethodName: sig.MethodName}
+		s := signature{Inputs: map[string]tensor{}, Outputs: map[string]tensor{}, MethodName: sig.MethodName, Defaults: map[string]tensor{}}
 		for k, o := range sig.Inputs {
 			s.Inputs[k] = conv(infoOf(o))
 		}
@@ -377,16 +396,40 @@ func (h *HTTPHandler) predict(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	key, pix, err := h.s.prepare(ss, imgs)
+	plan, cost, err := h.s.plan(ss, imgs)
 	if err != nil {
 		return err
 	}
-	outs, err := h.b.Submit(r.Context(), key, pix, len(imgs))
+	// The queue slot and the decoding budget are taken before anything is
+	// decoded, so an overloaded server refuses at once.
+	release, err := h.b.Reserve()
+	if err != nil {
+		return err
+	}
+	if err := h.budget.acquire(cost); err != nil {
+		release()
+		return err
+	}
+	defer h.budget.release(cost)
+	pix, err := h.s.decode(r.Context(), imgs, plan)
+	if err != nil {
+		release()
+		if r.Context().Err() != nil {
+			return nil // the client has gone; nobody reads an answer
+		}
+		return err
+	}
+	parts, rows := groupParts(ss.name, plan, pix)
+	partOuts, err := h.b.SubmitReserved(r.Context(), release, parts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			// The client has gone; nobody reads an answer.
 			return nil
 		}
+		return err
+	}
+	outs, err := mergeRows(partOuts, rows, len(imgs))
+	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer

@@ -316,6 +316,7 @@ func TestHTTPStatusAndMetadata(t *testing.T) {
 				Inputs     map[string]tensor `json:"inputs"`
 				Outputs    map[string]tensor `json:"outputs"`
 				MethodName string            `json:"method_name"`
+				Defaults   json.RawMessage   `json:"defaults"`
 			} `json:"signature_def"`
 		} `json:"signature_def"`
 	}
@@ -337,6 +338,12 @@ func TestHTTPStatusAndMetadata(t *testing.T) {
 	in, out := def.Inputs["images"], def.Outputs["embedding"]
 	if in.DType != "DT_UINT8" || dims(in) != "-1,-1,-1,3" || in.Name == "" || out.DType != "DT_FLOAT" || dims(out) != "-1,32" || def.MethodName != "tensorflow/serving/predict" {
 		t.Errorf("serving_default: input %+v output %+v method %q", in, out, def.MethodName)
+	}
+	// Every signature has "defaults": {} as TensorFlow Serving writes it.
+	for name, sig := range sd {
+		if string(sig.Defaults) != "{}" {
+			t.Errorf("%s: defaults %s, want {}", name, sig.Defaults)
+		}
 	}
 	code, resp = get(t, srv.URL+"/healthz")
 	if code != 200 || string(resp["status"]) != `"ok"` {

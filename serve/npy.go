@@ -14,6 +14,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -256,4 +257,67 @@ func dictField(header, key string) (string, error) {
 		return "", fmt.Errorf("bad header near %q", key)
 	}
 	return strings.TrimSpace(rest[:k]), nil
+}
+
+// CheckOutput checks, before any work, that an output file can be created
+// at path: its folder exists and path is not a folder.
+func CheckOutput(path string) error {
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("output %s: its folder %s: %w", path, dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("output %s: %s is not a folder", path, dir)
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("output %s is a folder", path)
+	}
+	return nil
+}
+
+// WriteEmbeddings writes rows as a float32 .npy to path and names, one a
+// line, to path+".txt" (the rows' order). Both are written in full to
+// temporary files beside them before either is replaced, and the .txt is
+// renamed first: a failure while writing (disk full, a missing folder)
+// leaves the old pair as it was.
+func WriteEmbeddings(path string, names []string, rows [][]float32) error {
+	if len(names) != len(rows) {
+		return fmt.Errorf("npy %s: %d names for %d rows", path, len(names), len(rows))
+	}
+	if err := CheckOutput(path); err != nil {
+		return err
+	}
+	reserve := func(p string) (string, error) {
+		f, err := os.CreateTemp(filepath.Dir(p), ".tmp-"+filepath.Base(p)+"-")
+		if err != nil {
+			return "", fmt.Errorf("writing %s: %w", p, err)
+		}
+		f.Close()
+		return f.Name(), nil
+	}
+	npyTmp, err := reserve(path)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(npyTmp)
+	if err := WriteNPY(npyTmp, rows); err != nil {
+		return err
+	}
+	txt := path + ".txt"
+	txtTmp, err := reserve(txt)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(txtTmp)
+	if err := tfgraph.WriteFileAtomic(txtTmp, []byte(strings.Join(names, "\n")+"\n")); err != nil {
+		return err
+	}
+	if err := os.Rename(txtTmp, txt); err != nil {
+		return fmt.Errorf("writing %s: %w", txt, err)
+	}
+	if err := os.Rename(npyTmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -22,6 +23,9 @@ type servable struct {
 	skipped map[string]string
 	// maxPixels bounds an encoded image's width x height.
 	maxPixels int64
+	// decoded, when set (by tests), is called after each encoded image of
+	// a request is decoded, with its index.
+	decoded func(i int)
 }
 
 // tensorInfo is a signature tensor as the metadata API describes it.
@@ -103,45 +107,134 @@ func (ss *servedSig) channels() int {
 	return int(ss.in.shape[3])
 }
 
-// prepare turns the request's images into one uint8 batch: encoded images
-// are decoded and resized as simsiam embed decodes files (Model.ReadFiles),
-// pixel arrays are checked against the signature.
-func (s *servable) prepare(ss *servedSig, imgs []imageValue) (BatchKey, []byte, error) {
-	key := BatchKey{Signature: ss.name}
-	var pix []byte
+// planned is one image of a request with its shape known before anything
+// is decoded: a pixel array's from its dimensions, an encoded image's from
+// its header (decoded at its own size with the signature's channels).
+type planned struct {
+	h, w, c     int
+	decodeBytes int64 // the decoder's image, 0 for arrays
+}
+
+// plan checks the request's images against the signature and the limits
+// (pixels, aspect ratio; see checkShape) from their headers and dimensions
+// alone, and returns their shapes with what decoding and preprocessing
+// them costs (imageCost). Pixel arrays must share one shape (they would
+// form one tensor in TensorFlow Serving too); encoded images may differ.
+func (s *servable) plan(ss *servedSig, imgs []imageValue) ([]planned, int64, error) {
 	want := ss.channels()
-	for i, im := range imgs {
-		h, w, c, px := im.h, im.w, im.c, im.pix
-		if im.encoded != nil {
-			size := s.model.decodeSize
-			if size <= 0 {
-				return key, nil, badRequest("%s: model %s records no image size, so encoded images cannot be decoded; send pixel arrays [height][width][channels]", im.where, s.name)
-			}
-			rgb, err := data.DecodeImage(im.encoded, im.where+".b64", size, s.maxPixels)
-			if err != nil {
-				return key, nil, badRequest("%v", err)
-			}
-			h, w, c, px = size, size, 3, rgb
-			if want == 1 {
-				px = toGrey(&data.Images{N: 1, H: size, W: size, C: 3, Pix: rgb}).Pix
-				c = 1
-			}
-		}
-		if want > 0 && c != want {
-			return key, nil, badRequest("%s has %d channels; signature %s takes %d (input %q has shape %s)", im.where, c, ss.name, want, ss.input, shapeString(ss.in.shape))
-		}
-		if sh := ss.in.shape; sh != nil && (sh[1] > 0 && int64(h) != sh[1] || sh[2] > 0 && int64(w) != sh[2]) {
-			return key, nil, badRequest("%s is %dx%d; signature %s takes %dx%d images", im.where, h, w, ss.name, sh[1], sh[2])
-		}
-		if i == 0 {
-			key.H, key.W, key.C = h, w, c
-			pix = make([]byte, 0, len(imgs)*h*w*c)
-		} else if h != key.H || w != key.W || c != key.C {
-			return key, nil, badRequest("%s is %dx%dx%d but %s is %dx%dx%d: the images of one request form one tensor, so they need one shape (send {\"b64\": ...} images to have them resized)", im.where, h, w, c, imgs[0].where, key.H, key.W, key.C)
-		}
-		pix = append(pix, px...)
+	decodeC := want
+	if decodeC != 1 {
+		decodeC = 3
 	}
-	return key, pix, nil
+	size := s.model.decodeSize
+	out := make([]planned, len(imgs))
+	var cost int64
+	firstArray := -1
+	for i, im := range imgs {
+		p := planned{h: im.h, w: im.w, c: im.c}
+		if im.encoded != nil {
+			hdr, err := data.ReadHeader(im.encoded, im.where+".b64", s.maxPixels)
+			if err != nil {
+				return nil, 0, badRequest("%v", err)
+			}
+			p = planned{h: hdr.Height, w: hdr.Width, c: decodeC, decodeBytes: hdr.DecodeBytes}
+		} else {
+			if f := firstArray; f >= 0 && (p.h != out[f].h || p.w != out[f].w || p.c != out[f].c) {
+				return nil, 0, badRequest("%s is %dx%dx%d but %s is %dx%dx%d: the pixel arrays of one request form one tensor, so they need one shape (images sent as {\"b64\": ...} may differ in size)", im.where, p.h, p.w, p.c, imgs[f].where, out[f].h, out[f].w, out[f].c)
+			}
+			if firstArray < 0 {
+				firstArray = i
+			}
+		}
+		if want > 0 && p.c != want {
+			return nil, 0, badRequest("%s has %d channels; signature %s takes %d (input %q has shape %s)", im.where, p.c, ss.name, want, ss.input, shapeString(ss.in.shape))
+		}
+		if sh := ss.in.shape; sh != nil && (sh[1] > 0 && int64(p.h) != sh[1] || sh[2] > 0 && int64(p.w) != sh[2]) {
+			return nil, 0, badRequest("%s is %dx%d; signature %s takes %dx%d images", im.where, p.h, p.w, ss.name, sh[1], sh[2])
+		}
+		if err := checkShape(im.where, p.h, p.w, size); err != nil {
+			return nil, 0, err
+		}
+		cost += imageCost(p.h, p.w, p.c, size, p.decodeBytes)
+		out[i] = p
+	}
+	return out, cost, nil
+}
+
+// decode decodes the request's encoded images at their own size (pixel
+// arrays are used as they are), checking ctx before each image so that a
+// request whose client has gone stops decoding.
+func (s *servable) decode(ctx context.Context, imgs []imageValue, plan []planned) ([][]byte, error) {
+	pix := make([][]byte, len(imgs))
+	for i, im := range imgs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if im.encoded == nil {
+			pix[i] = im.pix
+			continue
+		}
+		p := plan[i]
+		px, h, w, err := data.DecodeFull(im.encoded, im.where+".b64", p.c, s.maxPixels)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		if h != p.h || w != p.w {
+			return nil, badRequest("%s.b64: the image decodes to %dx%d but its header says %dx%d", im.where, h, w, p.h, p.w)
+		}
+		pix[i] = px
+		if s.decoded != nil {
+			s.decoded(i)
+		}
+	}
+	return pix, nil
+}
+
+// groupParts gathers images of one shape into one batcher Part, in the
+// order shapes first appear; rows[p] lists the request indices of part p's
+// images.
+func groupParts(sig string, plan []planned, pix [][]byte) (parts []Part, rows [][]int) {
+	index := map[BatchKey]int{}
+	for i, p := range plan {
+		key := BatchKey{Signature: sig, H: p.h, W: p.w, C: p.c}
+		k, ok := index[key]
+		if !ok {
+			k = len(parts)
+			index[key] = k
+			parts = append(parts, Part{Key: key})
+			rows = append(rows, nil)
+		}
+		parts[k].Images = append(parts[k].Images, pix[i]...)
+		parts[k].N++
+		rows[k] = append(rows[k], i)
+	}
+	return parts, rows
+}
+
+// mergeRows puts the parts' output rows back in request order: output o of
+// the answer has row rows[p][k] = row k of outs[p][o].
+func mergeRows(outs [][]Array, rows [][]int, n int) ([]Array, error) {
+	if len(outs) == 1 {
+		return outs[0], nil
+	}
+	merged := make([]Array, len(outs[0]))
+	for o := range merged {
+		first := outs[0][o]
+		a := Array{DType: first.DType, Shape: append([]int64{int64(n)}, first.Shape[1:]...)}
+		rb := first.rowBytes()
+		a.Data = make([]byte, n*rb)
+		for p := range outs {
+			part := outs[p][o]
+			if part.DType != first.DType || part.rowBytes() != rb {
+				return nil, fmt.Errorf("serve: output %d is %s %v for one image size and %s %v for another", o, tfgraph.DTypeName(part.DType), part.Shape, tfgraph.DTypeName(first.DType), first.Shape)
+			}
+			for k, i := range rows[p] {
+				copy(a.Data[i*rb:(i+1)*rb], part.Data[k*rb:(k+1)*rb])
+			}
+		}
+		merged[o] = a
+	}
+	return merged, nil
 }
 
 // run is the Batcher's RunFunc: one Session.Run of the signature on a

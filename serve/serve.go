@@ -15,6 +15,13 @@
 // before TensorFlow sees them; errors say what was expected and what was
 // given.
 //
+// Every input form goes through one preprocessing, the model's graph:
+// pixel arrays as they are, image files (EmbedFiles, PredictFiles) and
+// {"b64"} images of the HTTP server decoded at their own size (RGB, or grey
+// by data.GreyWeights for 1-channel models). The graph resizes the shorter
+// side to round(S*256/224) when it is over 1.1*S, else to S (S the model's
+// image size), crops the centre S x S and normalises; see preprocess.go.
+//
 // Any SavedModel loads (Keras ones included); Run calls any signature with
 // tensors, and Embed works when serving_default takes uint8 images.
 package serve
@@ -26,7 +33,7 @@ import (
 	"math"
 
 	"github.com/simsiam-go/simsiam/data"
-	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/signature"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -67,7 +74,7 @@ type Model struct {
 	// decodeSize is the side files are decoded to (0 = unknown).
 	decodeSize int
 	// Meta is the export metadata, nil for models not written by export.
-	Meta *export.Metadata
+	Meta *signature.Metadata
 
 	embed, classify *imageSig
 	embedErr        error
@@ -102,20 +109,20 @@ func Load(dir string, opts ...Option) (*Model, error) {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
 	m := &Model{sm: sm, batch: o.batch, decodeSize: o.imageSize}
-	if b, err := sm.ReadExtra(export.MetadataFile); err == nil {
-		var meta export.Metadata
+	if b, err := sm.ReadExtra(signature.MetadataFile); err == nil {
+		var meta signature.Metadata
 		if err := json.Unmarshal(b, &meta); err != nil {
 			sm.Close()
-			return nil, fmt.Errorf("serve: %s: corrupt %s: %v", dir, export.MetadataFile, err)
+			return nil, fmt.Errorf("serve: %s: corrupt %s: %v", dir, signature.MetadataFile, err)
 		}
 		m.Meta = &meta
 		if m.decodeSize == 0 {
 			m.decodeSize = meta.ImageSize
 		}
 	}
-	m.embed, m.embedErr = m.imageSignature(export.SigEmbedding, export.OutEmbedding)
-	if _, ok := sm.Signatures[export.SigClassify]; ok {
-		cs, err := m.imageSignature(export.SigClassify, export.OutProbs, export.OutClasses)
+	m.embed, m.embedErr = m.imageSignature(signature.Embedding, signature.OutEmbedding)
+	if _, ok := sm.Signatures[signature.Classify]; ok {
+		cs, err := m.imageSignature(signature.Classify, signature.OutProbs, signature.OutClasses)
 		if err != nil {
 			sm.Close()
 			return nil, fmt.Errorf("serve: %w", err)
@@ -134,14 +141,14 @@ func (m *Model) imageSignature(name string, outs ...string) (*imageSig, error) {
 		return nil, fmt.Errorf("%s: no %s signature (have %v)", m.sm.Dir, name, m.sm.SignatureNames())
 	}
 	s := &imageSig{name: name}
-	if in, ok := sig.Inputs[export.InputImages]; ok {
-		s.inName, s.input = export.InputImages, in
+	if in, ok := sig.Inputs[signature.InputImages]; ok {
+		s.inName, s.input = signature.InputImages, in
 	} else if len(sig.Inputs) == 1 {
 		for k, in := range sig.Inputs {
 			s.inName, s.input = k, in
 		}
 	} else {
-		return nil, fmt.Errorf("%s: signature %s has %d inputs and none named %q", m.sm.Dir, name, len(sig.Inputs), export.InputImages)
+		return nil, fmt.Errorf("%s: signature %s has %d inputs and none named %q", m.sm.Dir, name, len(sig.Inputs), signature.InputImages)
 	}
 	if dt := s.input.DataType(); dt != tfgraph.Uint8 {
 		return nil, fmt.Errorf("%s: signature %s takes %s images, Embed and Predict feed uint8 (call Run with tensors instead)", m.sm.Dir, name, tfgraph.DTypeName(dt))
@@ -323,7 +330,7 @@ type Prediction struct {
 // classify signature.
 func (m *Model) Predict(images []byte, n, h, w, c int) ([]Prediction, error) {
 	if m.classify == nil {
-		return nil, fmt.Errorf("serve: %s has no %s signature (export it with export.ExportClassifier)", m.sm.Dir, export.SigClassify)
+		return nil, m.noClassifier()
 	}
 	chunks, err := m.run(m.classify, images, n, h, w, c)
 	if err != nil {
@@ -331,21 +338,37 @@ func (m *Model) Predict(images []byte, n, h, w, c int) ([]Prediction, error) {
 	}
 	out := make([]Prediction, 0, n)
 	for _, ch := range chunks {
-		probs, err := floatRows(ch[0], export.OutProbs)
+		p, err := m.predictions(ch)
 		if err != nil {
 			return nil, err
 		}
-		classes, ok := ch[1].Value().([]int32)
-		if !ok {
-			return nil, fmt.Errorf("serve: %s is %T, want int32", export.OutClasses, ch[1].Value())
+		out = append(out, p...)
+	}
+	return out, nil
+}
+
+// noClassifier is the error of Predict on a model without classify.
+func (m *Model) noClassifier() error {
+	return fmt.Errorf("serve: %s has no %s signature (export it with export.ExportClassifier)", m.sm.Dir, signature.Classify)
+}
+
+// predictions reads one batch's probabilities and classes.
+func (m *Model) predictions(ch []*tfgraph.Tensor) ([]Prediction, error) {
+	probs, err := floatRows(ch[0], signature.OutProbs)
+	if err != nil {
+		return nil, err
+	}
+	classes, ok := ch[1].Value().([]int32)
+	if !ok {
+		return nil, fmt.Errorf("serve: %s is %T, want int32", signature.OutClasses, ch[1].Value())
+	}
+	out := make([]Prediction, 0, len(probs))
+	for i := range probs {
+		p := Prediction{Class: int(classes[i]), Probabilities: probs[i]}
+		if m.Meta != nil && p.Class >= 0 && p.Class < len(m.Meta.ClassNames) {
+			p.Name = m.Meta.ClassNames[p.Class]
 		}
-		for i := range probs {
-			p := Prediction{Class: int(classes[i]), Probabilities: probs[i]}
-			if m.Meta != nil && p.Class >= 0 && p.Class < len(m.Meta.ClassNames) {
-				p.Name = m.Meta.ClassNames[p.Class]
-			}
-			out = append(out, p)
-		}
+		out = append(out, p)
 	}
 	return out, nil
 }

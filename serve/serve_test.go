@@ -49,8 +49,10 @@ var fx fixture
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fx.tmp != "" {
-		os.RemoveAll(fx.tmp)
+	for _, dir := range []string{fx.tmp, grey28.tmp} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
@@ -368,17 +370,39 @@ func TestEmbedFilesAndFolder(t *testing.T) {
 	if strings.Join(paths, "|") != strings.Join(wantPaths, "|") {
 		t.Fatalf("paths %v, want %v", paths, wantPaths)
 	}
-	// Same as decoding the folder with the data package and embedding.
-	imgs, err := data.ReadFolder(dir, 16, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := m.EmbedImages(imgs)
-	if err != nil {
-		t.Fatal(err)
+	// Same as decoding each file at its own size with the data package
+	// and letting the graph resize it (Embed), as the HTTP server does.
+	var ref [][]float32
+	for _, p := range wantPaths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pix, h, w, err := data.DecodeFull(b, p, 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row, err := m.Embed(pix, 1, h, w, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref = append(ref, row...)
 	}
 	if d := maxDiff(t, emb, ref); d > 1e-6 {
-		t.Errorf("EmbedFolder differs from ReadFolder+EmbedImages by %g", d)
+		t.Errorf("EmbedFolder differs from DecodeFull+Embed by %g", d)
+	}
+	// The 16x16 file, already the model's size, is what the folder reader
+	// gives too.
+	imgs, err := data.ReadFiles([]string{wantPaths[1]}, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := m.EmbedImages(imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(t, [][]float32{emb[1]}, same); d > 1e-6 {
+		t.Errorf("a 16x16 file: EmbedFolder differs from ReadFiles+EmbedImages by %g", d)
 	}
 	// EmbedFiles keeps the caller's order.
 	rev, err := m.EmbedFiles([]string{wantPaths[2], wantPaths[0]})
@@ -597,5 +621,62 @@ func TestGreyModel(t *testing.T) {
 	}
 	if d := maxDiff(t, rows, ref); d > 1e-6 {
 		t.Errorf("EmbedFiles on a grey model differs by %g", d)
+	}
+}
+
+// TestWriteEmbeddings: the .npy and its .txt are written together; a
+// missing folder fails before anything is written, and a .txt that cannot
+// be replaced leaves the old .npy as it was.
+func TestWriteEmbeddings(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "e.npy")
+	rows := [][]float32{{1, 2}, {3, 4}}
+	if err := WriteEmbeddings(out, []string{"a.png", "b.png"}, rows); err != nil {
+		t.Fatal(err)
+	}
+	a, err := ReadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.Rows(); maxDiff(t, got, rows) != 0 {
+		t.Errorf("rows %v", got)
+	}
+	if b, _ := os.ReadFile(out + ".txt"); string(b) != "a.png\nb.png\n" {
+		t.Errorf(".txt %q", b)
+	}
+	for _, c := range []struct {
+		name, path, want string
+		setup            func(p string)
+	}{
+		{"missing folder", filepath.Join(dir, "missing", "e.npy"), "no such file or directory", nil},
+		{"a folder as output", filepath.Join(dir, "d"), "is a folder", func(p string) { os.Mkdir(p, 0o755) }},
+		{".txt cannot be replaced", out, "e.npy.txt", func(p string) {
+			os.Remove(p + ".txt")
+			os.MkdirAll(filepath.Join(p+".txt", "x"), 0o755)
+		}},
+	} {
+		if c.setup != nil {
+			c.setup(c.path)
+		}
+		if err := WriteEmbeddings(c.path, []string{"z.png"}, [][]float32{{9, 9}}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
+		if err := CheckOutput(c.path); c.name != ".txt cannot be replaced" && err == nil {
+			t.Errorf("%s: CheckOutput passed", c.name)
+		}
+	}
+	// The old .npy survived the failed .txt.
+	a, err = ReadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.Rows(); maxDiff(t, got, rows) != 0 {
+		t.Errorf("after a failed write the .npy holds %v, want the old %v", got, rows)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".tmp-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("the missing folder was created")
 	}
 }

@@ -279,35 +279,50 @@ Flags:
 	if *model == "" || *images == "" || *out == "" {
 		return usageError{errors.New("embed: --model, --images and --out are required")}
 	}
+	if err := serve.CheckOutput(*out); err != nil {
+		return commandError("embed", err)
+	}
 	paths, err := listImages(*images)
 	if err != nil {
-		return err
+		return commandError("embed", err)
 	}
 	m, err := serve.Load(*model, opts...)
 	if err != nil {
-		return err
+		return commandError("embed", err)
 	}
 	defer m.Close()
-	imgs, err := m.ReadFiles(paths)
+	emb, err := m.EmbedFiles(paths)
 	if err != nil {
-		return err
-	}
-	emb, err := m.EmbedImages(imgs)
-	if err != nil {
-		return err
+		return commandError("embed", err)
 	}
 	if len(emb) != len(paths) || len(emb[0]) == 0 {
 		return fmt.Errorf("embed: %d embeddings for %d images", len(emb), len(paths))
 	}
-	if err := serve.WriteNPY(*out, emb); err != nil {
-		return err
-	}
-	if err := tfgraph.WriteFileAtomic(*out+".txt", []byte(strings.Join(paths, "\n")+"\n")); err != nil {
-		return err
+	if err := serve.WriteEmbeddings(*out, paths, emb); err != nil {
+		return commandError("embed", err)
 	}
 	fmt.Fprintf(stdout, "%d embeddings of dimension %d written to %s\n", len(emb), len(emb[0]), *out)
 	return nil
 }
+
+// commandError prefixes err with the command's name in place of the
+// package's ("serve: ..." becomes "embed: ..."), keeping err's chain.
+func commandError(cmd string, err error) error {
+	msg := err.Error()
+	for _, p := range []string{"serve: ", cmd + ": "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return prefixedError{msg: cmd + ": " + msg, err: err}
+}
+
+// prefixedError is an error with a rewritten message.
+type prefixedError struct {
+	msg string
+	err error
+}
+
+func (e prefixedError) Error() string { return e.msg }
+func (e prefixedError) Unwrap() error { return e.err }
 
 func cmdPredict(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("predict", `Usage: simsiam predict --model DIR --images PATH
@@ -345,13 +360,9 @@ Flags:
 	if !m.HasClassifier() {
 		return fmt.Errorf("%s has no classify signature (export one with simsiam linear-eval)", *model)
 	}
-	imgs, err := m.ReadFiles(paths)
+	preds, err := m.PredictFiles(paths)
 	if err != nil {
-		return err
-	}
-	preds, err := m.PredictImages(imgs)
-	if err != nil {
-		return err
+		return commandError("predict", err)
 	}
 	for i, p := range preds {
 		name := p.Name

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -21,6 +22,7 @@ type serveFlags struct {
 	port               int
 	batch              serve.BatchOptions
 	maxBody, maxPixels int64
+	maxDecode          int64
 	readHeaderTimeout  time.Duration
 	readTimeout        time.Duration
 	writeTimeout       time.Duration
@@ -30,6 +32,7 @@ type serveFlags struct {
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	d := serve.DefaultBatchOptions()
+	so := serve.DefaultServerOptions()
 	fs.StringVar(&f.model, "model", "", "model base folder with integer version sub-folders (TensorFlow Serving's layout; the highest version is served), or one SavedModel folder (served as version 1)")
 	fs.StringVar(&f.host, "host", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
 	fs.IntVar(&f.port, "port", 8501, "TCP port (TensorFlow Serving's REST port; 0 picks a free one)")
@@ -40,11 +43,12 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.batch.Threads, "batch-threads", d.Threads, "batches run at the same time")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", serve.DefaultMaxBodyBytes, "largest request body; larger ones get 413")
 	fs.Int64Var(&f.maxPixels, "max-image-pixels", serve.DefaultMaxImagePixels, "largest encoded image (width x height) accepted")
-	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send the request headers")
-	fs.DurationVar(&f.readTimeout, "read-timeout", 30*time.Second, "time a client has to send the whole request")
-	fs.DurationVar(&f.writeTimeout, "write-timeout", 60*time.Second, "time from the end of the headers to the end of the response")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM/SIGHUP, how long requests under way may take to finish")
+	fs.Int64Var(&f.maxDecode, "max-decode-bytes", serve.DefaultMaxDecodeBytes, "memory budget for decoding and preprocessing the images of all requests under way, counted from the image headers before decoding; requests beyond it get 503 (413 when one can never fit)")
+	fs.DurationVar(&f.readHeaderTimeout, "read-header-timeout", so.ReadHeaderTimeout, "time a client has to send the request headers")
+	fs.DurationVar(&f.readTimeout, "read-timeout", so.ReadTimeout, "time a client has to send the whole request")
+	fs.DurationVar(&f.writeTimeout, "write-timeout", so.WriteTimeout, "time from the end of the headers to the end of the response")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", so.IdleTimeout, "how long an idle keep-alive connection stays open")
+	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", so.ShutdownTimeout, "on SIGINT/SIGTERM/SIGHUP, how long requests under way may take to finish")
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,8 +60,11 @@ written for TensorFlow Serving work unchanged:
   GET  /v1/models/NAME[/versions/V]/metadata   signatures, dtypes, shapes
   POST /v1/models/NAME[/versions/V]:predict    {"signature_name": ..., "instances": [...]} or {"inputs": ...}
   GET  /healthz
-Images are {"b64": "..."} PNG/JPEG bytes (decoded and resized as simsiam embed
-does) or uint8 [height][width][channels] arrays. Concurrent requests are
+Images are {"b64": "..."} PNG/JPEG bytes (decoded at their own size, as
+simsiam embed decodes files) or uint8 [height][width][channels] arrays; the
+model's graph resizes both the same way (the shorter side to round(S*256/224)
+when it is over 1.1*S, else to S, then the centre S x S crop; S is the
+model's image size), so both forms of one image give the same embedding. Concurrent requests are
 merged into batches of up to --max-batch images. SIGINT, SIGTERM or SIGHUP
 stops accepting connections and finishes the requests under way.
 
@@ -87,11 +94,17 @@ Flags:
 			return usageError{fmt.Errorf("serve: --%s %v, want a positive duration", d.name, d.v)}
 		}
 	}
-	if f.maxBody <= 0 || f.maxPixels <= 0 {
-		return usageError{errors.New("serve: --max-body-bytes and --max-image-pixels must be positive")}
+	if f.maxBody <= 0 || f.maxPixels <= 0 || f.maxDecode <= 0 {
+		return usageError{errors.New("serve: --max-body-bytes, --max-image-pixels and --max-decode-bytes must be positive")}
 	}
 	if f.name == "" {
 		f.name = filepath.Base(filepath.Clean(f.model))
+	}
+	// The decoding budget bounds the live image buffers on the Go heap; a
+	// soft memory limit a little above it has the garbage collector free
+	// them before the heap doubles (GOMEMLIMIT in the environment wins).
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); !ok {
+		debug.SetMemoryLimit(f.maxDecode + 512<<20)
 	}
 	versions, err := serve.ResolveVersions(f.model)
 	if err != nil {
@@ -103,43 +116,27 @@ Flags:
 		return err
 	}
 	defer m.Close()
-	h, err := serve.NewHTTPHandler(m, serve.HTTPOptions{Name: f.name, Version: v.Number, MaxBodyBytes: f.maxBody, MaxImagePixels: f.maxPixels, Batch: f.batch})
+	h, err := serve.NewHTTPHandler(m, serve.HTTPOptions{Name: f.name, Version: v.Number, MaxBodyBytes: f.maxBody, MaxImagePixels: f.maxPixels, MaxDecodeBytes: f.maxDecode, Batch: f.batch})
 	if err != nil {
 		return usageError{err}
 	}
-	defer h.Close()
-	l, err := net.Listen("tcp", net.JoinHostPort(f.host, strconv.Itoa(f.port)))
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	srv := &http.Server{
-		Handler:           h,
+	srv, err := serve.NewServer(h, serve.ServerOptions{
+		Addr:              net.JoinHostPort(f.host, strconv.Itoa(f.port)),
 		ReadHeaderTimeout: f.readHeaderTimeout,
 		ReadTimeout:       f.readTimeout,
 		WriteTimeout:      f.writeTimeout,
 		IdleTimeout:       f.idleTimeout,
-		MaxHeaderBytes:    64 << 10,
-	}
-	url := fmt.Sprintf("http://%s/v1/models/%s", l.Addr(), f.name)
-	fmt.Fprintf(stdout, "simsiam: serving %s version %d (%s; signatures %v) at %s\n", f.name, v.Number, v.Dir, m.Signatures(), url)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	// Stop accepting, run the batches that wait to fill at once and let the
-	// requests under way finish.
-	h.Drain()
-	sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	h.Close()
-	st := h.Stats()
+		ShutdownTimeout:   f.shutdownTimeout,
+	})
 	if err != nil {
-		return fmt.Errorf("serve: requests still under way after --shutdown-timeout %v: %w", f.shutdownTimeout, err)
+		h.Close()
+		return err
 	}
+	fmt.Fprintf(stdout, "simsiam: serving %s version %d (%s; signatures %v) at %s\n", f.name, v.Number, v.Dir, m.Signatures(), srv.URL())
+	if err := srv.Run(ctx); err != nil {
+		return err
+	}
+	st := h.Stats()
 	fmt.Fprintf(stdout, "simsiam: serve stopped (%v): %d images in %d batches served\n", context.Cause(ctx), st.Images, st.Runs)
 	return nil
 }

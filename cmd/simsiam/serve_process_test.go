@@ -186,7 +186,9 @@ func TestServeProcess(t *testing.T) {
 		t.Fatalf("serve exited %d after SIGTERM, want 0\n%s\n%s", code, out, errs)
 	}
 	out, _ := c.output()
-	if !strings.Contains(out, "simsiam: serve stopped (got SIGTERM): 3 images in 1 batches served") {
+	// The three PNGs have three sizes, decoded at their own size for the
+	// graph to resize: one batch per size.
+	if !strings.Contains(out, "simsiam: serve stopped (got SIGTERM): 3 images in 3 batches served") {
 		t.Errorf("stdout:\n%s", out)
 	}
 	if _, err := http.Get(url + "/healthz"); err == nil {
@@ -213,5 +215,34 @@ func TestServeUsageErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestEmbedErrors: embed checks --out before any work, and its errors
+// start with "embed:" (not the serve package's "serve:").
+func TestEmbedErrors(t *testing.T) {
+	dir := t.TempDir()
+	imgs := filepath.Join(dir, "imgs")
+	os.MkdirAll(imgs, 0o755)
+	writeTestPNG(t, filepath.Join(imgs, "a.png"), 8, 8, 1)
+	notModel := filepath.Join(dir, "not-a-model")
+	os.MkdirAll(notModel, 0o755)
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing output folder", []string{"embed", "--model", filepath.Join(dir, "gone"), "--images", imgs, "--out", filepath.Join(dir, "missing", "dir", "e.npy")}, "embed: output " + filepath.Join(dir, "missing", "dir", "e.npy") + ": its folder"},
+		{"output is a folder", []string{"embed", "--model", filepath.Join(dir, "gone"), "--images", imgs, "--out", imgs}, "embed: output " + imgs + " is a folder"},
+		{"not a SavedModel", []string{"embed", "--model", notModel, "--images", imgs, "--out", filepath.Join(dir, "e.npy")}, "embed: "},
+	} {
+		var out bytes.Buffer
+		err := run(t.Context(), c.args, &out, &out)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "serve:") {
+			t.Errorf("%s: %v, want an error starting %q without \"serve:\"", c.name, err, c.want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("embed created the missing output folder")
 	}
 }
