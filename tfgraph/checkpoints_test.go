@@ -1,8 +1,10 @@
 package tfgraph
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -59,5 +61,98 @@ func TestCommitKeepsNewest(t *testing.T) {
 	}
 	if len(steps) != 2 || steps[0] != 2 || steps[1] != 3 {
 		t.Errorf("kept %v, want [2 3]", steps)
+	}
+}
+
+// TestNewestIntact lays out a folder whose newest checkpoints are a
+// flipped byte, a truncated data file and an index without its data file,
+// and checks that the newest intact one is chosen, every newer one named
+// with its reason and nothing changed on disk.
+func TestNewestIntact(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	if err := WriteTensors(src, verifyTensors(t)); err != nil {
+		t.Fatal(err)
+	}
+	c := Checkpoints{Dir: t.TempDir(), Keep: 5}
+	if p, _, skipped, err := c.NewestIntact(); p != "" || skipped != nil || err != nil {
+		t.Errorf("empty folder: %q %v %v", p, skipped, err)
+	}
+	for _, s := range []int64{3, 6, 9, 12} {
+		copyCheckpoint(t, src, c.Prefix(s))
+	}
+	_, _, entries, err := readIndexEntries(src, "encoder/conv1/kernel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := entries["encoder/conv1/kernel"].GetOffset()
+	editFile(t, c.Prefix(12)+".data-00000-of-00001", func(b []byte) []byte { b[off+3] ^= 0x80; return b })
+	editFile(t, c.Prefix(9)+".data-00000-of-00001", func(b []byte) []byte { return b[:len(b)-1] })
+	if err := os.Remove(c.Prefix(6) + ".data-00000-of-00001"); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadDir(c.Dir)
+	p, step, skipped, err := c.NewestIntact()
+	if err != nil || p != c.Prefix(3) || step != 3 {
+		t.Fatalf("got %q step %d err %v, want %s", p, step, err, c.Prefix(3))
+	}
+	want := []struct{ prefix, reason string }{
+		{c.Prefix(12), "tensor encoder/conv1/kernel: crc32c mismatch"},
+		{c.Prefix(9), "truncated file"},
+		{c.Prefix(6), "ckpt-6.data-00000-of-00001 is missing"},
+	}
+	if len(skipped) != len(want) {
+		t.Fatalf("skipped %v, want %d", skipped, len(want))
+	}
+	for i, w := range want {
+		if skipped[i].Prefix != w.prefix || !strings.Contains(skipped[i].Reason(), w.reason) {
+			t.Errorf("skipped[%d] = %s: %q, want %s: %q", i, skipped[i].Prefix, skipped[i].Reason(), w.prefix, w.reason)
+		}
+	}
+	if after, _ := os.ReadDir(c.Dir); len(after) != len(before) {
+		t.Errorf("the folder changed: %d entries, then %d", len(before), len(after))
+	}
+	// None intact: an error naming every one.
+	editFile(t, c.Prefix(3)+".index", func(b []byte) []byte { return b[:len(b)/2] })
+	p, _, skipped, err = c.NewestIntact()
+	var ne *NoIntactCheckpointError
+	if p != "" || !errors.As(err, &ne) || len(ne.Skipped) != 4 || len(skipped) != 4 {
+		t.Fatalf("nothing intact: %q, %v", p, err)
+	}
+	for _, name := range []string{"none of the 4 checkpoints in " + c.Dir + " is intact", "ckpt-12: tensor", "ckpt-3: ckpt-3.index: not a valid"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error lacks %q:\n%v", name, err)
+		}
+	}
+}
+
+// TestCommitKeepsLaterCheckpoints: a run resumed from ckpt-9 because
+// ckpt-12 is corrupt commits ckpt-10 with Keep 1. The corrupt ckpt-12 is
+// of a step the run trains again: it is neither counted nor deleted (nor
+// named in the state file), and the new ckpt-10 is kept.
+func TestCommitKeepsLaterCheckpoints(t *testing.T) {
+	c := Checkpoints{Dir: t.TempDir(), Keep: 1}
+	for _, s := range []int64{9, 12, 10} {
+		touch(t, c.Prefix(s)+".index")
+		touch(t, c.Prefix(s)+".data-00000-of-00001")
+	}
+	if err := c.Commit(10); err != nil {
+		t.Fatal(err)
+	}
+	steps, err := c.List()
+	if err != nil || len(steps) != 2 || steps[0] != 10 || steps[1] != 12 {
+		t.Errorf("kept %v (%v), want [10 12]", steps, err)
+	}
+	state, _ := os.ReadFile(filepath.Join(c.Dir, "checkpoint"))
+	if string(state) != "model_checkpoint_path: \"ckpt-10\"\nall_model_checkpoint_paths: \"ckpt-10\"\n" {
+		t.Errorf("state file:\n%s", state)
+	}
+	// Once the run reaches step 12 again it writes ckpt-12 over the corrupt
+	// one and rotation goes on as usual.
+	touch(t, c.Prefix(12)+".index")
+	if err := c.Commit(12); err != nil {
+		t.Fatal(err)
+	}
+	if steps, _ := c.List(); len(steps) != 1 || steps[0] != 12 {
+		t.Errorf("after committing 12: %v, want [12]", steps)
 	}
 }
