@@ -148,24 +148,17 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 	if cfg.Train.MaxSteps > 0 && int64(cfg.Train.MaxSteps) < r.total {
 		r.total = int64(cfg.Train.MaxSteps)
 	}
-	if o.Resume && r.chief {
-		if err := r.compareConfig(); err != nil {
-			return nil, err
-		}
-	}
 	r.ckpts = tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints"), Keep: cfg.Train.KeepCheckpoints}
 	latestStep := int64(-1) // the step of r.latest
 	if r.chief {
-		steps, err := r.ckpts.List()
-		if err != nil {
+		// When resuming: the newest intact checkpoint (see resume.go).
+		if r.latest, latestStep, err = r.latestCheckpoint(); err != nil {
 			return nil, err
 		}
-		if len(steps) > 0 {
-			latestStep = steps[len(steps)-1]
-			r.latest = r.ckpts.Prefix(latestStep)
-		}
-		if o.Resume && r.latest == "" {
-			fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
+	}
+	if o.Resume && r.chief {
+		if err := r.compareConfig(); err != nil {
+			return nil, err
 		}
 	}
 	if !r.chief {
@@ -206,16 +199,6 @@ func newRun(ctx context.Context, cfg *configs.Config, o Options) (_ *run, err er
 	})
 	if r.enc != nil {
 		r.enc.Attach(r.sess.Session)
-	}
-	if r.chief {
-		if err := r.summaries.Init(r.sess.Session); err != nil {
-			return nil, err
-		}
-		r.closeFns = append(r.closeFns, func() {
-			if !r.abandoned {
-				r.summaries.Close(r.sess.Session)
-			}
-		})
 	}
 	return r, nil
 }
@@ -260,14 +243,15 @@ func (r *run) prepareOutput() error {
 }
 
 // compareConfig checks a resume's config against the run's newest saved
-// one (see checkResumeConfig) and prints every change it makes.
+// one and the checkpoint's record (see checkResume) and prints every
+// change it makes.
 func (r *run) compareConfig() error {
 	prev, path, err := readPrevConfig(r.cfg.OutputDir)
-	if err != nil || prev == nil {
+	if err != nil {
 		return err
 	}
-	changes, err := checkResumeConfig(prev, r.cfg, r.spe)
-	if err != nil {
+	changes, err := r.checkResume(prev) // and the checkpoint's record
+	if err != nil || prev == nil {
 		return err
 	}
 	for _, c := range changes {
@@ -316,6 +300,9 @@ func (r *run) start() error {
 		if err := r.resume(); err != nil {
 			return err
 		}
+	}
+	if err := r.initSummaries(); err != nil {
+		return err
 	}
 	mpath := filepath.Join(r.cfg.OutputDir, "metrics.jsonl")
 	if r.opts.Resume && r.chief {

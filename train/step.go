@@ -213,8 +213,8 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = g.InitOp("init")
-	// Every checkpoint records the model config it was written with.
-	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg))
+	// Every checkpoint records the model and run configs it was written with.
+	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg), runRecordEntry(root.Child("simsiam").OnHost(), cfg))
 	if replicated {
 		if err := st.broadcast(root.Child("broadcast"), o.Replicas); err != nil {
 			return nil, err
