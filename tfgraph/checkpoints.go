@@ -167,3 +167,18 @@ func (c Checkpoints) NewestIntact() (prefix string, step int64, skipped []Skippe
 	}
 	return "", 0, nil, nil
 }
+
+// NewestVerified returns the newest checkpoint in Dir once it passes
+// VerifyCheckpoint ("" when Dir holds none), for a command that must not
+// quietly use an older checkpoint than the newest (evaluation, export).
+// When the newest is corrupt, the error names it, why, and the newest
+// intact one to give instead; when none is intact it is a
+// *NoIntactCheckpointError.
+func (c Checkpoints) NewestVerified() (string, error) {
+	prefix, _, skipped, err := c.NewestIntact()
+	if err != nil || len(skipped) == 0 {
+		return prefix, err
+	}
+	return "", fmt.Errorf("the newest checkpoint %s is corrupt (%s); the newest intact one is %s: give that prefix to use it",
+		skipped[0].Prefix, skipped[0].Reason(), prefix)
+}
