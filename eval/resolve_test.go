@@ -35,7 +35,7 @@ func TestResolveCheckpointVerifies(t *testing.T) {
 		path, want string
 		errs       []string
 	}{
-		{run, "", []string{"checkpoint " + run + ": the newest checkpoint " + ck.Prefix(6) + " is corrupt (tensor ", "crc32c mismatch", "the newest intact one is " + ck.Prefix(3)}},
+		{run, "", []string{"checkpoint " + run + ": the newest checkpoint " + ck.Prefix(6) + " is corrupt: tensor ", "crc32c mismatch", "the newest intact one is " + ck.Prefix(3)}},
 		{ck.Dir, "", []string{"the newest checkpoint " + ck.Prefix(6) + " is corrupt"}},
 		{ck.Prefix(6), "", []string{"checkpoint " + ck.Prefix(6) + ": tensor ", "crc32c mismatch"}},
 		{ck.Prefix(3), ck.Prefix(3), nil},

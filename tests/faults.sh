@@ -370,7 +370,7 @@ for cmd in knn export; do
   "$BIN" "$cmd" "${tiny[@]}" --checkpoint "$run/checkpoints" "${extra[@]}" > "$OUT/res_$cmd.log" 2>&1 || CODE=$?
   t1=$(now_ms)
   [[ $CODE == 1 ]] || { cat "$OUT/res_$cmd.log"; fail "$cmd on a folder with a corrupt newest checkpoint: exit $CODE, want 1"; }
-  grep -q "the newest checkpoint $run/checkpoints/ckpt-18 is corrupt (tensor .*crc32c mismatch.*); the newest intact one is $run/checkpoints/ckpt-15" "$OUT/res_$cmd.log" \
+  grep -q "the newest checkpoint $run/checkpoints/ckpt-18 is corrupt: tensor .*crc32c mismatch.*; the newest intact one is $run/checkpoints/ckpt-15" "$OUT/res_$cmd.log" \
     || { cat "$OUT/res_$cmd.log"; fail "$cmd does not name the corrupt ckpt-18 and the intact ckpt-15"; }
   record "fault: $cmd --checkpoint RUN/checkpoints with ckpt-18 corrupt -> exit 1 after $((t1 - t0)) ms naming ckpt-18, the tensor, and ckpt-15 to use"
 done

@@ -701,7 +701,7 @@ func VerifyCheckpoint(prefix string) error {
 			return bad(t.name, "bytes [%d, %d) of %s: %v", off, off+size, shard, err)
 		}
 		if crc != unmaskCRC(e.GetCrc32C()) {
-			return bad(t.name, "crc32c mismatch at bytes [%d, %d) of %s (corrupt file)", off, off+size, shard)
+			return bad(t.name, "crc32c mismatch at bytes [%d, %d) of %s", off, off+size, shard)
 		}
 	}
 	return nil
@@ -757,7 +757,7 @@ func stringTensorCRC(r *io.SectionReader, n int64, buf []byte) (uint32, error) {
 		return 0, fmt.Errorf("the lengths' checksum: %w", err)
 	}
 	if binary.LittleEndian.Uint32(stored[:]) != maskCRC(crc) {
-		return 0, errors.New("the string lengths fail their checksum (corrupt file)")
+		return 0, errors.New("the string lengths fail their checksum")
 	}
 	crc = crc32.Update(crc, castagnoli, stored[:])
 	if used+4+total != size {

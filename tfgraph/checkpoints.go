@@ -179,6 +179,6 @@ func (c Checkpoints) NewestVerified() (string, error) {
 	if err != nil || len(skipped) == 0 {
 		return prefix, err
 	}
-	return "", fmt.Errorf("the newest checkpoint %s is corrupt (%s); the newest intact one is %s: give that prefix to use it",
+	return "", fmt.Errorf("the newest checkpoint %s is corrupt: %s; the newest intact one is %s: give that prefix to use it",
 		skipped[0].Prefix, skipped[0].Reason(), prefix)
 }
