@@ -66,7 +66,8 @@ func (c Checkpoints) Latest() (string, error) {
 }
 
 // Commit records step as the newest checkpoint (atomically rewriting the
-// state file) and deletes checkpoints beyond the newest Keep.
+// state file) and deletes checkpoints beyond the newest Keep, and those of
+// later steps (superseded: the run went back to an earlier checkpoint).
 func (c Checkpoints) Commit(step int64) error {
 	steps, err := c.List()
 	if err != nil {
@@ -76,17 +77,20 @@ func (c Checkpoints) Commit(step int64) error {
 	if keep < 1 {
 		keep = 1
 	}
-	// Checkpoints past step are of steps a resume from an earlier
-	// checkpoint trains again (it skipped them as corrupt, see
-	// NewestIntact): they neither count against Keep nor are deleted here,
-	// and the run overwrites each when it gets there.
+	// Checkpoints past step belong to steps trained again from an earlier
+	// checkpoint (a resume skipped them as corrupt, see NewestIntact):
+	// the checkpoint of step just written supersedes them, so they go, as
+	// the oldest beyond Keep do. Until then nothing deletes them.
+	var later []int64
 	for len(steps) > 0 && steps[len(steps)-1] > step {
+		later = append(later, steps[len(steps)-1])
 		steps = steps[:len(steps)-1]
 	}
 	var drop []int64
 	if len(steps) > keep {
 		drop, steps = steps[:len(steps)-keep], steps[len(steps)-keep:]
 	}
+	drop = append(drop[:len(drop):len(drop)], later...) // not into steps' array
 	var b strings.Builder
 	fmt.Fprintf(&b, "model_checkpoint_path: %q\n", fmt.Sprintf("ckpt-%d", step))
 	for _, s := range steps {

@@ -2,6 +2,7 @@ package tfgraph
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,34 +126,34 @@ func TestNewestIntact(t *testing.T) {
 	}
 }
 
-// TestCommitKeepsLaterCheckpoints: a run resumed from ckpt-9 because
-// ckpt-12 is corrupt commits ckpt-10 with Keep 1. The corrupt ckpt-12 is
-// of a step the run trains again: it is neither counted nor deleted (nor
-// named in the state file), and the new ckpt-10 is kept.
-func TestCommitKeepsLaterCheckpoints(t *testing.T) {
-	c := Checkpoints{Dir: t.TempDir(), Keep: 1}
-	for _, s := range []int64{9, 12, 10} {
-		touch(t, c.Prefix(s)+".index")
-		touch(t, c.Prefix(s)+".data-00000-of-00001")
-	}
-	if err := c.Commit(10); err != nil {
-		t.Fatal(err)
-	}
-	steps, err := c.List()
-	if err != nil || len(steps) != 2 || steps[0] != 10 || steps[1] != 12 {
-		t.Errorf("kept %v (%v), want [10 12]", steps, err)
-	}
-	state, _ := os.ReadFile(filepath.Join(c.Dir, "checkpoint"))
-	if string(state) != "model_checkpoint_path: \"ckpt-10\"\nall_model_checkpoint_paths: \"ckpt-10\"\n" {
-		t.Errorf("state file:\n%s", state)
-	}
-	// Once the run reaches step 12 again it writes ckpt-12 over the corrupt
-	// one and rotation goes on as usual.
-	touch(t, c.Prefix(12)+".index")
-	if err := c.Commit(12); err != nil {
-		t.Fatal(err)
-	}
-	if steps, _ := c.List(); len(steps) != 1 || steps[0] != 12 {
-		t.Errorf("after committing 12: %v, want [12]", steps)
+// TestCommitDropsSupersededCheckpoints: a run resumed from ckpt-9
+// because ckpt-12 is corrupt commits ckpt-10. The corrupt ckpt-12 was
+// there until then; the new ckpt-10 supersedes it, and it goes as
+// rotation drops the oldest, whatever Keep is; the state file names
+// ckpt-10 as the newest.
+func TestCommitDropsSupersededCheckpoints(t *testing.T) {
+	for _, tc := range []struct {
+		keep int
+		want string
+	}{{1, "[10]"}, {3, "[9 10]"}} {
+		c := Checkpoints{Dir: t.TempDir(), Keep: tc.keep}
+		for _, s := range []int64{9, 12, 10} {
+			touch(t, c.Prefix(s)+".index")
+			touch(t, c.Prefix(s)+".data-00000-of-00001")
+		}
+		if err := c.Commit(10); err != nil {
+			t.Fatal(err)
+		}
+		steps, err := c.List()
+		if err != nil || fmt.Sprint(steps) != tc.want {
+			t.Errorf("keep %d: kept %v (%v), want %s", tc.keep, steps, err, tc.want)
+		}
+		if _, err := os.Stat(c.Prefix(12) + ".index"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("keep %d: ckpt-12.index is still there (%v)", tc.keep, err)
+		}
+		state, _ := os.ReadFile(filepath.Join(c.Dir, "checkpoint"))
+		if !strings.HasPrefix(string(state), "model_checkpoint_path: \"ckpt-10\"\n") || strings.Contains(string(state), "ckpt-12") {
+			t.Errorf("keep %d: state file:\n%s", tc.keep, state)
+		}
 	}
 }

@@ -26,8 +26,8 @@ import (
 // latestCheckpoint returns the checkpoint the run starts from and its step
 // (-1 when none). A resume takes the newest one tfgraph.VerifyCheckpoint
 // passes, printing one line for each newer one it skips and why; the
-// skipped files are left as they are (Checkpoints.Commit does not count
-// them, the run overwrites them when it gets to their step). With no
+// skipped files are left as they are until the run writes its next
+// checkpoint (Checkpoints.Commit then drops them as superseded). With no
 // intact checkpoint among several it refuses, naming each. A fresh run
 // takes the newest one listed (there is none unless the folder was
 // forced).

@@ -31,9 +31,9 @@ func flipDataByte(t *testing.T, prefix string) {
 
 // TestResumeSkipsCorruptCheckpoint: a flipped byte in the newest
 // checkpoint makes a resume use the one before, saying which it skipped
-// and why; the corrupt one stays until the run writes its step again;
-// with every checkpoint corrupt the resume is refused naming each, and
-// leaves no TensorBoard event file.
+// and why; the corrupt one stays until the run writes a checkpoint, which
+// supersedes it; with every checkpoint corrupt the resume is refused
+// naming each, and leaves no TensorBoard event file.
 func TestResumeSkipsCorruptCheckpoint(t *testing.T) {
 	dataDir := t.TempDir()
 	writeIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
@@ -46,8 +46,18 @@ func TestResumeSkipsCorruptCheckpoint(t *testing.T) {
 	ck := tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints")}
 	flipDataByte(t, ck.Prefix(6))
 	corrupt, _ := os.ReadFile(ck.Prefix(6) + ".data-00000-of-00001")
-	cfg.Optim.Epochs = 4
+	// A resume refused after the fallback (another seed) leaves it as it is.
+	refused := *cfg
+	refused.Optim.Epochs, refused.Seed = 4, 5
 	var log bytes.Buffer
+	if _, err := Run(ctx, &refused, Options{Resume: true, Log: &log}); err == nil || !strings.Contains(err.Error(), "seed: 0 -> 5") {
+		t.Fatalf("resume with another seed: %v", err)
+	}
+	if now, _ := os.ReadFile(ck.Prefix(6) + ".data-00000-of-00001"); !bytes.Equal(now, corrupt) {
+		t.Error("a refused resume changed or deleted the corrupt checkpoint")
+	}
+	cfg.Optim.Epochs = 4
+	log.Reset()
 	res, err := Run(ctx, cfg, Options{Resume: true, Log: &log, StopAfter: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -65,18 +75,16 @@ func TestResumeSkipsCorruptCheckpoint(t *testing.T) {
 	if res.Steps != 5 {
 		t.Errorf("stopped at step %d, want 5", res.Steps)
 	}
-	// ckpt-5 is written; the corrupt ckpt-6 is still there, unchanged.
-	if now, _ := os.ReadFile(ck.Prefix(6) + ".data-00000-of-00001"); !bytes.Equal(now, corrupt) {
-		t.Error("the corrupt checkpoint was changed or deleted before the run got to its step")
+	// ckpt-5 supersedes the corrupt ckpt-6.
+	if steps, _ := ck.List(); len(steps) != 2 || steps[0] != 4 || steps[1] != 5 {
+		t.Errorf("checkpoints after writing ckpt-5: %v, want [4 5]", steps)
 	}
-	// The next resume skips it again (from ckpt-5), writes ckpt-6 over it
-	// and rotation goes on: keep 2 leaves ckpt-6 and the final ckpt-8.
 	log.Reset()
 	if res, err = Run(ctx, cfg, Options{Resume: true, Log: &log}); err != nil || res.Steps != 8 {
 		t.Fatalf("second resume: step %v, %v\n%s", res, err, log.String())
 	}
-	if want := "; using ckpt-5\n"; !strings.Contains(log.String(), "resume: skipping checkpoints/ckpt-6: ") || !strings.Contains(log.String(), want) {
-		t.Errorf("the second resume did not skip ckpt-6 for ckpt-5:\n%s", log.String())
+	if strings.Contains(log.String(), "skipping") || !strings.Contains(log.String(), "resuming from "+ck.Prefix(5)+" at step 5") {
+		t.Errorf("the second resume did not start from ckpt-5 without skipping:\n%s", log.String())
 	}
 	steps, _ := ck.List()
 	if len(steps) != 2 || steps[0] != 6 || steps[1] != 8 {
