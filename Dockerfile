@@ -43,7 +43,7 @@ ARG SIMSIAM_UID=10001
 # CUDA_CACHE_PATH keeps the result: mount a volume there
 # (-v simsiam-cuda-cache:/cache/cuda) and only the first run pays; 4 GiB holds
 # the kernels of several models. TF_CPP_MIN_LOG_LEVEL=2 keeps TensorFlow's info
-# lines off the terminal from the first instruction (see the README).
+# lines off the terminal from the first instruction (see docs/gpu.md).
 ENV NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     CUDA_CACHE_PATH=/cache/cuda \

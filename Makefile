@@ -73,9 +73,9 @@ results: build data
 	@./bin/simsiam results render --in $(RESULTS_JSON) --readme README.md --plot docs/knn_curve.svg
 
 # fp32 against bf16 training of the demo preset (same seed), each measured
-# in fp32 into results/precision/, then the README's precision table and
-# docs/precision_curves.svg (results/precision.sh; bf16 is emulated, and
-# slow, on CPUs without AMX-BF16 or AVX512-BF16).
+# in fp32 into results/precision/, then the precision table of
+# docs/precision.md and docs/precision_curves.svg (results/precision.sh;
+# bf16 is emulated, and slow, on CPUs without AMX-BF16 or AVX512-BF16).
 precision: build data
 	@results/precision.sh
 

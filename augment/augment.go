@@ -6,15 +6,45 @@
 // Each view is, in torchvision's order: RandomResizedCrop -> ColorJitter
 // (with probability jitter_prob, the four adjustments in a random order per
 // sample) -> RandomGrayscale -> GaussianBlur (with probability blur_prob) ->
-// RandomHorizontalFlip -> Normalize -> RandomErasing (with probability
-// erase_prob; off in SimSiam's recipe). All randomness comes from TensorFlow's
-// stateless random ops keyed by an int64 [2] seed tensor, so a batch is a
-// pure function of (images, seed): the trainer feeds StepSeed(run seed,
-// step) and a resumed run reproduces the views bit for bit.
+// RandomSolarize (solarize_prob) -> RandomHorizontalFlip -> Normalize ->
+// RandomErasing (with probability erase_prob; off in SimSiam's recipe). All
+// randomness comes from TensorFlow's stateless random ops keyed by an int64
+// [2] seed tensor, so a batch is a pure function of (images, seed): the
+// trainer feeds StepSeed(run seed, step) and a resumed run reproduces the
+// views bit for bit.
 //
 // The building blocks (CropAndResize, Flip, the colour adjustments,
 // GaussianBlur, ColorJitter) take their random draws as inputs; View and
 // Views draw them.
+//
+// # Stages
+//
+// A view is the table of stages in stages.go, run in order: each entry has
+// a name, the configuration key of its probability and an accessor reading
+// it (none for the stages that always run), its seed id and its function,
+// which reads and updates the view's state (the crop boxes until "resize",
+// then the pixels). A stage with probability 0 adds no ops. Every seed is
+// derived one way (see seedID): a view's from the batch seed, a stage's
+// from its view's, so that a stage's draws depend only on (batch seed,
+// view, stage seed id), never on which other stages are on.
+//
+// To add a stage:
+//
+//  1. Write its file, say augment/posterize.go: the tensor function
+//     (exported, taking its random draws as inputs, with its test) and a
+//     posterizeStage(v *viewState, seed Output, p float64) that draws from
+//     seed with uniform and bernoulli and sets v.x.
+//  2. Add one line to stages(), at its place in the order, with the next
+//     free seed row (seedID{row: 6} after solarize's 5; never reuse or
+//     renumber a row, that changes every run's draws) and its key, e.g.
+//     augment.posterize_prob.
+//  3. Add the key with its default (0: off, so existing configurations draw
+//     what they drew) to configs.Augment in configs/config.go, with its
+//     range check in configs/validate.go; presets inherit the default.
+//
+// TestGolden (testdata/golden_views.txt) then proves that the existing
+// stages still draw exactly what they drew, and TestStageTable that the
+// key reaches the accessor.
 package augment
 
 import (
@@ -23,17 +53,6 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/tfgraph"
-)
-
-// The random stages of one view, each with its own seed.
-const (
-	stageCrop = iota
-	stageJitter
-	stageGrey
-	stageBlur
-	stageFlip
-	stageSolarize
-	numStages
 )
 
 // boxMargin keeps View's crop boxes inside [boxMargin, 1-boxMargin]: 2^-21,
@@ -51,12 +70,14 @@ const EvalResizeRatio = 256.0 / 224.0
 // normalised, where size = d.ImageSize and outC = d.Channels. seed is an
 // int64 [2] tensor (see StepSeed); the two views use seeds derived from it.
 func Views(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d configs.Data) (v1, v2 tfgraph.Output) {
-	seeds := splitSeed(s.Child("seeds"), seed, 2)
+	sd := newSeeder(s, seed, 2)
 	// One cast for both views: the crop then runs on float32, which has
 	// kernels on every device (CropAndResize has no GPU kernel for uint8),
 	// so only the uint8 batch crosses from the host.
 	x := toFloat(s, images)
-	return View(s.Child("view1"), x, seeds[0], a, d), View(s.Child("view2"), x, seeds[1], a, d)
+	v1 = View(s.Child("view1"), x, sd.seed(viewSeedID(false, 0)), a, d)
+	v2 = View(s.Child("view2"), x, sd.seed(viewSeedID(false, 1)), a, d)
+	return v1, v2
 }
 
 // LocalViews builds a.LocalCrops small views of a uint8 NHWC batch for
@@ -71,25 +92,20 @@ func LocalViews(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment
 	if a.LocalCrops <= 0 {
 		return tfgraph.Output{}
 	}
-	shifted := s.Add(seed, s.Const("seed_shift", []int64{0, localSeedShift}))
-	seeds := splitSeed(s.Child("seeds"), shifted, a.LocalCrops)
+	sd := newSeeder(s, seed, a.LocalCrops)
 	x := toFloat(s, images)
 	la, ld := a, d
 	la.CropScale = a.LocalScale
 	ld.ImageSize = a.LocalSide(d.ImageSize)
 	views := make([]tfgraph.Output, a.LocalCrops)
 	for i := range views {
-		views[i] = View(s.Child(fmt.Sprintf("local%d", i+1)), x, seeds[i], la, ld)
+		views[i] = View(s.Child(fmt.Sprintf("local%d", i+1)), x, sd.seed(viewSeedID(true, i)), la, ld)
 	}
 	if len(views) == 1 {
 		return s.Identity("local", views[0])
 	}
 	return s.Identity("local", s.Concat(0, views...))
 }
-
-// localSeedShift separates the local views' seeds from the two full-size
-// views' (an arbitrary constant).
-const localSeedShift = 0x10ca1
 
 // toFloat casts the pixel batch to float32 (values still 0..255), unless it
 // already is float32.
@@ -118,76 +134,14 @@ func toFloat(s *tfgraph.Scope, images tfgraph.Output) tfgraph.Output {
 // input's channel count should be static; when it is not it is taken to be
 // 1 or 3 for d.Channels 3 and 1 for d.Channels 1.
 func View(s *tfgraph.Scope, images, seed tfgraph.Output, a configs.Augment, d configs.Data) tfgraph.Output {
-	scale := checkPair(s, "augment.crop_scale", a.CropScale)
-	ratio := checkPair(s, "augment.crop_ratio", a.CropRatio)
-	size := d.ImageSize
-	seeds := splitSeed(s.Child("seeds"), seed, numStages)
-	n := batchSize(s, images)
-
-	// Random resized crop, then the division by 255 on the (small) crops.
-	images = toFloat(s, images)
-	shape := s.Cast(s.Shape(images), tfgraph.Float)
-	hw := s.Split(0, 4, shape)
-	aspect := s.Reshape(s.Div(hw[2], hw[1]))
-	boxes := cropBoxes(s, seeds[stageCrop], n, aspect, scale, ratio)
-	if a.FlipProb > 0 {
-		// The horizontal flip is folded into the crop: swapping x1 and x2
-		// makes CropAndResize sample the crop mirrored. Jitter, grey and blur
-		// commute with the flip (the blur kernel is symmetric and its padding
-		// mirror-symmetric), so this equals flipping last.
-		u := uniform(s, "flip_draws", n, 1, seeds[stageFlip])
-		flip := s.Less(s.Reshape(u, -1), f32(s, a.FlipProb))
-		cols := s.Split(1, 4, boxes)
-		mirrored := s.Concat(1, cols[0], cols[3], cols[2], cols[1])
-		boxes = s.Select(s.Reshape(flip, -1, 1), mirrored, boxes)
-	}
-	// Keep the boxes a hair inside the image: CropAndResize extrapolates
-	// (writes 0) when rounding puts a sample beyond the first or last pixel,
-	// which happens for edge-touching boxes with some sizes (for example a
-	// 500-pixel side resized to 224 loses its last row).
-	boxes = s.ClipByValue(boxes, f32(s, boxMargin), f32(s, 1-boxMargin))
-	x := CropAndResize(s, images, boxes, size)
-	x = s.Mul(x, f32(s, 1.0/255))
-	x = matchChannels(s, x, size, d.Channels)
-
-	if a.JitterProb > 0 {
-		j := jitterDraws(s.Child("jitter_draws"), seeds[stageJitter], n, jitterStrength{
-			p: a.JitterProb, brightness: a.Brightness, contrast: a.Contrast,
-			saturation: a.Saturation, hue: a.Hue,
-		})
-		x = ColorJitter(s, x, j)
-	}
-	if a.GrayscaleProb > 0 && d.Channels == 3 {
-		u := uniform(s, "grey_draws", n, 1, seeds[stageGrey])
-		x = RandomGrayscale(s, x, bernoulli(s, s.Reshape(u, -1), a.GrayscaleProb))
-	}
-	if a.BlurProb > 0 {
-		sig := checkPair(s, "augment.blur_sigma", a.BlurSigma)
-		u := uniform(s, "blur_draws", n, 2, seeds[stageBlur])
-		sigma := between(s, column(s, u, 1), sig[0], sig[1])
-		sigma = s.Mul(sigma, bernoulli(s, column(s, u, 0), a.BlurProb)) // 0 = no blur
-		x = GaussianBlur(s, x, sigma, BlurKernelSize(size))
-	}
-	if a.SolarizeProb > 0 {
-		u := uniform(s, "solarize_draws", n, 1, seeds[stageSolarize])
-		x = RandomSolarize(s, x, bernoulli(s, s.Reshape(u, -1), a.SolarizeProb))
-	}
-	x = Normalize(s, x, d.Mean, d.Std)
-	if a.EraseProb > 0 {
-		// Its own seed, shifted off the view's, so that the other stages
-		// draw what they draw without erasing.
-		es := s.Add(seed, s.Const("erase_seed_shift", []int64{0, eraseSeedShift}))
-		u := uniform(s, "erase_draws", n, 5, es)
-		scale := checkPair(s, "augment.erase_scale", a.EraseScale)
-		mask := EraseMask(s, u, bernoulli(s, column(s, u, 4), a.EraseProb), size, scale)
-		x = Erase(s, x, mask)
-	}
-	return x
+	v := &viewState{s: s, a: a, d: d, n: batchSize(s, images), images: toFloat(s, images)}
+	return runStages(stages(), v, seed)
 }
 
-// eraseSeedShift separates the erasing draws from a view's other stages
-// (an arbitrary constant).
-const eraseSeedShift = 0xe2a5e
+// normalizeStage is Normalize with d.Mean and d.Std.
+func normalizeStage(v *viewState, _ Output, _ float64) {
+	v.x = Normalize(v.s, v.x, v.d.Mean, v.d.Std)
+}
 
 // Eval is the evaluation transform: resize (bilinear) to size and normalise
 // (no randomness). A uint8 NHWC batch (any N, H, W; C = 1 or 3) becomes
@@ -232,54 +186,13 @@ func Eval(s *tfgraph.Scope, images tfgraph.Output, d configs.Data) tfgraph.Outpu
 func Normalize(s *tfgraph.Scope, x tfgraph.Output, mean, std []float64) tfgraph.Output {
 	s = s.Child("normalize")
 	c := channels(s, x)
-	vec := func(name string, v []float64, def float32) Output {
-		out := make([]float32, c)
-		for i := range out {
-			switch len(v) {
-			case 0:
-				out[i] = def
-			case 1:
-				out[i] = float32(v[0])
-			case c:
-				out[i] = float32(v[i])
-			default:
-				s.Fail(fmt.Errorf("augment: data.%s has %d entries for %d channels", name, len(v), c))
-				return Output{}
-			}
-		}
-		return s.Const(name, out)
+	m, sd, err := configs.Data{Mean: mean, Std: std}.Normalization(c)
+	if err != nil {
+		s.Fail(fmt.Errorf("augment: %w", err))
+		return Output{}
 	}
-	m, sd := vec("mean", mean, 0), vec("std", std, 1)
-	return s.Div(s.Sub(x, m), sd)
-}
-
-// StepSeed is the seed pair for (run seed, global step): a [2]int64 Go value
-// the trainer feeds. Both entries are SplitMix64 hashes, so nearby run seeds
-// and steps give unrelated streams, and distinct steps of one run always give
-// distinct pairs.
-func StepSeed(runSeed, step int64) []int64 {
-	a := splitMix64(uint64(runSeed))
-	b := splitMix64(a ^ splitMix64(uint64(step)))
-	return []int64{int64(a), int64(b)}
-}
-
-// splitMix64 is the finaliser of the SplitMix64 generator (a bijection).
-func splitMix64(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
-// splitSeed derives k int64 [2] seeds from seed with one stateless draw of
-// k pairs of random int64s.
-func splitSeed(s *tfgraph.Scope, seed Output, k int) []Output {
-	all := s.StatelessUniformFullInt("", tfgraph.Int64, s.Const("shape", []int32{int32(k), 2}), seed)
-	out := make([]Output, k)
-	for i := range out {
-		out[i] = s.Reshape(s.Slice(all, []int32{int32(i), 0}, []int32{1, 2}), 2)
-	}
-	return out
+	mc, sc := s.Const("mean", m), s.Const("std", sd)
+	return s.Div(s.Sub(x, mc), sc)
 }
 
 // bernoulli is a float 0/1 mask with P(1) = p from U[0, 1) draws u.

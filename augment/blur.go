@@ -99,3 +99,14 @@ func reflect(p, l int) int {
 	}
 	return p
 }
+
+// blurStage blurs each sample with probability p, its sigma uniform in
+// augment.blur_sigma, with a BlurKernelSize(d.ImageSize) kernel.
+func blurStage(v *viewState, seed Output, p float64) {
+	s := v.s
+	sig := checkPair(s, "augment.blur_sigma", v.a.BlurSigma)
+	u := uniform(s, "blur_draws", v.n, 2, seed)
+	sigma := between(s, column(s, u, 1), sig[0], sig[1])
+	sigma = s.Mul(sigma, bernoulli(s, column(s, u, 0), p)) // 0 = no blur
+	v.x = GaussianBlur(s, v.x, sigma, BlurKernelSize(v.d.ImageSize))
+}

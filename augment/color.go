@@ -298,3 +298,25 @@ func jitterDraws(s *tfgraph.Scope, seed, n Output, a jitterStrength) JitterDraws
 type jitterStrength struct {
 	p, brightness, contrast, saturation, hue float64
 }
+
+// jitterStage applies ColorJitter to each sample with probability p, with
+// the strengths of augment.brightness, contrast, saturation and hue.
+func jitterStage(v *viewState, seed Output, p float64) {
+	a := v.a
+	j := jitterDraws(v.s.Child("jitter_draws"), seed, v.n, jitterStrength{
+		p: p, brightness: a.Brightness, contrast: a.Contrast,
+		saturation: a.Saturation, hue: a.Hue,
+	})
+	v.x = ColorJitter(v.s, v.x, j)
+}
+
+// greyStage converts each sample to grey with probability p; it adds no
+// ops unless d.Channels is 3.
+func greyStage(v *viewState, seed Output, p float64) {
+	if v.d.Channels != 3 {
+		return
+	}
+	s := v.s
+	u := uniform(s, "grey_draws", v.n, 1, seed)
+	v.x = RandomGrayscale(s, v.x, bernoulli(s, s.Reshape(u, -1), p))
+}

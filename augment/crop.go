@@ -94,3 +94,45 @@ func Flip(s *tfgraph.Scope, x, mask Output) Output {
 	mirrored := s.Reverse(x, 2)
 	return selectRows(s, s.Less(f32(s, 0.5), mask), mirrored, x)
 }
+
+// cropStage draws the view's random-resized-crop boxes, measured in pixels
+// of the fed image so that areas and aspect ratios follow torchvision for
+// non-square inputs too.
+func cropStage(v *viewState, seed Output, _ float64) {
+	s := v.s
+	scale := checkPair(s, "augment.crop_scale", v.a.CropScale)
+	ratio := checkPair(s, "augment.crop_ratio", v.a.CropRatio)
+	shape := s.Cast(s.Shape(v.images), tfgraph.Float)
+	hw := s.Split(0, 4, shape)
+	aspect := s.Reshape(s.Div(hw[2], hw[1]))
+	v.boxes = cropBoxes(s, seed, v.n, aspect, scale, ratio)
+}
+
+// flipStage is the horizontal flip with probability p, folded into the
+// crop: swapping x1 and x2 makes CropAndResize sample the crop mirrored.
+// Jitter, grey and blur commute with the flip (the blur kernel is symmetric
+// and its padding mirror-symmetric), so this equals flipping last.
+func flipStage(v *viewState, seed Output, p float64) {
+	s := v.s
+	u := uniform(s, "flip_draws", v.n, 1, seed)
+	flip := s.Less(s.Reshape(u, -1), f32(s, p))
+	cols := s.Split(1, 4, v.boxes)
+	mirrored := s.Concat(1, cols[0], cols[3], cols[2], cols[1])
+	v.boxes = s.Select(s.Reshape(flip, -1, 1), mirrored, v.boxes)
+}
+
+// resizeStage cuts the crops out, resized to d.ImageSize, divides them by
+// 255 (on the small crops) and converts them to d.Channels.
+//
+// The boxes are kept a hair inside the image (see boxMargin): CropAndResize
+// extrapolates (writes 0) when rounding puts a sample beyond the first or
+// last pixel, which happens for edge-touching boxes with some sizes (for
+// example a 500-pixel side resized to 224 loses its last row).
+func resizeStage(v *viewState, _ Output, _ float64) {
+	s := v.s
+	size := v.d.ImageSize
+	boxes := s.ClipByValue(v.boxes, f32(s, boxMargin), f32(s, 1-boxMargin))
+	x := CropAndResize(s, v.images, boxes, size)
+	x = s.Mul(x, f32(s, 1.0/255))
+	v.x = matchChannels(s, x, size, v.d.Channels)
+}

@@ -48,3 +48,14 @@ func Erase(s *tfgraph.Scope, x, mask Output) Output {
 	s = s.Child("erase")
 	return s.Mul(x, s.Sub(f32(s, 1), mask))
 }
+
+// eraseStage erases one rectangle of each sample with probability p, its
+// area fraction uniform in augment.erase_scale. It runs after "normalize",
+// so the erased pixels become the data set's mean.
+func eraseStage(v *viewState, seed Output, p float64) {
+	s := v.s
+	u := uniform(s, "erase_draws", v.n, 5, seed)
+	scale := checkPair(s, "augment.erase_scale", v.a.EraseScale)
+	mask := EraseMask(s, u, bernoulli(s, column(s, u, 4), p), v.d.ImageSize, scale)
+	v.x = Erase(s, v.x, mask)
+}

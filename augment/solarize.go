@@ -19,3 +19,10 @@ func RandomSolarize(s *tfgraph.Scope, x, mask Output) Output {
 	s = s.Child("random_solarize")
 	return selectRows(s, s.Less(f32(s, 0.5), mask), Solarize(s, x), x)
 }
+
+// solarizeStage solarizes each sample with probability p.
+func solarizeStage(v *viewState, seed Output, p float64) {
+	s := v.s
+	u := uniform(s, "solarize_draws", v.n, 1, seed)
+	v.x = RandomSolarize(s, v.x, bernoulli(s, s.Reshape(u, -1), p))
+}

@@ -7,14 +7,21 @@
 // recipe), and [Load] layers, from weakest to strongest:
 //
 //  1. the defaults,
-//  2. a preset embedded in this package (see [Presets]) or a YAML file,
+//  2. a preset embedded in this package (see [Presets]) or a YAML file; a
+//     document may start with "base: NAME" to override the preset NAME
+//     instead of the defaults (see [BaseKey]), and each preset writes only
+//     the keys it changes,
 //  3. SIMSIAM_* environment variables (SIMSIAM_OPTIM_BATCH_SIZE=64 sets
 //     optim.batch_size),
 //  4. --set style overrides ("optim.batch_size=64", "data.mean=[0.5]").
 //
 // Reading is strict: unknown keys, values of the wrong type and values out of
 // range are errors that name the offending key, and [Config.Validate] reports
-// every problem at once. [Reference] renders the documentation of every key
+// every problem at once ([Load]'s error lists at most [MaxErrors] problems,
+// then their count). A file
+// over [MaxFileBytes], an override over [MaxValueBytes] and a value of more
+// than [MaxValueNodes] YAML nodes with its aliases expanded are refused
+// before they are decoded. [Reference] renders the documentation of every key
 // as a Markdown table; the descriptions live in the `doc` struct tags below so
 // that the code, the YAML and the README cannot drift apart.
 package configs
@@ -58,9 +65,9 @@ type Data struct {
 	// Channels is the number of input channels of the network.
 	Channels int `mapstructure:"channels" yaml:"channels" doc:"Input channels of the network, 1 or 3; grey data sets are repeated to 3 channels when 3."`
 	// Mean is subtracted from every channel after augmentation.
-	Mean []float64 `mapstructure:"mean" yaml:"mean" doc:"Per-channel mean subtracted after augmentation (pixel values in [0,1]); one entry per channel."`
+	Mean []float64 `mapstructure:"mean" yaml:"mean" doc:"Per-channel mean subtracted after augmentation (pixel values in [0,1]): one entry per channel, one for every channel, or none (0)."`
 	// Std divides every channel after the mean is subtracted.
-	Std []float64 `mapstructure:"std" yaml:"std" doc:"Per-channel standard deviation that divides after the mean is subtracted; one positive entry per channel."`
+	Std []float64 `mapstructure:"std" yaml:"std" doc:"Per-channel standard deviation that divides after the mean is subtracted: one entry per channel, one for every channel, or none (1); entries > 0."`
 	// DropLast drops the last incomplete batch of every epoch.
 	DropLast bool `mapstructure:"drop_last" yaml:"drop_last" doc:"Drop the last incomplete batch of every epoch so that every step sees a full batch."`
 	// Prefetch is the number of batches prepared ahead of the training step.
@@ -239,7 +246,7 @@ type Runtime struct {
 	// GPUMemoryGrowth lets TensorFlow take GPU memory as needed.
 	GPUMemoryGrowth bool `mapstructure:"gpu_memory_growth" yaml:"gpu_memory_growth" doc:"Let TensorFlow allocate GPU memory as it needs it instead of nearly all of it at start, so several processes can share a GPU."`
 	// Precision is the arithmetic of the matrix work.
-	Precision string `mapstructure:"precision" yaml:"precision" doc:"Arithmetic of training (with its kNN monitor), kNN and linear evaluation (embed and predict take --precision, fp32 by default): fp32; bf16 (TensorFlow's oneDNN bfloat16 rewrite of the CPU graph; needs runtime.onednn; fast only on CPUs with AMX-BF16 or AVX512-BF16, emulated and slow elsewhere); fp16 (TensorFlow's float16 rewrite on CUDA GPUs, with dynamic loss scaling in the training step; no effect on a CPU); auto = bf16 when the CPU has AMX-BF16 or AVX512-BF16 and oneDNN is on, else fp32. Variables, BatchNorm statistics, the loss and checkpoints stay float32."`
+	Precision string `mapstructure:"precision" yaml:"precision" doc:"Arithmetic of training (with its kNN monitor), kNN and linear evaluation (embed and predict take --precision, fp32 by default): fp32; bf16 (TensorFlow's oneDNN bfloat16 rewrite of the CPU graph; needs runtime.onednn; fast only on CPUs with AMX-BF16 or AVX512-BF16, emulated and slow elsewhere); fp16 (TensorFlow's float16 rewrite on CUDA GPUs, with dynamic loss scaling in the training step; no effect on a CPU); auto = bf16 when oneDNN is on and a one-second probe of the step's kernels measured bf16 at least 1.15× faster than fp32 on this CPU (once per CPU model and TensorFlow version, kept in the cache folder; the version command shows the figure), else fp32. Variables, BatchNorm statistics, the loss and checkpoints stay float32."`
 	// Target is the TensorFlow session target.
 	Target string `mapstructure:"target" yaml:"target" doc:"TensorFlow session target, e.g. grpc://host:port; empty = in-process. Must be empty for a worker of a data-parallel job (TF_CONFIG): it trains through its own TF server."`
 	// CollectiveTimeoutS bounds every all-reduce of a data-parallel step.

@@ -1,6 +1,8 @@
 package configs
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -116,6 +118,27 @@ func TestDefaultValues(t *testing.T) {
 	}
 }
 
+// presetKeys lists the dotted keys a preset document sets, BaseKey aside.
+func presetKeys(m map[string]any, prefix string) []string {
+	var keys []string
+	for k, v := range m {
+		if prefix == "" && k == BaseKey {
+			continue
+		}
+		if sub, ok := v.(map[string]any); ok {
+			keys = append(keys, presetKeys(sub, prefix+k+".")...)
+			continue
+		}
+		keys = append(keys, prefix+k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// TestPresets checks that every preset loads and validates, that every key
+// it sets is a key of the configuration, and that it sets no key to the
+// value it would have without it (its base preset's, or the default), so
+// that a preset lists exactly what makes it differ.
 func TestPresets(t *testing.T) {
 	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_demo", "fashion_mnist_long", "imagenet_resnet50", "stl10_resnet18"}
 	if got := Presets(); !slices.Equal(got, want) {
@@ -130,7 +153,6 @@ func TestPresets(t *testing.T) {
 			if err := c.Validate(false); err != nil {
 				t.Fatalf("Validate = %v", err)
 			}
-			// Every key is written out in the preset file.
 			data, err := PresetYAML(name + ".yaml")
 			if err != nil {
 				t.Fatal(err)
@@ -139,9 +161,23 @@ func TestPresets(t *testing.T) {
 			if err := yaml.Unmarshal(data, &m); err != nil {
 				t.Fatal(err)
 			}
-			for _, key := range leafKeys(reflect.TypeFor[Config](), "") {
-				if _, ok := lookup(m, key); !ok {
-					t.Errorf("preset %s does not write out %s", name, key)
+			parent, from := Default(), "the default"
+			if base, ok := m[BaseKey]; ok {
+				p, err := Load(LoadOptions{Preset: base.(string)})
+				if err != nil {
+					t.Fatalf("base %v: %v", base, err)
+				}
+				parent, from = *p, fmt.Sprintf("preset %v's value", base)
+			}
+			child, inherited := reflect.ValueOf(*c), reflect.ValueOf(parent)
+			for _, key := range presetKeys(m, "") {
+				f := schema().byKey[key]
+				if f == nil || f.section {
+					t.Errorf("%s sets %s, which is not a key", name, key)
+					continue
+				}
+				if v := goldenValue(f.value(child)); v == goldenValue(f.value(inherited)) {
+					t.Errorf("%s sets %s to %s, %s: leave it out", name, key, v, from)
 				}
 			}
 		})
@@ -151,6 +187,156 @@ func TestPresets(t *testing.T) {
 	}
 	if _, err := Load(LoadOptions{Preset: "nope"}); err == nil {
 		t.Error("Load(unknown preset) succeeded")
+	}
+}
+
+// TestPresetFilesLoadAsFiles checks that a preset's file given as --config
+// (configs/fashion_mnist_long.yaml, as results/sweeps.csv records) is the
+// preset: its base is found among the embedded presets.
+func TestPresetFilesLoadAsFiles(t *testing.T) {
+	for _, name := range Presets() {
+		p, err := Load(LoadOptions{Preset: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := Load(LoadOptions{File: name + ".yaml"})
+		if err != nil {
+			t.Fatalf("%s.yaml as a file: %v", name, err)
+		}
+		if d := Diff(p, f); len(d) > 0 {
+			t.Errorf("%s.yaml as a file differs from the preset: %v", name, d)
+		}
+	}
+}
+
+// TestPresetKeysFindsOverrides checks presetKeys itself, on which the
+// minimality check of TestPresets rests.
+func TestPresetKeysFindsOverrides(t *testing.T) {
+	m := map[string]any{BaseKey: "x", "seed": 1, "optim": map[string]any{"epochs": 2, "base_lr": 0.1}}
+	if got, want := presetKeys(m, ""), []string{"optim.base_lr", "optim.epochs", "seed"}; !slices.Equal(got, want) {
+		t.Errorf("presetKeys = %v, want %v", got, want)
+	}
+}
+
+// TestBase checks base: documents layered over a preset, and the errors of
+// a base that cannot be followed.
+func TestBase(t *testing.T) {
+	demo, err := Load(LoadOptions{Preset: "fashion_mnist_demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("file over a preset", func(t *testing.T) {
+		c, err := Load(LoadOptions{File: writeFile(t, "base: fashion_mnist_demo\noptim:\n  epochs: 5\n"), Sets: []string{"seed=3"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := *demo
+		want.Optim.Epochs, want.Seed = 5, 3
+		if d := Diff(&want, c); len(d) > 0 {
+			t.Errorf("differs from the demo with epochs 5 and seed 3: %v", d)
+		}
+	})
+	t.Run("empty section keeps the base", func(t *testing.T) {
+		c, err := Load(LoadOptions{File: writeFile(t, "base: fashion_mnist_demo\nmodel:\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := Diff(demo, c); len(d) > 0 {
+			t.Errorf("differs from the demo: %v", d)
+		}
+	})
+	t.Run("list replaced, not merged", func(t *testing.T) {
+		c, err := Load(LoadOptions{File: writeFile(t, "base: fashion_mnist_demo\naugment:\n  crop_scale: [0.5, 0.9]\n")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.Augment.CropScale, []float64{0.5, 0.9}) || c.Augment.Brightness != demo.Augment.Brightness {
+			t.Errorf("crop_scale %v, brightness %v", c.Augment.CropScale, c.Augment.Brightness)
+		}
+	})
+	for _, tt := range []struct {
+		name, content, want string
+	}{
+		{"unknown preset", "seed: 1\nbase: fashion_mnist\n", `config.yaml:2: base: configs: unknown preset "fashion_mnist" (did you mean "fashion_mnist_demo"?)`},
+		{"not a name", "base: [a]\n", `config.yaml:1: base: want the name of a preset`},
+		{"empty", "base: \"\"\n", `config.yaml:1: base: want the name of a preset`},
+		{"nested", "optim:\n  base: fashion_mnist_demo\n", `unknown key "optim.base"`},
+		{"twice", "base: cifar10_resnet18\nbase: fashion_mnist_demo\n", `duplicate key "base"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(LoadOptions{File: writeFile(t, tt.content)})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Load = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	t.Run("a file named as a preset is no cycle", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "configs", "fashion_mnist_demo.yaml")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("base: fashion_mnist_demo\nseed: 4\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Chdir(filepath.Dir(filepath.Dir(path)))
+		c, err := Load(LoadOptions{File: "configs/fashion_mnist_demo.yaml"})
+		if err != nil || c.Seed != 4 || c.Model.Arch != demo.Model.Arch {
+			t.Errorf("Load = %v", err)
+		}
+	})
+	t.Run("environment", func(t *testing.T) {
+		if _, err := Load(LoadOptions{Env: []string{"SIMSIAM_BASE=cifar10_resnet18"}}); err == nil || !strings.Contains(err.Error(), `unknown key "base"`) {
+			t.Errorf("Load = %v, want SIMSIAM_BASE refused", err)
+		}
+	})
+	// Chains and cycles, on presets of the test's own.
+	fake := map[string]string{
+		"a":     "base: b\nseed: 1\n",
+		"b":     "base: c\nseed: 2\noutput_dir: runs/b\n",
+		"c":     "seed: 3\noptim: {epochs: 7}\n",
+		"loop":  "base: loop2\n",
+		"loop2": "base: loop\n",
+		"self":  "base: self\n",
+		"bad":   "base: c\nseed: x\n",
+	}
+	for i := range maxBaseDepth + 1 {
+		fake[fmt.Sprintf("deep%d", i)] = fmt.Sprintf("base: deep%d\n", i+1)
+	}
+	fake[fmt.Sprintf("deep%d", maxBaseDepth+1)] = "seed: 1\n"
+	read := func(name string) ([]byte, error) {
+		if s, ok := fake[name]; ok {
+			return []byte(s), nil
+		}
+		return nil, fmt.Errorf("no preset %s", name)
+	}
+	chain, errs := documents(presetFile("a"), []byte(fake["a"]), read)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var names []string
+	for _, d := range chain {
+		names = append(names, d.name)
+	}
+	if want := []string{"configs/c.yaml", "configs/b.yaml", "configs/a.yaml"}; !slices.Equal(names, want) {
+		t.Errorf("chain %v, want %v", names, want)
+	}
+	if _, ok := chain[2].values[BaseKey]; ok || chain[2].values["seed"] != 1 {
+		t.Errorf("values of a: %v", chain[2].values)
+	}
+	for _, tt := range []struct{ start, want string }{
+		{"loop", "configs/loop.yaml:1: base: the bases form a cycle: configs/loop2.yaml -> configs/loop.yaml -> configs/loop2.yaml"},
+		{"self", "configs/self.yaml:1: base: the bases form a cycle: configs/self.yaml -> configs/self.yaml"},
+		{"deep0", fmt.Sprintf("more than %d bases in a row", maxBaseDepth)},
+		{"bad", `configs/bad.yaml:2: seed: want an integer, got "x"`},
+	} {
+		_, errs := documents(presetFile(tt.start), []byte(fake[tt.start]), read)
+		if err := errors.Join(errs...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want an error containing %q", tt.start, err, tt.want)
+		}
+	}
+	fake[fmt.Sprintf("deep%d", maxBaseDepth)] = "seed: 1\n" // exactly maxBaseDepth bases
+	if _, errs := documents(presetFile("deep0"), []byte(fake["deep0"]), read); len(errs) > 0 {
+		t.Errorf("%d bases: %v", maxBaseDepth, errs)
 	}
 }
 
@@ -535,7 +721,9 @@ func TestRanges(t *testing.T) {
 		{"image_size 7", func(c *Config) { c.Data.ImageSize = 7 }, []string{"data.image_size"}},
 		{"channels 2", func(c *Config) { c.Data.Channels = 2; c.Data.Mean = []float64{0, 0}; c.Data.Std = []float64{1, 1} }, []string{"data.channels"}},
 		{"channels 1 with 3 stats", func(c *Config) { c.Data.Channels = 1 }, []string{"data.mean", "data.std"}},
-		{"mean too short", func(c *Config) { c.Data.Mean = []float64{0.5} }, []string{"data.mean"}},
+		{"mean too short", func(c *Config) { c.Data.Mean = []float64{0.5, 0.5} }, []string{"data.mean"}},
+		{"one mean for every channel", func(c *Config) { c.Data.Mean = []float64{0.5} }, nil},
+		{"no std", func(c *Config) { c.Data.Std = nil }, nil},
 		{"std too long", func(c *Config) { c.Data.Std = []float64{1, 1, 1, 1} }, []string{"data.std"}},
 		{"std zero", func(c *Config) { c.Data.Std = []float64{0.2, 0, 0.2} }, []string{"data.std"}},
 		{"mean infinite", func(c *Config) { c.Data.Mean = []float64{0.5, math.Inf(1), 0.5} }, []string{"data.mean"}},
@@ -729,6 +917,38 @@ func TestYAMLRoundTrip(t *testing.T) {
 				t.Errorf("round trip changed the config:\n got %+v\nwant %+v\nYAML:\n%s", *got, want, data)
 			}
 		})
+	}
+}
+
+// TestParseYAML checks that an effective config held in memory (as a
+// checkpoint may record it) reads back to the same config, and that it is
+// checked as a file is.
+func TestParseYAML(t *testing.T) {
+	for _, name := range Presets() {
+		want, err := Load(LoadOptions{Preset: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := want.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseYAML("checkpoint record", y)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: read back differently: %v", name, Diff(want, got))
+		}
+	}
+	for _, tt := range []struct{ data, want string }{
+		{"optim:\n  batchsize: 3\n", `record:2: unknown key "optim.batchsize"`},
+		{"optim:\n  batch_size: 0\n", "optim.batch_size: must be > 0"},
+		{strings.Repeat("#", MaxFileBytes+1), "record is 1048577 bytes (1.0 MiB), over the limit"},
+	} {
+		if _, err := ParseYAML("record", []byte(tt.data)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseYAML(%.30q) = %v, want an error containing %q", tt.data, err, tt.want)
+		}
 	}
 }
 

@@ -23,3 +23,19 @@ func Diff(a, b *Config) []Change {
 	}
 	return out
 }
+
+// KeyValue is one key and its value rendered as in the config reference.
+type KeyValue struct {
+	Key, Value string
+}
+
+// Values lists every key of c with its value, in the order of the config
+// reference.
+func Values(c *Config) []KeyValue {
+	v := reflect.ValueOf(*c)
+	out := make([]KeyValue, 0, len(schema().leaves))
+	for _, f := range schema().leaves {
+		out = append(out, KeyValue{Key: f.key, Value: inline(f.value(v))})
+	}
+	return out
+}

@@ -8,12 +8,14 @@ import (
 // an error, never panic, and a config it returns must be valid and survive
 // a round trip through its own YAML unchanged.
 func FuzzLoad(f *testing.F) {
-	// One preset (the short one); the large ones slow every mutation down.
-	b, err := PresetYAML("cifar10_linear")
-	if err != nil {
-		f.Fatal(err)
+	// Every preset: they hold only their overrides, so they are short.
+	for _, name := range Presets() {
+		b, err := PresetYAML(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
 	}
-	f.Add(b)
 	for _, s := range []string{
 		"", "seed: 3\n", "model: {arch: resnet18, width: 4}\n", "optim:\n  batch_size: -1\n",
 		"data:\n  mean: [0.5]\n  std: [0.5]\n  channels: 1\n", "unknown: 1\n", "seed: [1, 2]\n",

@@ -1,12 +1,9 @@
 package configs
 
 import (
-	"bytes"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -69,26 +66,39 @@ func Load(opts LoadOptions) (*Config, error) {
 	return load(name, data, opts)
 }
 
+// ParseYAML is [Load] of a configuration held in memory rather than in a
+// file, such as an effective configuration ([Config.YAML]) recorded in a
+// checkpoint: the defaults overlaid by data (which may name a base preset),
+// checked and validated as a file is, with name standing for the file in
+// messages. No environment variables or overrides apply, and no paths are
+// checked.
+func ParseYAML(name string, data []byte) (*Config, error) {
+	if err := schema().err; err != nil {
+		return nil, err
+	}
+	return load(name, data, LoadOptions{})
+}
+
 // load is Load on the YAML text data of the file or preset called name.
 func load(name string, data []byte, opts LoadOptions) (*Config, error) {
-	var errs []error
-	errs = append(errs, checkDocument(name, data)...)
+	chain, errs := documents(name, data, PresetYAML)
 	env, envErrs := parseEnv(opts.Env)
 	errs = append(errs, envErrs...)
 	sets, setErrs := parseSets(opts.Sets)
 	errs = append(errs, setErrs...)
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, joinErrors(errs)
 	}
 
 	v := viper.New()
-	v.SetConfigType("yaml")
 	def := reflect.ValueOf(Default())
 	for _, f := range schema().leaves {
 		v.SetDefault(f.key, f.value(def).Interface())
 	}
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+	for _, d := range chain {
+		if err := v.MergeConfigMap(d.values); err != nil {
+			return nil, fmt.Errorf("%s: %w", d.name, err)
+		}
 	}
 	for _, a := range env {
 		v.Set(a.key, a.value)
@@ -107,9 +117,67 @@ func load(name string, data []byte, opts LoadOptions) (*Config, error) {
 	}
 	c.normalize()
 	if err := c.Validate(opts.CheckPaths); err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return nil, joinErrors(j.Unwrap())
+		}
 		return nil, err
 	}
 	return &c, nil
+}
+
+// BaseKey is the top-level key by which a configuration document (a preset
+// or a file) names the embedded preset it overrides: "base:
+// fashion_mnist_demo" starts from that preset's effective configuration
+// instead of the defaults. It is not part of [Config]: the effective
+// configuration ([Config.YAML]) writes every key out and names no base.
+const BaseKey = "base"
+
+// maxBaseDepth bounds a chain of documents naming their bases.
+const maxBaseDepth = 8
+
+// document is one layer of configuration text: a preset or a file.
+type document struct {
+	name   string         // the file name in messages
+	values map[string]any // its keys, without BaseKey
+}
+
+// documents checks the document data called name and the chain of presets
+// it names with BaseKey, read with preset, and returns their values weakest
+// first.
+func documents(name string, data []byte, preset func(string) ([]byte, error)) ([]document, []error) {
+	var chain []document
+	var seen []string // the bases followed
+	for {
+		doc, errs := checkDocument(name, data)
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		chain = append(chain, document{name: name, values: doc.values})
+		if doc.base == "" {
+			break
+		}
+		at := fmt.Sprintf("%s:%d: %s", name, doc.baseLine, BaseKey)
+		text, err := preset(doc.base)
+		if err != nil {
+			return nil, []error{fmt.Errorf("%s: %w", at, err)}
+		}
+		next := presetFile(doc.base)
+		if slices.Contains(seen, next) {
+			return nil, []error{fmt.Errorf("%s: the bases form a cycle: %s", at, strings.Join(append(seen, next), " -> "))}
+		}
+		if len(seen) == maxBaseDepth {
+			return nil, []error{fmt.Errorf("%s: more than %d bases in a row: %s", at, maxBaseDepth, strings.Join(seen, " -> "))}
+		}
+		seen = append(seen, next)
+		name, data = next, text
+	}
+	slices.Reverse(chain)
+	return chain, nil
+}
+
+// presetFile is the name under which messages cite the named preset.
+func presetFile(preset string) string {
+	return "configs/" + strings.TrimSuffix(preset, ".yaml") + ".yaml"
 }
 
 // source returns the name and content of the preset or file to read.
@@ -118,7 +186,7 @@ func (o LoadOptions) source() (string, []byte, error) {
 	case o.File != "" && o.Preset != "":
 		return "", nil, fmt.Errorf("configs: give a file (%s) or a preset (%s), not both", o.File, o.Preset)
 	case o.File != "":
-		data, err := os.ReadFile(o.File)
+		data, err := readFile(o.File)
 		if err != nil {
 			return "", nil, fmt.Errorf("configs: %w", err)
 		}
@@ -132,7 +200,7 @@ func (o LoadOptions) source() (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	return "configs/" + strings.TrimSuffix(preset, ".yaml") + ".yaml", data, nil
+	return presetFile(preset), data, nil
 }
 
 // normalize replaces nil lists by empty ones so that configurations compare
@@ -222,30 +290,55 @@ func syntaxError(name string, err error) error {
 	return fmt.Errorf("%s: invalid YAML: %s", name, msg)
 }
 
+// parsed is a configuration document that passed checkDocument.
+type parsed struct {
+	base     string         // the preset named by BaseKey, "" for none
+	baseLine int            // the line of BaseKey
+	values   map[string]any // the keys other than BaseKey, decoded
+}
+
 // checkDocument parses a configuration file and reports syntax errors,
 // unknown keys, duplicate keys and values of the wrong type, each with the
-// file name and line.
-func checkDocument(name string, data []byte) []error {
+// file name and line. Without errors it returns the document's values.
+func checkDocument(name string, data []byte) (parsed, []error) {
+	if len(data) > MaxFileBytes {
+		return parsed{}, []error{fmt.Errorf("%s is %s, over the limit of %s for a config file (a config is a few KB)", name, byteCount(int64(len(data))), byteCount(MaxFileBytes))}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return []error{syntaxError(name, err)}
+		return parsed{}, []error{syntaxError(name, err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil // empty file: nothing to override
+		return parsed{}, nil // empty file: nothing to override
 	}
 	root := doc.Content[0]
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return nil
+		return parsed{}, nil
 	}
 	if root.Kind != yaml.MappingNode {
-		return []error{fmt.Errorf("%s:%d: want a mapping of keys such as \"optim:\" at the top level", name, root.Line)}
+		return parsed{}, []error{fmt.Errorf("%s:%d: want a mapping of keys such as \"optim:\" at the top level", name, root.Line)}
 	}
-	return checkMapping(name, root, nil)
+	var p parsed
+	if errs := checkMapping(name, root, nil, &p); len(errs) > 0 {
+		return parsed{}, errs
+	}
+	if err := root.Decode(&p.values); err != nil {
+		return parsed{}, []error{fmt.Errorf("%s: %w", name, err)}
+	}
+	delete(p.values, BaseKey)
+	// A section with every key commented out ("optim:") keeps the values
+	// below it.
+	for k, v := range p.values {
+		if f := schema().byKey[k]; v == nil && f != nil && f.section {
+			delete(p.values, k)
+		}
+	}
+	return p, nil
 }
 
 // checkMapping checks the keys of node, a mapping for section parent (nil
-// for the top level).
-func checkMapping(name string, node *yaml.Node, parent *field) []error {
+// for the top level, whose BaseKey it records in p).
+func checkMapping(name string, node *yaml.Node, parent *field, p *parsed) []error {
 	var errs []error
 	at := func(n *yaml.Node, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s:%d: %s", name, n.Line, fmt.Sprintf(format, args...)))
@@ -273,6 +366,14 @@ func checkMapping(name string, node *yaml.Node, parent *field) []error {
 			continue
 		}
 		seen[k.Value] = k.Line
+		if parent == nil && k.Value == BaseKey {
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+				at(v, "%s: want the name of a preset (%s), got %s", BaseKey, strings.Join(Presets(), ", "), kindName(v))
+				continue
+			}
+			p.base, p.baseLine = v.Value, k.Line
+			continue
+		}
 		f, ok := schema().byKey[key]
 		if !ok {
 			at(k, "%v", unknownKey(key))
@@ -281,7 +382,7 @@ func checkMapping(name string, node *yaml.Node, parent *field) []error {
 		if f.section {
 			switch {
 			case v.Kind == yaml.MappingNode:
-				errs = append(errs, checkMapping(name, v, f)...)
+				errs = append(errs, checkMapping(name, v, f, p)...)
 			case v.Kind == yaml.ScalarNode && v.Tag == "!!null":
 				// "optim:" with every key commented out: keep the defaults.
 			default:
@@ -289,8 +390,8 @@ func checkMapping(name string, node *yaml.Node, parent *field) []error {
 			}
 			continue
 		}
-		var raw any
-		if err := v.Decode(&raw); err != nil {
+		raw, err := decodeValue(v)
+		if err != nil {
 			at(v, "%s: %v", key, err)
 			continue
 		}
@@ -316,12 +417,23 @@ func kindName(n *yaml.Node) string {
 // into the Go type of f. The text is a YAML scalar or flow sequence; for
 // string keys an unquoted text is taken verbatim.
 func parseValue(f *field, text string) (any, error) {
+	if len(text) > MaxValueBytes {
+		return nil, fmt.Errorf("%s: the value is %s, over the limit of %s", f.key, byteCount(int64(len(text))), byteCount(MaxValueBytes))
+	}
 	if f.typ.Kind() == reflect.String && !strings.HasPrefix(text, `"`) && !strings.HasPrefix(text, `'`) {
 		return text, nil
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
+		return nil, fmt.Errorf("%s: cannot parse %s as a YAML value: %s", f.key, excerpt(text), strings.TrimPrefix(err.Error(), "yaml: "))
+	}
 	var raw any
-	if err := yaml.Unmarshal([]byte(text), &raw); err != nil {
-		return nil, fmt.Errorf("%s: cannot parse %q as a YAML value: %s", f.key, text, strings.TrimPrefix(err.Error(), "yaml: "))
+	if len(doc.Content) > 0 {
+		r, err := decodeValue(doc.Content[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", f.key, excerpt(text), err)
+		}
+		raw = r
 	}
 	v, err := convert(raw, f.typ)
 	if err != nil {
@@ -380,17 +492,17 @@ func parseSets(sets []string) ([]assignment, []error) {
 		key, text, ok := strings.Cut(s, "=")
 		key = strings.TrimSpace(key)
 		if !ok || key == "" {
-			errs = append(errs, fmt.Errorf("--set %q: want key=value, e.g. optim.batch_size=64", s))
+			errs = append(errs, fmt.Errorf("--set %s: want key=value, e.g. optim.batch_size=64", excerpt(s)))
 			continue
 		}
 		f, err := lookupLeaf(key)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--set %s: %w", s, err))
+			errs = append(errs, fmt.Errorf("--set %s: %w", clip(s), err))
 			continue
 		}
 		v, err := parseValue(f, text)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("--set %s: %w", s, err))
+			errs = append(errs, fmt.Errorf("--set %s: %w", clip(s), err))
 			continue
 		}
 		out = append(out, assignment{key: f.key, value: v})

@@ -6,7 +6,7 @@ import (
 )
 
 // The CIFAR-10 preset is the SimSiam paper's CIFAR-10 recipe (appendix):
-// a drift from it changes what the README's expected accuracy refers to.
+// a drift from it changes what docs/configuration.md's expected accuracy refers to.
 // The projector has 2 layers there (3 in the ImageNet recipe).
 func TestCIFAR10PresetIsThePapersRecipe(t *testing.T) {
 	c, err := Load(LoadOptions{Preset: "cifar10_resnet18"})

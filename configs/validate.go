@@ -153,21 +153,8 @@ func (c *Config) Validate(checkPaths bool) error {
 	if d.Channels != 1 && d.Channels != 3 {
 		k.fail("data.channels", "must be 1 or 3, got %d", d.Channels)
 	}
-	if len(d.Mean) != d.Channels {
-		k.fail("data.mean", "must have one entry per channel (data.channels = %d), got %d", d.Channels, len(d.Mean))
-	}
-	for i, m := range d.Mean {
-		if math.IsNaN(m) || math.IsInf(m, 0) {
-			k.fail("data.mean", "entry %d must be finite, got %v", i, m)
-		}
-	}
-	if len(d.Std) != d.Channels {
-		k.fail("data.std", "must have one entry per channel (data.channels = %d), got %d", d.Channels, len(d.Std))
-	}
-	for i, s := range d.Std {
-		if !(s > 0) || math.IsInf(s, 0) {
-			k.fail("data.std", "entry %d must be a finite number > 0, got %v", i, s)
-		}
+	for _, p := range d.normalizationProblems(d.Channels) {
+		k.fail(p.key, "%s", p.msg)
 	}
 	if strings.TrimSpace(d.ImageFeature) == "" {
 		k.fail("data.image_feature", "must not be empty")

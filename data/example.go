@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -32,6 +33,9 @@ type exampleSpec struct {
 	numClasses   int    // > 0: labels must be below it
 	classNames   []string
 	shapeFrom    string // where h and w come from, for messages
+	// budget bounds the bytes the decoders hold at once (readExamples
+	// makes a DefaultDecodeBudget when nil).
+	budget *DecodeBudget
 }
 
 // gcEvery is how many bytes of decoder garbage the parallel decoder lets
@@ -67,6 +71,9 @@ func readExamples(shards []exampleShard, spec exampleSpec, source string) (*Imag
 	}
 	if total == 0 {
 		return nil, fmt.Errorf("data: %s: no records", source)
+	}
+	if spec.budget == nil {
+		spec.budget = NewDecodeBudget(DefaultDecodeBudget)
 	}
 	spec, hasLabel, err := firstRecordGeometry(shards, spec)
 	if err != nil {
@@ -141,7 +148,7 @@ func firstRecordGeometry(shards []exampleShard, spec exampleSpec) (exampleSpec, 
 		}
 		return spec, false, recordErr(first.path, off, 0, "%v", err)
 	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(img))
+	cfg, cost, err := DecodeCost(img)
 	if err != nil {
 		return spec, false, recordErr(first.path, off, 0, "feature %q is not a readable PNG or JPEG image: %v", spec.image, err)
 	}
@@ -150,8 +157,17 @@ func firstRecordGeometry(shards []exampleShard, spec exampleSpec) (exampleSpec, 
 	}
 	// Decode the first image whole before its header sizes the set: a
 	// header alone (a few bytes) could claim gigabytes.
-	if _, _, err := image.Decode(bytes.NewReader(img)); err != nil {
-		return spec, false, recordErr(first.path, off, 0, "feature %q is not a readable PNG or JPEG image: %v", spec.image, err)
+	err = decodeHeld(context.Background(), spec.budget, cost, func() error {
+		if _, _, err := image.Decode(bytes.NewReader(img)); err != nil {
+			return fmt.Errorf("feature %q is not a readable PNG or JPEG image: %v", spec.image, err)
+		}
+		return nil
+	})
+	if errors.Is(err, ErrOverBudget) {
+		err = fmt.Errorf("image is %dx%d pixels: %w", cfg.Width, cfg.Height, err)
+	}
+	if err != nil {
+		return spec, false, recordErr(first.path, off, 0, "%v", err)
 	}
 	if spec.c == 0 {
 		spec.c = 3
@@ -336,9 +352,11 @@ func (spec *exampleSpec) decodeRecord(rec, dst []byte, withLabel bool) (int32, b
 	return label, withLabel, nil
 }
 
-// decodeImage decodes one PNG or JPEG into dst with spec's geometry.
+// decodeImage decodes one PNG or JPEG into dst with spec's geometry,
+// holding its DecodeCost of spec.budget meanwhile; an image needing more
+// than the whole budget is refused before it is decoded.
 func (spec *exampleSpec) decodeImage(b, dst []byte) error {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+	cfg, cost, err := DecodeCost(b)
 	if err != nil {
 		return fmt.Errorf("feature %q is not a readable PNG or JPEG image: %v", spec.image, err)
 	}
@@ -348,6 +366,18 @@ func (spec *exampleSpec) decodeImage(b, dst []byte) error {
 	if spec.resize == 0 && (cfg.Width != spec.w || cfg.Height != spec.h) {
 		return fmt.Errorf("image is %dx%d (width x height), expected %dx%d, %s size", cfg.Width, cfg.Height, spec.w, spec.h, spec.shapeFrom)
 	}
+	err = decodeHeld(context.Background(), spec.budget, cost, func() error {
+		return spec.decodeInto(b, dst)
+	})
+	if errors.Is(err, ErrOverBudget) {
+		return fmt.Errorf("image is %dx%d pixels: %w", cfg.Width, cfg.Height, err)
+	}
+	return err
+}
+
+// decodeInto decodes the PNG or JPEG b, whose header decodeImage checked,
+// into dst.
+func (spec *exampleSpec) decodeInto(b, dst []byte) error {
 	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("feature %q is not a readable PNG or JPEG image: %v", spec.image, err)

@@ -2,6 +2,8 @@ package data
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -162,8 +164,15 @@ func listImages(dir string) ([]string, error) {
 }
 
 // decodeAll decodes files[i] into pix[i*size*size*3:] on GOMAXPROCS
-// workers and returns the error of the lowest-numbered failing file.
+// workers sharing one DefaultDecodeBudget and returns the error of the
+// lowest-numbered failing file.
 func decodeAll(files []string, size int, pix []byte) error {
+	return decodeAllWithin(files, size, pix, NewDecodeBudget(DefaultDecodeBudget))
+}
+
+// decodeAllWithin is decodeAll with the workers' decoded bytes bounded by
+// budget.
+func decodeAllWithin(files []string, size int, pix []byte, budget *DecodeBudget) error {
 	sz := size * size * 3
 	errs := make([]error, len(files))
 	var next atomic.Int64
@@ -176,7 +185,7 @@ func decodeAll(files []string, size int, pix []byte) error {
 				if i >= len(files) {
 					return
 				}
-				if err := loadImage(files[i], size, pix[i*sz:(i+1)*sz]); err != nil {
+				if err := loadImage(files[i], size, pix[i*sz:(i+1)*sz], budget); err != nil {
 					errs[i] = err
 					failed.Store(true)
 				}
@@ -196,19 +205,22 @@ func firstNonNil(errs []error) error {
 	return nil
 }
 
-// loadImage reads and decodes one image file into dst (size*size*3 bytes).
-func loadImage(path string, size int, dst []byte) error {
+// loadImage reads and decodes one image file into dst (size*size*3 bytes),
+// holding its decoding cost of budget.
+func loadImage(path string, size int, dst []byte, budget *DecodeBudget) error {
 	b, err := readSmallFile(path, maxImageFileBytes)
 	if err != nil {
 		return err
 	}
-	return decodeImage(b, path, size, dst)
+	return decodeImage(context.Background(), b, path, size, dst, budget)
 }
 
 // decodeImage decodes a JPEG or PNG held in b and writes it, resized and
-// centre-cropped to size x size RGB, to dst. name is used in messages.
-func decodeImage(b []byte, name string, size int, dst []byte) error {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(b))
+// centre-cropped to size x size RGB, to dst, holding its DecodeCost of
+// budget meanwhile (nil: no budget). name is used in messages; an image
+// larger than the whole budget is refused before it is decoded.
+func decodeImage(ctx context.Context, b []byte, name string, size int, dst []byte, budget *DecodeBudget) error {
+	cfg, cost, err := DecodeCost(b)
 	if err != nil {
 		return formatErr(name, -1, "not a readable JPEG or PNG image: %v", err)
 	}
@@ -216,16 +228,25 @@ func decodeImage(b []byte, name string, size int, dst []byte) error {
 		return formatErr(name, -1, "image is %dx%d pixels, expected a positive size of at most %d pixels",
 			cfg.Width, cfg.Height, maxDecodedPixels)
 	}
-	img, _, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		return formatErr(name, -1, "not a readable JPEG or PNG image: %v", err)
+	err = decodeHeld(ctx, budget, cost, func() error {
+		img, _, err := image.Decode(bytes.NewReader(b))
+		if err != nil {
+			return formatErr(name, -1, "not a readable JPEG or PNG image: %v", err)
+		}
+		rgb, w, h := toRGB8(img)
+		if w <= 0 || h <= 0 {
+			return formatErr(name, -1, "decoded image is empty (%dx%d)", w, h)
+		}
+		resizeShortCrop(dst, rgb, w, h, size)
+		return nil
+	})
+	switch {
+	case errors.Is(err, ErrOverBudget):
+		return fmt.Errorf("data: %s: image is %dx%d pixels: %w", name, cfg.Width, cfg.Height, err)
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return fmt.Errorf("data: %s: %w", name, err)
 	}
-	rgb, w, h := toRGB8(img)
-	if w <= 0 || h <= 0 {
-		return formatErr(name, -1, "decoded image is empty (%dx%d)", w, h)
-	}
-	resizeShortCrop(dst, rgb, w, h, size)
-	return nil
+	return err
 }
 
 // toRGB8 converts any image to packed 8-bit RGB (alpha dropped, colours not

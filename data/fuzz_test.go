@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -189,9 +190,13 @@ func FuzzDecodeImage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte, size uint8) {
 		sz := int(size%32) + 1
 		dst := make([]byte, sz*sz*3)
-		err := decodeImage(b, "fuzz.img", sz, dst)
+		budget := NewDecodeBudget(1 << 24)
+		err := decodeImage(context.Background(), b, "fuzz.img", sz, dst, budget)
 		if err != nil && !bytes.Contains([]byte(err.Error()), []byte("fuzz.img")) {
 			t.Fatalf("error %q does not name the file", err)
+		}
+		if n := budget.InFlight(); n != 0 {
+			t.Fatalf("%d bytes of the decode budget still held after decoding", n)
 		}
 	})
 }

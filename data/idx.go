@@ -26,6 +26,13 @@ const (
 	idxGrowStart = 1 << 22
 )
 
+// IDXClasses is the number of classes an IDX label file may hold: labels
+// are 0..IDXClasses-1, as in every MNIST-style set ReadIDXDir finds under
+// the MNIST file names (MNIST, Fashion-MNIST, KMNIST, QMNIST). A label
+// beyond it is a corrupt file, refused like an out-of-range CIFAR label
+// rather than taken as a class of its own.
+const IDXClasses = 10
+
 // ReadIDX reads an IDX image file (MNIST, Fashion-MNIST, ...) and, unless
 // labelsPath is "", the matching IDX label file. Each file may be raw or
 // gzip-compressed; gzip is recognised by its magic bytes 0x1f 0x8b, not by
@@ -36,8 +43,9 @@ const (
 // bytes; the label file starts with 0x00000801 and one dimension N, followed
 // by N label bytes. Dimensions must be positive, announce at most 2^34
 // bytes, and match the data length exactly (truncation and trailing bytes
-// are both errors). The result has C = 1, and for a labelled set
-// NumClasses = max label + 1.
+// are both errors). Labels must be below IDXClasses (a *FormatError naming
+// the label file, the record and the value otherwise). The result has C =
+// 1, and for a labelled set NumClasses = max label + 1.
 func ReadIDX(imagesPath, labelsPath string) (*Images, error) {
 	dims, pix, err := readIDXFile(imagesPath, idxMagicImages)
 	if err != nil {
@@ -120,6 +128,9 @@ func buildIDX(dims []int, pix, labels []byte, imagesName, labelsName string) (*I
 	s.Labels = make([]int32, len(labels))
 	maxLabel := 0
 	for i, v := range labels {
+		if int(v) >= IDXClasses {
+			return nil, formatErr(labelsName, i, "label %d out of range, expected 0..%d", v, IDXClasses-1)
+		}
 		s.Labels[i] = int32(v)
 		maxLabel = max(maxLabel, int(v))
 	}

@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"errors"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -87,6 +88,9 @@ func TestReadIDXErrors(t *testing.T) {
 		{"label count mismatch", goodImgs, encodeIDXLabels(1, 2), false, []string{"LAB", "2 labels", "expected 3", "IMG"}, true},
 		{"truncated labels", goodImgs, goodLabs[:len(goodLabs)-1], false, []string{"LAB", "truncated"}, true},
 		{"empty labels", goodImgs, []byte{}, false, []string{"LAB", "too short"}, true},
+		{"label out of range", goodImgs, encodeIDXLabels(1, 200, 3), false, []string{"LAB", "record 1:", "label 200 out of range", "expected 0..9"}, true},
+		{"first label past the classes", goodImgs, encodeIDXLabels(10, 9, 0), false, []string{"LAB", "record 0:", "label 10 out of range"}, true},
+		{"gzip label out of range", goodImgs, gz(t, encodeIDXLabels(0, 1, 255)), false, []string{"LAB", "record 2:", "label 255"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -199,4 +203,44 @@ func TestReadIDXDir(t *testing.T) {
 	writeFile(t, filepath.Join(empty, "t10k-images-idx3-ubyte"), encodeIDXImages(1, 2, 2))
 	_, err = ReadIDXDir(empty, false)
 	wantErr(t, err, empty, "t10k-labels-idx1-ubyte")
+}
+
+// TestIDXLabelOutOfRangeIsTyped: the refusal of an out-of-range label is a
+// *FormatError whose fields name the label file and the record, from files
+// and from readers alike, and the largest valid label is accepted.
+func TestIDXLabelOutOfRangeIsTyped(t *testing.T) {
+	imgs := encodeIDXImages(4, 2, 2)
+	cases := []struct {
+		name   string
+		labels []byte
+		record int // -1: accepted
+	}{
+		{"valid up to IDXClasses-1", encodeIDXLabels(0, IDXClasses-1, 3, 2), -1},
+		{"IDXClasses", encodeIDXLabels(0, 1, 2, IDXClasses), 3},
+		{"200", encodeIDXLabels(0, 200, 2, 3), 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := DecodeIDX(bytes.NewReader(imgs), bytes.NewReader(tc.labels), "imgs", "labs")
+			if tc.record < 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.NumClasses != IDXClasses {
+					t.Errorf("NumClasses %d, want %d", s.NumClasses, IDXClasses)
+				}
+				return
+			}
+			var fe *FormatError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v (%T), want a *FormatError", err, err)
+			}
+			if fe.File != "labs" || fe.Record != tc.record {
+				t.Errorf("FormatError names %s record %d, want labs record %d", fe.File, fe.Record, tc.record)
+			}
+			if s != nil {
+				t.Errorf("got a set along with the error")
+			}
+		})
+	}
 }

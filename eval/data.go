@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/bf16probe"
 	"github.com/simsiam-go/simsiam/internal/ctxwait"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -112,27 +112,41 @@ func SessionOptions(r configs.Runtime) tfgraph.SessionOptions {
 }
 
 // Precision resolves runtime.precision for this machine and says why:
-// auto is bf16 when the CPU has bfloat16 matrix hardware (sysinfo.BF16Flags)
-// and runtime.onednn is on, else fp32 (fp16 is never picked by auto: it
-// has not been run on a GPU by this project).
+// auto is bf16 when runtime.onednn is on and bf16 measured clearly faster
+// than fp32 here (bf16probe: a probe of the step's kernels, run once per CPU
+// model and TensorFlow version and kept in the cache folder), else fp32.
+// fp16 is never picked by auto: it has not been run on a GPU by this
+// project.
 func Precision(r configs.Runtime) (tfgraph.Precision, string) {
 	on, known := tfgraph.OneDNNEnabled()
-	return precisionFor(r, sysinfo.ReadCPU(), on || !known)
+	cpu := sysinfo.ReadCPU()
+	probe := func() (bf16probe.Result, error) {
+		key := bf16probe.Key(cpu, tfgraph.Version(), on)
+		return bf16probe.Get(bf16probe.CacheDir(), key, func() (tfgraph.SpeedProbe, error) {
+			o := tfgraph.SessionOptions{IntraOpThreads: int32(r.IntraOpThreads), InterOpThreads: int32(r.InterOpThreads)}
+			return tfgraph.ProbeBF16(o, bf16probe.Budget)
+		})
+	}
+	return precisionFor(r, cpu, on || !known, probe)
 }
 
 // precisionFor resolves r.Precision for cpu; onednn says whether this
-// process runs TensorFlow's oneDNN kernels.
-func precisionFor(r configs.Runtime, cpu sysinfo.CPU, onednn bool) (tfgraph.Precision, string) {
+// process runs TensorFlow's oneDNN kernels, and probe measures (or recalls)
+// bf16 against fp32 when auto needs it.
+func precisionFor(r configs.Runtime, cpu sysinfo.CPU, onednn bool, probe func() (bf16probe.Result, error)) (tfgraph.Precision, string) {
 	switch r.Precision {
 	case "", "auto":
-		hw := cpu.BF16()
-		switch {
-		case len(hw) == 0:
-			return tfgraph.PrecisionFP32, "auto: the CPU has no AMX-BF16 or AVX512-BF16"
-		case !r.OneDNN || !onednn:
-			return tfgraph.PrecisionFP32, "auto: the CPU has " + strings.Join(hw, ", ") + " but oneDNN is off"
+		if !r.OneDNN || !onednn {
+			return tfgraph.PrecisionFP32, "auto: oneDNN is off, and bf16 needs it"
 		}
-		return tfgraph.PrecisionBF16, "auto: the CPU has " + strings.Join(hw, ", ")
+		m, err := probe()
+		switch {
+		case err != nil:
+			return tfgraph.PrecisionFP32, "auto: the bf16 probe failed: " + err.Error()
+		case m.Faster():
+			return tfgraph.PrecisionBF16, "auto: " + m.Describe()
+		}
+		return tfgraph.PrecisionFP32, fmt.Sprintf("auto: %s; bf16 needs %.2f×", m.Describe(), bf16probe.MinSpeedup)
 	case "bf16":
 		if len(cpu.BF16()) == 0 {
 			return tfgraph.PrecisionBF16, "runtime.precision; the CPU has no AMX-BF16 or AVX512-BF16, so bfloat16 is emulated (slow)"

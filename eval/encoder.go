@@ -21,6 +21,7 @@ import (
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/internal/progress"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -279,9 +280,9 @@ func ResolveCheckpoint(path string) (string, error) {
 	}
 	st, err := os.Stat(path)
 	if err != nil || !st.IsDir() {
-		return "", fmt.Errorf("checkpoint %s: no %s.index (give a checkpoint prefix such as runs/x/checkpoints/ckpt-1000, or a directory)", path, filepath.Base(path))
+		return "", fmt.Errorf("checkpoint %s: no %s.index (give a checkpoint prefix such as runs/x/%s/ckpt-1000, or a directory)", path, filepath.Base(path), runfolder.CheckpointsName)
 	}
-	for _, dir := range []string{path, filepath.Join(path, "checkpoints")} {
+	for _, dir := range []string{path, runfolder.Dir(path).Checkpoints()} {
 		if latest, err := (tfgraph.Checkpoints{Dir: dir}).NewestVerified(); err != nil || latest != "" {
 			if err != nil {
 				return "", fmt.Errorf("checkpoint %s: %w", path, err)
@@ -289,5 +290,5 @@ func ResolveCheckpoint(path string) (string, error) {
 			return latest, nil
 		}
 	}
-	return "", fmt.Errorf("checkpoint %s: a directory without ckpt-STEP.index files (nor in %s/checkpoints)", path, path)
+	return "", fmt.Errorf("checkpoint %s: a directory without ckpt-STEP.index files (nor in %s/%s)", path, path, runfolder.CheckpointsName)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -31,7 +32,7 @@ func maxDiff(a, b []float32) float64 {
 
 func TestEncoderRestoresOnlyTheEncoder(t *testing.T) {
 	dir := t.TempDir()
-	prefix := filepath.Join(dir, "checkpoints", "ckpt-7")
+	prefix := filepath.Join(runfolder.Dir(dir).Checkpoints(), "ckpt-7")
 	saveTrainingLikeCheckpoint(t, tinyConfig(11), prefix)
 
 	mk := func(seed int64, ckpt string) func() *Encoder {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/internal/schedule"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -274,7 +274,7 @@ func checkLinear(cfg *configs.Config, trainSet, testSet *data.Images) (int, erro
 // saveClassifier writes the checkpoint out/linear/ckpt-STEP (encoder/* and
 // classifier/*), the only one kept there, and returns its prefix.
 func saveClassifier(sess *tfgraph.Session, saver *tfgraph.Saver, out string, step int64) (string, error) {
-	ckpts := tfgraph.Checkpoints{Dir: filepath.Join(out, "linear"), Keep: 1}
+	ckpts := tfgraph.Checkpoints{Dir: runfolder.Dir(out).Linear(), Keep: 1}
 	prefix := ckpts.Prefix(step)
 	if err := saver.Save(sess, prefix); err != nil {
 		return "", err

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -56,10 +57,10 @@ func TestLinearEvalSeparableCachedFeatures(t *testing.T) {
 	if res.Mode != ModeCached || res.Epochs != 30 || res.Steps != 30*3 || res.Classes != 3 {
 		t.Errorf("result %+v", res)
 	}
-	if want := filepath.Join(out, "linear", "ckpt-90"); res.Checkpoint != want {
+	if want := filepath.Join(runfolder.Dir(out).Linear(), "ckpt-90"); res.Checkpoint != want {
 		t.Errorf("checkpoint %q, want %q", res.Checkpoint, want)
 	}
-	if p, err := ResolveCheckpoint(filepath.Join(out, "linear")); err != nil || p != res.Checkpoint {
+	if p, err := ResolveCheckpoint(runfolder.Dir(out).Linear()); err != nil || p != res.Checkpoint {
 		t.Errorf("ResolveCheckpoint(out/linear) = %q, %v", p, err)
 	}
 	if got := checkpointShape(t, res.Checkpoint, "classifier/kernel"); len(got) != 2 || got[0] != 64 || got[1] != 3 {
@@ -166,7 +167,7 @@ func TestFromDisk(t *testing.T) {
 	cfg := tinyConfig(5)
 	cfg.Eval.Format, cfg.Eval.Dir, cfg.Eval.TrainSplit, cfg.Eval.TestSplit = "idx", dir, "train", "test"
 	cfg.Eval.LimitTrain, cfg.Eval.LimitTest = 60, 0
-	saveTrainingLikeCheckpoint(t, cfg, filepath.Join(run, "checkpoints", "ckpt-3"))
+	saveTrainingLikeCheckpoint(t, cfg, filepath.Join(runfolder.Dir(run).Checkpoints(), "ckpt-3"))
 
 	top1, top5, err := RunKNN(context.Background(), cfg, run, nil)
 	if err != nil {

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sort"
 	"strings"
 
@@ -179,19 +178,8 @@ func checkData(d configs.Data) error {
 	if d.ImageSize < 1 {
 		errs = append(errs, fmt.Errorf("data.image_size must be positive, got %d", d.ImageSize))
 	}
-	for _, v := range []struct {
-		key  string
-		vals []float64
-		std  bool
-	}{{"data.mean", d.Mean, false}, {"data.std", d.Std, true}} {
-		if n := len(v.vals); n > 1 && n != d.Channels {
-			errs = append(errs, fmt.Errorf("%s has %d entries for %d channels", v.key, n, d.Channels))
-		}
-		for _, x := range v.vals {
-			if math.IsNaN(x) || math.IsInf(x, 0) || (v.std && x <= 0) {
-				errs = append(errs, fmt.Errorf("%s has the invalid entry %v", v.key, x))
-			}
-		}
+	if _, _, err := d.Normalization(d.Channels); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	. "github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
@@ -321,7 +322,7 @@ func TestExportClassifier(t *testing.T) {
 	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
 		t.Fatal(err)
 	}
-	prefix := filepath.Join(t.TempDir(), "linear", "ckpt-9")
+	prefix := filepath.Join(runfolder.Dir(t.TempDir()).Linear(), "ckpt-9")
 	if err := sv.Save(sess, prefix); err != nil {
 		t.Fatal(err)
 	}

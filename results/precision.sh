@@ -10,9 +10,10 @@
 # the final weights in fp32 with `simsiam results measure` (kNN k=1/20/200,
 # linear 10/30/90 epochs; a SavedModel of a bf16 run serves fp32 too) into
 # results/precision/0-fp32.json or 1-bf16.json. Last, `simsiam results
-# compare` writes the README's precision table and docs/precision_curves.svg
-# from every file in results/precision/. Overrides after -- apply to the
-# training and the measurement of every run named.
+# compare` writes the precision table of docs/precision.md and
+# docs/precision_curves.svg from every file in results/precision/.
+# Overrides after -- apply to the training and the measurement of every
+# run named.
 #
 # Where the CPU has no AMX-BF16 or AVX512-BF16, TensorFlow emulates the
 # bfloat16 kernels: the arithmetic is bfloat16's, the speed is not what
@@ -49,6 +50,6 @@ shopt -s nullglob
 files=(results/precision/*.json)
 if [[ ${#files[@]} -ge 2 ]]; then
   ./bin/simsiam results compare --in "$(IFS=,; echo "${files[*]}")" --name precision \
-    --readme README.md --plot docs/precision_curves.svg \
+    --readme docs/precision.md --plot docs/precision_curves.svg \
     --title "Fashion-MNIST demo preset: fp32 and bf16 training (kNN monitor k=200)"
 fi

@@ -8,7 +8,7 @@
 # refused the suite fails and says so: it never skips.
 #
 #   KILL_ROUNDS=N   kill -9 rounds (default 12, at least 10)
-#   FAULTS_ONLY="signals knn eval kill9 export disk nan two crash resume"   a subset (while debugging)
+#   FAULTS_ONLY="signals knn eval kill9 export disk nan two crash memory resume"   a subset (while debugging)
 set -euo pipefail
 BIN="${BIN:-bin/simsiam}"
 PY="${SIMSIAM_PYTHON:-python3}"
@@ -333,6 +333,21 @@ kill -QUIT "$pid"; wait_exit "$pid" 60
 grep -q 'SIGQUIT: quit' "$OUT/crash.log" && grep -q '^goroutine ' "$OUT/crash.log" && grep -q 'main.main()' "$OUT/crash.log" \
   || { cat "$OUT/crash.log"; fail "the goroutine dump did not reach stderr"; }
 record "fault: SIGQUIT (a crash) during training -> exit 2 with the full goroutine dump ($(grep -c '^goroutine ' "$OUT/crash.log") goroutines) on stderr"
+fi
+
+if want memory; then
+section "configs whose step cannot fit in memory"
+printf 'output_dir: %s\n' "$OUT/mem_defaults" > "$OUT/only_output_dir.yaml"
+t0=$(now_ms)
+if "$BIN" train --config "$OUT/only_output_dir.yaml" > "$OUT/mem1.log" 2>&1; then fail "the built-in defaults (ResNet-50, 224 px, batch 512) started"; fi
+t1=$(now_ms)
+grep -qE 'preflight: one training step at batch 512 needs about [0-9.]+ GiB .* optim.batch_size [0-9]+ would fit' "$OUT/mem1.log" \
+  || { cat "$OUT/mem1.log"; fail "the defaults' refusal does not give the estimate and a batch that fits"; }
+if "$BIN" train "${tiny[@]}" --set data.image_size=100000 --set "output_dir=$OUT/mem_huge" > "$OUT/mem2.log" 2>&1; then fail "data.image_size=100000 started"; fi
+t2=$(now_ms)
+grep -q 'no batch fits' "$OUT/mem2.log" || { cat "$OUT/mem2.log"; fail "data.image_size=100000: no refusal naming the memory"; }
+! compgen -G "$OUT/mem_defaults/checkpoints/ckpt-*" > /dev/null || fail "a refused run wrote a checkpoint"
+record "fault: a config of only output_dir (ResNet-50, 224 px, batch 512) -> exit 1 in $((t1 - t0)) ms, '$(grep -oE 'needs about [0-9.]+ GiB' "$OUT/mem1.log")', $(grep -oE 'optim.batch_size [0-9]+ would fit' "$OUT/mem1.log"); data.image_size=100000 -> exit 1 in $((t2 - t1)) ms, no batch fits"
 fi
 
 if want resume; then

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end smoke run of every simsiam subcommand the README shows, on a
+# End-to-end smoke run of every simsiam subcommand the README and docs/ show, on a
 # tiny slice of the real Fashion-MNIST: train, resume, knn, linear-eval,
-# export, embed, predict, serve, preview, config, version. Run by CI (make smoke).
+# export, embed, predict, serve, preview, config, version, doctor. Run by CI (make smoke).
 set -euo pipefail
 BIN="${BIN:-bin/simsiam}"
 OUT="$(mktemp -d)"
@@ -20,6 +20,11 @@ step version;        "$BIN" version | tee "$OUT/version.txt"
 env -i "$BIN" version > "$OUT/version-env-i.txt"
 grep -q "^libtensorflow: .*/site-packages/tensorflow/libtensorflow_cc.so.2$" "$OUT/version-env-i.txt"
 grep -q "^CPU: .*cores" "$OUT/version.txt"
+# No TensorFlow notice at load time (the oneDNN banner) without a log level set.
+env -u TF_CPP_MIN_LOG_LEVEL "$BIN" version 2> "$OUT/version.err" > /dev/null
+! grep -q "oneDNN custom operations" "$OUT/version.err"
+step doctor;         "$BIN" doctor --dir "$OUT" | tee "$OUT/doctor.txt"
+for c in libtensorflow devices "train /device:CPU:0" precision all-reduce memory disk; do grep -q "^ok   $c:" "$OUT/doctor.txt"; done
 step config show;    "$BIN" config show "${tiny[@]}" > "$OUT/shown.yaml"
 step config validate; "$BIN" config validate --config "$OUT/shown.yaml"
 step preview;        "$BIN" preview "${tiny[@]}" --n 3 --out "$OUT/grid.png"; test -s "$OUT/grid.png"

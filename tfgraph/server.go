@@ -8,8 +8,10 @@ import "C"
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -86,7 +88,46 @@ func ParseTFConfig(s string) (*TFConfig, error) {
 	if len(c.Cluster[c.Task.Type]) <= c.Task.Index || c.Task.Index < 0 {
 		return nil, fmt.Errorf("TF_CONFIG: task %s:%d is not in the cluster %v", c.Task.Type, c.Task.Index, c.Cluster)
 	}
+	if err := c.Cluster.Validate(); err != nil {
+		return nil, fmt.Errorf("TF_CONFIG: %w", err)
+	}
 	return &c, nil
+}
+
+// Validate checks every task's address: TensorFlow's server aborts the
+// process on an address it cannot parse, so a bad one must be refused
+// before NewServer.
+func (c Cluster) Validate() error {
+	jobs := make([]string, 0, len(c))
+	for j := range c {
+		jobs = append(jobs, j)
+	}
+	sort.Strings(jobs)
+	for _, j := range jobs {
+		for i, addr := range c[j] {
+			if err := ValidateAddr(addr); err != nil {
+				return fmt.Errorf("cluster %s %d: %w", j, i, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ValidateAddr checks that addr is host:port with a host and a port in
+// 1..65535 (a task needs a fixed port; IPv6 hosts in brackets).
+func ValidateAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("address %q is not host:port: %w", addr, err)
+	}
+	if host == "" || strings.ContainsAny(host, " /\t") {
+		return fmt.Errorf("address %q has no valid host", addr)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("address %q: port %q is not a number in 1..65535", addr, port)
+	}
+	return nil
 }
 
 // TFConfigFromEnv parses the TF_CONFIG environment variable (nil if unset).
@@ -113,6 +154,18 @@ type ServerOptions struct {
 
 // NewServer creates and starts the server for task index of job in cluster.
 func NewServer(cluster Cluster, job string, index int, o ServerOptions) (*Server, error) {
+	if err := cluster.Validate(); err != nil {
+		return nil, err
+	}
+	if index < 0 || index >= len(cluster[job]) {
+		return nil, fmt.Errorf("TF server %s:%d: no such task in the cluster", job, index)
+	}
+	addr := cluster[job][index]
+	// TensorFlow's "Could not start gRPC server" names no port; a listener
+	// opened and closed first says which one is taken.
+	if err := portFree(addr); err != nil {
+		return nil, fmt.Errorf("TF server %s:%d cannot listen on %s: %w", job, index, addr, err)
+	}
 	cd := &pb.ClusterDef{}
 	jobs := make([]string, 0, len(cluster))
 	for j := range cluster {
@@ -145,16 +198,30 @@ func NewServer(cluster Cluster, job string, index int, o ServerOptions) (*Server
 	defer C.free(cb)
 	srv := C.TF_NewServer(cb, C.size_t(len(b)), st)
 	if C.TF_GetCode(st) != C.TF_OK {
-		return nil, fmt.Errorf("TF server %s:%d: %s", job, index, C.GoString(C.TF_Message(st)))
+		return nil, fmt.Errorf("TF server %s:%d (%s): %s", job, index, addr, C.GoString(C.TF_Message(st)))
 	}
 	// No finalizer: TensorFlow cannot shut a gRPC server down cleanly
 	// (TF_DeleteServer aborts the process), so servers live until exit.
 	s := &Server{c: srv}
 	C.TF_ServerStart(srv, st)
 	if C.TF_GetCode(st) != C.TF_OK {
-		return nil, fmt.Errorf("starting TF server %s:%d: %s", job, index, C.GoString(C.TF_Message(st)))
+		return nil, fmt.Errorf("starting TF server %s:%d (%s): %s", job, index, addr, C.GoString(C.TF_Message(st)))
 	}
 	return s, nil
+}
+
+// portFree checks that this process can listen on addr's port (on every
+// interface, as TensorFlow's gRPC server does).
+func portFree(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("", port))
+	if err != nil {
+		return err
+	}
+	return l.Close()
 }
 
 // Target is the session target of the server ("grpc://localhost:2222").

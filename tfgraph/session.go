@@ -2,8 +2,10 @@ package tfgraph
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"time"
 
 	tf "github.com/wamuir/graft/tensorflow"
 	pb "github.com/wamuir/graft/tensorflow/core/protobuf/for_core_protos_go_proto"
@@ -196,11 +198,36 @@ func NewSession(g *Graph, o SessionOptions) (*Session, error) {
 	if err := o.checkPrecision(); err != nil {
 		return nil, err
 	}
+	if err := checkSessionTarget(o.Target, TargetDialTimeout); err != nil {
+		return nil, err
+	}
 	s, err := tf.NewSession(g.g, &tf.SessionOptions{Target: o.Target, Config: cfg})
 	if err != nil {
 		return nil, fmt.Errorf("starting TensorFlow session: %w", err)
 	}
 	return &Session{s: s, Graph: g}, nil
+}
+
+// TargetDialTimeout bounds the check that a remote session target listens:
+// TensorFlow itself retries a dead address without end, deaf to signals.
+const TargetDialTimeout = 10 * time.Second
+
+// checkSessionTarget dials a grpc:// target's host:port (nothing for an
+// in-process session), so a dead or unreachable address fails at once
+// with its name instead of hanging the first Session.Run.
+func checkSessionTarget(target string, timeout time.Duration) error {
+	addr, ok := strings.CutPrefix(target, "grpc://")
+	if !ok {
+		return nil
+	}
+	if err := ValidateAddr(addr); err != nil {
+		return fmt.Errorf("session target %q: %w", target, err)
+	}
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return fmt.Errorf("session target %q: no TensorFlow server answers there: %w", target, err)
+	}
+	return c.Close()
 }
 
 // Close releases the session.

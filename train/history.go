@@ -16,13 +16,9 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
-
-// HistoryFile is the file in output_dir that records, one JSON line per
-// resume that changed the config, the step it resumed from, every changed
-// key with both values and the file holding the new effective config.
-const HistoryFile = "config-history.jsonl"
 
 // keyRule is what a resume may do with a config key.
 type keyRule int
@@ -178,31 +174,10 @@ func checkResume(prev *configs.Config, rec *runRecord, cfg *configs.Config, spe 
 	return changes, notes, nil
 }
 
-// EffectiveConfig is the file holding the newest effective config of the
-// run in outputDir: config.yaml, or the config.resume-N.yaml of the last
-// resume that changed something. The resume command points at it.
-func EffectiveConfig(outputDir string) string {
-	n := 0
-	for i := 1; ; i++ {
-		if _, err := os.Stat(resumeConfigPath(outputDir, i)); err != nil {
-			break
-		}
-		n = i
-	}
-	if n == 0 {
-		return filepath.Join(outputDir, "config.yaml")
-	}
-	return resumeConfigPath(outputDir, n)
-}
-
-func resumeConfigPath(dir string, n int) string {
-	return filepath.Join(dir, "config.resume-"+strconv.Itoa(n)+".yaml")
-}
-
 // readPrevConfig loads the run's newest effective config; nil when the run
 // has none (it never got that far).
 func readPrevConfig(outputDir string) (*configs.Config, string, error) {
-	path := EffectiveConfig(outputDir)
+	path := runfolder.Dir(outputDir).EffectiveConfig()
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil, path, nil
 	}
@@ -213,7 +188,7 @@ func readPrevConfig(outputDir string) (*configs.Config, string, error) {
 	return prev, path, nil
 }
 
-// historyRecord is one line of HistoryFile.
+// historyRecord is one line of the config history (runfolder.HistoryName).
 type historyRecord struct {
 	Time    string           `json:"time"`
 	Step    int64            `json:"step"`
@@ -222,16 +197,10 @@ type historyRecord struct {
 }
 
 // recordChanges writes the new effective config as the next
-// config.resume-N.yaml and appends the changes to HistoryFile.
+// config.resume-N.yaml and appends the changes to the config history.
 func recordChanges(cfg *configs.Config, step int64, changes []configs.Change, now time.Time) (string, error) {
-	dir := cfg.OutputDir
-	n := 1
-	for ; ; n++ {
-		if _, err := os.Stat(resumeConfigPath(dir, n)); err != nil {
-			break
-		}
-	}
-	path := resumeConfigPath(dir, n)
+	dir := runfolder.Dir(cfg.OutputDir)
+	path := dir.NextResumeConfig()
 	yml, err := cfg.YAML()
 	if err != nil {
 		return "", err
@@ -239,7 +208,7 @@ func recordChanges(cfg *configs.Config, step int64, changes []configs.Change, no
 	if err := tfgraph.WriteFileAtomic(path, yml); err != nil {
 		return "", err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, HistoryFile), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(dir.History(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return "", err
 	}
@@ -249,7 +218,7 @@ func recordChanges(cfg *configs.Config, step int64, changes []configs.Change, no
 		return "", err
 	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
-		return "", fmt.Errorf("%s: %w", HistoryFile, err)
+		return "", fmt.Errorf("%s: %w", runfolder.HistoryName, err)
 	}
 	return path, f.Sync()
 }

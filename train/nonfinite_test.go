@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -32,7 +33,7 @@ func TestDivergenceKeepsOnlyFiniteCheckpoints(t *testing.T) {
 		t.Errorf("error %v: want a 1-based step", err)
 	}
 	t.Logf("stopped with: %v", err)
-	ckpts := tfgraph.Checkpoints{Dir: filepath.Join(cfg.OutputDir, "checkpoints")}
+	ckpts := tfgraph.Checkpoints{Dir: runfolder.Dir(cfg.OutputDir).Checkpoints()}
 	steps, err := ckpts.List()
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestSkipNonfiniteStepsBudget(t *testing.T) {
 		t.Errorf("%d skips printed, want 2:\n%s", n, log.String())
 	}
 	t.Logf("first run: %v", err)
-	skips, err := countSkips(filepath.Join(cfg.OutputDir, "metrics.jsonl"))
+	skips, err := countSkips(runfolder.Dir(cfg.OutputDir).Metrics())
 	if err != nil || skips != 2 {
 		t.Fatalf("metrics.jsonl holds %d skip records (%v), want 2", skips, err)
 	}
@@ -173,7 +174,7 @@ func TestWorkersShareTheChiefsSkipCount(t *testing.T) {
 	if took > 25*time.Second {
 		t.Errorf("the resumed job took %v to stop: a worker waited for a collective timeout", took)
 	}
-	skips, err := countSkips(filepath.Join(out, "metrics.jsonl"))
+	skips, err := countSkips(runfolder.Dir(out).Metrics())
 	if err != nil || skips != 3 {
 		t.Errorf("metrics.jsonl holds %d skip records (%v), want 3", skips, err)
 	}

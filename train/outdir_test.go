@@ -1,20 +1,16 @@
 package train
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	evpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
 )
@@ -70,7 +66,7 @@ func TestTrimMetrics(t *testing.T) {
 		{name: "garbage line", in: r1 + "not json\n" + r2, want: r1 + r2, unreadable: 1, wantRewrites: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "metrics.jsonl")
+			path := runfolder.Dir(t.TempDir()).Metrics()
 			if !tc.missing {
 				writeFile(t, path, tc.in)
 			}
@@ -151,76 +147,6 @@ func TestRemoveLeftovers(t *testing.T) {
 	}
 }
 
-// TestLockHelperProcess is not a test: TestLockOutput runs it in a child
-// process to hold a lock until killed.
-func TestLockHelperProcess(t *testing.T) {
-	dir := os.Getenv("TRAIN_TEST_HOLD_LOCK")
-	if dir == "" {
-		t.Skip("helper process for TestLockOutput")
-	}
-	if _, err := lockOutput(dir); err != nil {
-		fmt.Println("error:", err)
-		os.Exit(1)
-	}
-	fmt.Println("locked")
-	time.Sleep(time.Minute)
-	os.Exit(1)
-}
-
-// TestLockOutput: a second holder of output_dir is refused with the PID of
-// the first, in this process and from another one; a process killed with
-// SIGKILL does not leave a lock behind (only its PID in the file).
-func TestLockOutput(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "run") // created by lockOutput
-	f, err := lockOutput(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, _ := os.ReadFile(filepath.Join(dir, LockFile))
-	if string(pid) != strconv.Itoa(os.Getpid())+"\n" {
-		t.Errorf("lock file holds %q, want this PID", pid)
-	}
-	if _, err := lockOutput(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("PID %d holds the lock", os.Getpid())) {
-		t.Fatalf("second lock: err = %v", err)
-	}
-	unlockOutput(f)
-	f, err = lockOutput(dir)
-	if err != nil {
-		t.Fatalf("lock after unlock: %v", err)
-	}
-	unlockOutput(f)
-
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$")
-	cmd.Env = append(os.Environ(), "TRAIN_TEST_HOLD_LOCK="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if line != "locked\n" {
-		t.Fatalf("helper process: %q", line)
-	}
-	if _, err := lockOutput(dir); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("PID %d holds the lock", cmd.Process.Pid)) {
-		t.Fatalf("lock held by the helper (PID %d): err = %v", cmd.Process.Pid, err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait()
-	if pid, _ := os.ReadFile(filepath.Join(dir, LockFile)); string(pid) != strconv.Itoa(cmd.Process.Pid)+"\n" {
-		t.Errorf("after kill -9 the lock file holds %q, want the dead PID", pid)
-	}
-	f, err = lockOutput(dir)
-	if err != nil {
-		t.Fatalf("lock after the holder was killed: %v", err)
-	}
-	unlockOutput(f)
-}
-
 // TestFreshRunRefusesUsedOutputDir: a run without Resume refuses a folder
 // holding any artifact of another run, naming it and both ways out, and
 // changes nothing; with Force it moves them aside and trains.
@@ -230,9 +156,9 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	files := map[string]string{
 		"checkpoints": "checkpoints/ckpt-2.index", "config.yaml": "config.yaml", "metrics.jsonl": "metrics.jsonl",
 		"saved_model": "saved_model/saved_model.pb", "logs": "logs/events.out.tfevents.1.h.1.v2", "linear": "linear/checkpoint",
-		HistoryFile: HistoryFile, "config.resume-*.yaml": "config.resume-1.yaml",
+		runfolder.HistoryName: runfolder.HistoryName, "config.resume-*.yaml": "config.resume-1.yaml",
 	}
-	for _, name := range artifacts {
+	for _, name := range runfolder.Artifacts() {
 		t.Run(name, func(t *testing.T) {
 			cfg := loopConfig(t, dataDir, t.TempDir())
 			writeFile(t, filepath.Join(cfg.OutputDir, files[name]), "old")
@@ -273,7 +199,7 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Steps != 2 || !exists(filepath.Join(cfg.OutputDir, "saved_model", "saved_model.pb")) {
+	if res.Steps != 2 || !exists(filepath.Join(runfolder.Dir(cfg.OutputDir).SavedModel(), "saved_model.pb")) {
 		t.Errorf("forced run: steps %d, SavedModel %q", res.Steps, res.SavedModel)
 	}
 	aside, _ := filepath.Glob(filepath.Join(cfg.OutputDir, ".replaced-*"))
@@ -285,13 +211,13 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 			t.Errorf("%s not kept in %s: %v", p, aside[0], err)
 		}
 	}
-	if exists(filepath.Join(cfg.OutputDir, "linear")) || !exists(filepath.Join(cfg.OutputDir, "notes.txt")) {
+	if exists(runfolder.Dir(cfg.OutputDir).Linear()) || !exists(filepath.Join(cfg.OutputDir, "notes.txt")) {
 		t.Error("--force: linear/ should be moved aside and notes.txt (not a run's file) left")
 	}
 	if !strings.Contains(log.String(), "--force: moved checkpoints/, config.yaml, config-history.jsonl, config.resume-1.yaml, metrics.jsonl, saved_model/, logs/, linear/ into "+aside[0]) {
 		t.Errorf("log does not say what was moved:\n%s", log.String())
 	}
-	if pid, _ := os.ReadFile(filepath.Join(cfg.OutputDir, LockFile)); len(pid) != 0 {
+	if pid, _ := os.ReadFile(runfolder.Dir(cfg.OutputDir).LockFile()); len(pid) != 0 {
 		t.Errorf("lock file after the run holds %q, want it empty", pid)
 	}
 }
@@ -310,19 +236,19 @@ func TestResumeEdgeCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(log.String(), "--resume: no checkpoint in "+filepath.Join(cfg.OutputDir, "checkpoints")+", starting from step 0") || res.Steps != 3 {
+	if !strings.Contains(log.String(), "--resume: no checkpoint in "+runfolder.Dir(cfg.OutputDir).Checkpoints()+", starting from step 0") || res.Steps != 3 {
 		t.Fatalf("resume without a checkpoint: step %d, log:\n%s", res.Steps, log.String())
 	}
 	// A process killed after logging steps 4 and 5 (and while writing a
 	// checkpoint and a record) leaves these behind the step-3 checkpoint.
-	mpath := filepath.Join(cfg.OutputDir, "metrics.jsonl")
+	mpath := runfolder.Dir(cfg.OutputDir).Metrics()
 	f, err := os.OpenFile(mpath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.WriteString(`{"step":4,"loss":9}` + "\n" + `{"step":5,"loss":9}` + "\n" + `{"step":6,"lo`)
 	f.Close()
-	tmp := filepath.Join(cfg.OutputDir, "checkpoints", ".tmp-ckpt-6-42")
+	tmp := filepath.Join(runfolder.Dir(cfg.OutputDir).Checkpoints(), ".tmp-ckpt-6-42")
 	writeFile(t, filepath.Join(tmp, "ckpt-6.index"), "torn")
 
 	log.Reset()
@@ -353,7 +279,7 @@ func TestResumeEdgeCases(t *testing.T) {
 	}
 	// Two event files, each starting with TensorBoard's restart marker at
 	// the first step its run logged again (both runs resumed).
-	evFiles, _ := filepath.Glob(filepath.Join(cfg.OutputDir, "logs", "events.out.tfevents.*"))
+	evFiles, _ := filepath.Glob(filepath.Join(runfolder.Dir(cfg.OutputDir).Logs(), "events.out.tfevents.*"))
 	if len(evFiles) != 2 {
 		t.Fatalf("event files: %v", evFiles)
 	}
@@ -374,7 +300,7 @@ func TestResumeEdgeCases(t *testing.T) {
 	}
 
 	// The run is complete; its final export went missing.
-	if err := os.RemoveAll(filepath.Join(cfg.OutputDir, "saved_model")); err != nil {
+	if err := os.RemoveAll(runfolder.Dir(cfg.OutputDir).SavedModel()); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(mpath)
@@ -384,7 +310,7 @@ func TestResumeEdgeCases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !res.AlreadyComplete || res.Steps != 6 || res.Checkpoint != filepath.Join(cfg.OutputDir, "checkpoints", "ckpt-6") {
+		if !res.AlreadyComplete || res.Steps != 6 || res.Checkpoint != filepath.Join(runfolder.Dir(cfg.OutputDir).Checkpoints(), "ckpt-6") {
 			t.Errorf("resume %d of a complete run: %+v", i, res)
 		}
 		if !strings.Contains(log.String(), "the run is already complete (step 6 of 6): nothing to train") {
@@ -406,7 +332,7 @@ func TestResumeEdgeCases(t *testing.T) {
 	// the new one in saved_model.tmp-*. The resume puts the previous model
 	// back; it is the final checkpoint's, so nothing is exported, or an
 	// earlier one's, so the final checkpoint is exported over it.
-	sm := filepath.Join(cfg.OutputDir, "saved_model")
+	sm := runfolder.Dir(cfg.OutputDir).SavedModel()
 	meta := filepath.Join(sm, "assets.extra", "simsiam.json")
 	for _, tc := range []struct {
 		from       string // checkpoint the moved-aside model records
@@ -447,11 +373,11 @@ func TestRunRefusesLockedOutputDir(t *testing.T) {
 	dataDir := t.TempDir()
 	writeIDX(t, dataDir, 32, 20, 20)
 	cfg := loopConfig(t, dataDir, t.TempDir())
-	f, err := lockOutput(cfg.OutputDir)
+	lock, err := runfolder.Dir(cfg.OutputDir).Lock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlockOutput(f)
+	defer lock.Unlock()
 	for _, o := range []Options{{}, {Resume: true}, {Force: true}} {
 		_, err := Run(context.Background(), cfg, o)
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("is in use: PID %d holds the lock", os.Getpid())) {

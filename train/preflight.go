@@ -12,12 +12,9 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
-
-// preflightFile is the prefix of the file that checks output_dir is
-// writable (removed at once; leftoverPatterns removes one a kill left).
-const preflightFile = ".tmp-preflight-"
 
 // preflight checks, before any data is read, that output_dir takes a file,
 // that the data folders exist and that the devices the config names are
@@ -56,7 +53,8 @@ func checkWritable(dir string) error {
 	fail := func(err error) error {
 		return fmt.Errorf("preflight: output_dir %s is not writable: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, preflightFile)
+	// Removed at once; removeLeftovers removes one a kill left.
+	f, err := os.CreateTemp(dir, runfolder.PreflightPrefix)
 	if err != nil {
 		return fail(err)
 	}

@@ -52,7 +52,12 @@ const (
 	collectiveGroupKey = 1
 	instanceBroadcast  = 1
 	instanceBarrier    = 2
-	instanceGradients  = 100 // + pack index
+	// instanceConfig and instanceConfigVotes carry the chief's agreed
+	// config and the count of workers whose config differs (agree.go),
+	// before the broadcast.
+	instanceConfig      = 3
+	instanceConfigVotes = 4
+	instanceGradients   = 100 // + pack index
 	// instanceSyncBN is the key of the first synchronised BatchNorm
 	// (model.sync_bn), one more for each; their gradients add 2^20.
 	instanceSyncBN = 1000
@@ -71,32 +76,15 @@ func (st *Step) replicate(s *tfgraph.Scope, r *Replicas, bn *tfgraph.Updates) er
 	st.LocalGrads, st.LocalLoss = st.Grads, st.Loss
 	st.Stop = s.PlaceholderWithDefault("stop", s.Const("no_stop", float32(0)), []int64{})
 	bnVars := bn.Variables()
-	type item struct {
-		x    Output
-		dims []int64
-	}
-	var items []item
+	var items []packItem
 	for i, gr := range st.Grads {
-		items = append(items, item{gr, st.Trainable[i].Dims})
+		items = append(items, packItem{gr, st.Trainable[i].Dims})
 	}
 	for _, v := range bnVars {
-		items = append(items, item{bn.Value(v), v.Dims})
+		items = append(items, packItem{bn.Value(v), v.Dims})
 	}
-	items = append(items, item{st.Loss, nil}, item{st.ZStd, nil}, item{st.Stop, nil})
-	var packs [][]item
-	var n int64
-	for _, it := range items {
-		size := int64(1)
-		for _, d := range it.dims {
-			size *= d
-		}
-		if len(packs) == 0 || (n+size > maxPackElements && n > 0) {
-			packs = append(packs, nil)
-			n = 0
-		}
-		packs[len(packs)-1] = append(packs[len(packs)-1], it)
-		n += size
-	}
+	items = append(items, packItem{st.Loss, nil}, packItem{st.ZStd, nil}, packItem{st.Stop, nil})
+	packs := packInto(items, maxPackElements)
 	var reduced []Output
 	var prev *tfgraph.Operation
 	for i, pk := range packs {
@@ -133,6 +121,32 @@ func (st *Step) replicate(s *tfgraph.Scope, r *Replicas, bn *tfgraph.Updates) er
 	return s.Err()
 }
 
+// packItem is one tensor of an all-reduce buffer and its shape.
+type packItem struct {
+	x    Output
+	dims []int64
+}
+
+// packInto groups items, in order, into buffers of at most limit elements
+// (an item larger than limit gets a buffer of its own).
+func packInto(items []packItem, limit int64) [][]packItem {
+	var packs [][]packItem
+	var n int64
+	for _, it := range items {
+		size := int64(1)
+		for _, d := range it.dims {
+			size *= d
+		}
+		if len(packs) == 0 || (n+size > limit && n > 0) {
+			packs = append(packs, nil)
+			n = 0
+		}
+		packs[len(packs)-1] = append(packs[len(packs)-1], it)
+		n += size
+	}
+	return packs
+}
+
 // broadcast builds st.Sync: every variable takes the chief's value. The
 // chief contributes its values and the others zeros to one float64 sum
 // all-reduce (x + 0 is exact, and int64 counters below 2^53 are exact in
@@ -164,6 +178,17 @@ func (st *Step) broadcast(s *tfgraph.Scope, r *Replicas) error {
 		ops[i] = v.AssignOp(s, v.Key, s.Cast(vals[i], v.DType))
 	}
 	st.Sync = s.Group("sync", ops...)
+	// The config check: a vector of fixed length, whatever the config, so
+	// workers whose configs differ in shapes still compare them.
+	cs := s.Child("config_check")
+	st.ConfigIn = cs.Placeholder("config", tfgraph.Double, []int64{configCheckLen})
+	in := st.ConfigIn
+	if !r.Chief() {
+		in = cs.ZerosLike(in)
+	}
+	st.ConfigOut = cs.AllReduce("chief", in, r.group(), instanceConfig, "Id", float32(r.BarrierTimeout))
+	st.VotesIn = cs.PlaceholderWithDefault("differs", cs.Const("agrees", float64(0)), []int64{})
+	st.VotesOut = cs.AllReduce("votes", st.VotesIn, r.group(), instanceConfigVotes, "Id", float32(r.BarrierTimeout))
 	bs := s.Child("barrier")
 	st.Barrier = bs.AllReduce("wait", bs.Const("one", []float32{1}), r.group(), instanceBarrier, "Id", float32(r.BarrierTimeout))
 	return s.Err()

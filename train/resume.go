@@ -20,6 +20,7 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -31,36 +32,36 @@ import (
 // intact checkpoint among several it refuses, naming each. A fresh run
 // takes the newest one listed (there is none unless the folder was
 // forced).
-func (r *run) latestCheckpoint() (string, int64, error) {
-	if !r.opts.Resume {
-		steps, err := r.ckpts.List()
+func (e *env) latestCheckpoint() (string, int64, error) {
+	if !e.opts.Resume {
+		steps, err := e.ckpts.List()
 		if err != nil || len(steps) == 0 {
 			return "", -1, err
 		}
 		s := steps[len(steps)-1]
-		return r.ckpts.Prefix(s), s, nil
+		return e.ckpts.Prefix(s), s, nil
 	}
-	prefix, step, skipped, err := r.ckpts.NewestIntact()
+	prefix, step, skipped, err := e.ckpts.NewestIntact()
 	var none *tfgraph.NoIntactCheckpointError
 	if errors.As(err, &none) {
 		return "", -1, fmt.Errorf("cannot resume: %w\n(restore a checkpoint from a copy, or start afresh with --force, which moves these aside)", err)
 	}
 	if err != nil {
-		return "", -1, fmt.Errorf("--resume: verifying the checkpoints in %s: %w", r.ckpts.Dir, err)
+		return "", -1, fmt.Errorf("--resume: verifying the checkpoints in %s: %w", e.ckpts.Dir, err)
 	}
 	for _, s := range skipped {
-		fmt.Fprintf(r.logw, "resume: skipping %s: %s; using %s\n", r.relPath(s.Prefix), s.Reason(), filepath.Base(prefix))
+		fmt.Fprintf(e.logw, "resume: skipping %s: %s; using %s\n", e.relPath(s.Prefix), s.Reason(), filepath.Base(prefix))
 	}
 	if prefix == "" {
-		fmt.Fprintf(r.logw, "--resume: no checkpoint in %s, starting from step 0\n", r.ckpts.Dir)
+		fmt.Fprintf(e.logw, "--resume: no checkpoint in %s, starting from step 0\n", e.ckpts.Dir)
 		return "", -1, nil
 	}
 	return prefix, step, nil
 }
 
 // relPath is path relative to the run folder when it lies inside it.
-func (r *run) relPath(path string) string {
-	if rel, err := filepath.Rel(r.cfg.OutputDir, path); err == nil && !strings.HasPrefix(rel, "..") {
+func (e *env) relPath(path string) string {
+	if rel, err := filepath.Rel(e.cfg.OutputDir, path); err == nil && !strings.HasPrefix(rel, "..") {
 		return rel
 	}
 	return path
@@ -70,40 +71,22 @@ func (r *run) relPath(path string) string {
 // the run's config against the saved effective config prev (nil when
 // config.yaml is gone) and the run config record of the checkpoint the
 // run resumes from, printing every disagreement between the two.
-func (r *run) checkResume(prev *configs.Config) ([]configs.Change, error) {
+func (e *env) checkResume(prev *configs.Config) ([]configs.Change, error) {
 	var rec *runRecord
-	if r.latest != "" {
-		values, found, err := model.ReadRunRecord(r.latest)
+	if e.latest != "" {
+		values, found, err := model.ReadRunRecord(e.latest)
 		if err != nil {
 			return nil, fmt.Errorf("cannot resume: %w", err)
 		}
 		if found {
-			rec = &runRecord{Name: filepath.Base(r.latest), Values: values}
+			rec = &runRecord{Name: filepath.Base(e.latest), Values: values}
 		}
 	}
-	changes, notes, err := checkResume(prev, rec, r.cfg, r.spe)
+	changes, notes, err := checkResume(prev, rec, e.cfg, e.spe)
 	for _, n := range notes {
-		fmt.Fprintln(r.logw, n)
+		fmt.Fprintln(e.logw, n)
 	}
 	return changes, err
-}
-
-// initSummaries creates the TensorBoard event file: only once the resume
-// checks have passed and the checkpoint is restored, so a refused resume
-// leaves no event file behind.
-func (r *run) initSummaries() error {
-	if !r.chief {
-		return nil
-	}
-	if err := r.summaries.Init(r.sess.Session); err != nil {
-		return err
-	}
-	r.closeFns = append(r.closeFns, func() {
-		if !r.abandoned {
-			r.summaries.Close(r.sess.Session)
-		}
-	})
-	return nil
 }
 
 // configValues renders every config key's value as the config reference
@@ -201,7 +184,7 @@ func ResumeOutputDir(configFile string, cfg *configs.Config) (dir, note string, 
 		return dir, "", nil
 	}
 	folder := filepath.Dir(configFile)
-	if !isDir(filepath.Join(folder, "checkpoints")) && !fileExists(filepath.Join(folder, HistoryFile)) {
+	if !isDir(runfolder.Dir(folder).Checkpoints()) && !fileExists(runfolder.Dir(folder).History()) {
 		return dir, "", nil
 	}
 	if sameDir(folder, cfg.OutputDir) {

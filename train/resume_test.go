@@ -11,6 +11,7 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/model"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -300,7 +301,7 @@ func TestResumeOutputDir(t *testing.T) {
 	writeFile(t, filepath.Join(plain, "config.yaml"), "output_dir: "+x+"\n")
 	writeFile(t, filepath.Join(same, "config.yaml"), "output_dir: "+same+"\n")
 	writeFile(t, filepath.Join(histOnly, "config.yaml"), "output_dir: "+x+"\n")
-	writeFile(t, filepath.Join(histOnly, HistoryFile), "{}\n")
+	writeFile(t, filepath.Join(histOnly, runfolder.HistoryName), "{}\n")
 	for _, tc := range []struct {
 		name, file, outputDir string
 		want, note, err       string

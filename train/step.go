@@ -87,6 +87,10 @@ type Step struct {
 	// non-finite steps skipped so far when Sync runs; SkipsOut, fetched
 	// in that run, is the chief's count on every worker.
 	SkipsIn, SkipsOut Output
+	// ConfigIn is fed this worker's agreed config (encodeAgreed) and
+	// ConfigOut is the chief's; VotesIn (1: this worker's differs) sums to
+	// VotesOut. They run before Sync, as the start barrier.
+	ConfigIn, ConfigOut, VotesIn, VotesOut Output
 	// packs are the all-reduce buffers of a step, in and out (benchmarks
 	// time the all-reduce alone by feeding in).
 	packIn, packOut []Output
@@ -115,7 +119,38 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st := &Step{Graph: g, Net: net}
 	st.GlobalStep = root.Var("global_step", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 	st.Epoch = root.Var("epoch", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
+	if err := st.buildInputs(root, cfg, o); err != nil {
+		return nil, err
+	}
+	// One tower: several devices are several worker processes (Replicas).
+	if len(cfg.Runtime.Devices) > 1 {
+		return nil, fmt.Errorf("runtime.devices lists %d devices (%s): one process trains on one device; for data parallelism over several devices run %d workers (simsiam train --workers %d, or TF_CONFIG per machine)",
+			len(cfg.Runtime.Devices), strings.Join(cfg.Runtime.Devices, ", "), len(cfg.Runtime.Devices), len(cfg.Runtime.Devices))
+	}
+	bn, err := st.buildLoss(root, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	replicated := o.Replicas != nil && o.Replicas.Size() > 1
+	if err := st.buildGradients(root, cfg, o, bn, replicated); err != nil {
+		return nil, err
+	}
+	st.buildUpdate(root, cfg, o, bn)
+	// Every checkpoint records the model config it was written with.
+	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg), runRecordEntry(root.Child("simsiam").OnHost(), cfg))
+	if replicated {
+		if err := st.broadcast(root.Child("broadcast"), o.Replicas); err != nil {
+			return nil, err
+		}
+	}
+	if err := g.Err(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
 
+// buildInputs sets the views: o.Views' or placeholders under input/.
+func (st *Step) buildInputs(root *tfgraph.Scope, cfg *configs.Config, o StepOptions) error {
 	if o.Views != nil {
 		st.X1, st.X2, st.Local = o.Views(root.Child("input"))
 	} else {
@@ -128,52 +163,61 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 			st.Local = in.Placeholder("local", tfgraph.Float, []int64{-1, side, side, o.InChannels})
 		}
 	}
-	x1, x2, local := st.X1, st.X2, st.Local
-	if cfg.Augment.LocalCrops > 0 && local.Op == nil {
-		return nil, fmt.Errorf("training step: augment.local_crops is %d but the input gives no local views", cfg.Augment.LocalCrops)
+	if cfg.Augment.LocalCrops > 0 && st.Local.Op == nil {
+		return fmt.Errorf("training step: augment.local_crops is %d but the input gives no local views", cfg.Augment.LocalCrops)
 	}
+	return nil
+}
 
-	// One tower: several devices are several worker processes (Replicas).
-	if len(cfg.Runtime.Devices) > 1 {
-		return nil, fmt.Errorf("runtime.devices lists %d devices (%s): one process trains on one device; for data parallelism over several devices run %d workers (simsiam train --workers %d, or TF_CONFIG per machine)",
-			len(cfg.Runtime.Devices), strings.Join(cfg.Runtime.Devices, ", "), len(cfg.Runtime.Devices), len(cfg.Runtime.Devices))
-	}
+// buildLoss builds the tower (BatchNorm synchronised over the workers
+// with model.sync_bn), the loss and the collapse monitor, and lists the
+// trainable variables. It returns the BatchNorm moving statistics' updates.
+func (st *Step) buildLoss(root *tfgraph.Scope, cfg *configs.Config, o StepOptions) (*tfgraph.Updates, error) {
 	bn := tfgraph.NewUpdates() // BatchNorm moving statistics, assigned after the gradients
 	mode := tfgraph.Training(bn)
 	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
 		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
 	}
-	t := net.TowerLocal(root.Child("tower0"), x1, x2, local, cfg.Augment.LocalCrops, mode)
+	t := st.Net.TowerLocal(root.Child("tower0"), st.X1, st.X2, st.Local, cfg.Augment.LocalCrops, mode)
 	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
 	st.Loss = t.Loss
 	st.Loss = ls.Identity("total", st.Loss)
 	st.ZStd = st.Towers[0].ZStd
-
-	st.Trainable = g.Trainable()
-	if err := g.Err(); err != nil {
+	st.Trainable = st.Graph.Trainable()
+	if err := st.Graph.Err(); err != nil {
 		return nil, err
 	}
+	return bn, nil
+}
+
+// buildGradients builds the gradients (of the scaled loss with fp16) and,
+// for a worker of a job (replicated), their all-reduce.
+func (st *Step) buildGradients(root *tfgraph.Scope, cfg *configs.Config, o StepOptions, bn *tfgraph.Updates, replicated bool) error {
 	precision, _ := eval.Precision(cfg.Runtime)
 	lossForGrads := st.Loss
 	if precision == tfgraph.PrecisionFP16 || precision == tfgraph.PrecisionFP16CPU {
 		st.Scaler = newLossScaler(root.Child("loss_scale"), o.LossScaleGrowthSteps)
 		lossForGrads = st.Scaler.scale(st.Loss)
 	}
-	st.Grads, err = g.Gradients("gradients", lossForGrads, st.Trainable)
+	var err error
+	st.Grads, err = st.Graph.Gradients("gradients", lossForGrads, st.Trainable)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if st.Scaler != nil {
 		st.Grads = st.Scaler.unscale(st.Grads)
 	}
-	replicated := o.Replicas != nil && o.Replicas.Size() > 1
 	if replicated {
-		if err := st.replicate(root.Child("replicas"), o.Replicas, bn); err != nil {
-			return nil, err
-		}
+		return st.replicate(root.Child("replicas"), o.Replicas, bn)
 	}
+	return nil
+}
 
+// buildUpdate builds the learning-rate schedule, the finiteness flags, the
+// gated optimizer and BatchNorm updates, the step and epoch counters, the
+// train op and the initialiser.
+func (st *Step) buildUpdate(root *tfgraph.Scope, cfg *configs.Config, o StepOptions, bn *tfgraph.Updates) {
 	sched := root.Child("lr")
 	baseLR := cfg.LR()
 	st.LR = sched.Identity("lr", Schedule(sched, st.GlobalStep.Read(), baseLR, int64(cfg.Optim.WarmupEpochs)*o.StepsPerEpoch, o.TotalSteps))
@@ -212,18 +256,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	epoch := es.FloorDiv(next, es.Const("steps_per_epoch", o.StepsPerEpoch))
 	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
-	st.Init = g.InitOp("init")
-	// Every checkpoint records the model and run configs it was written with.
-	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg), runRecordEntry(root.Child("simsiam").OnHost(), cfg))
-	if replicated {
-		if err := st.broadcast(root.Child("broadcast"), o.Replicas); err != nil {
-			return nil, err
-		}
-	}
-	if err := g.Err(); err != nil {
-		return nil, err
-	}
-	return st, nil
+	st.Init = st.Graph.InitOp("init")
 }
 
 // Schedule is the learning rate at step (an int64 scalar): linear warm-up
@@ -363,12 +396,20 @@ func (s *Session) TrainStep(feeds map[Output]*tfgraph.Tensor) (Stats, error) {
 			return r, fmt.Errorf("training step: loss scale: %w", err)
 		}
 	}
+	return checkFinite(r, finite, st.Scaler != nil)
+}
+
+// checkFinite classifies a step by its finiteness flags (loss, gradients,
+// BatchNorm statistics): a finite step, a skipped one with a
+// *NonFiniteError, or with loss scaling (scaled) a gradient overflow that
+// only halved the scale.
+func checkFinite(r Stats, finite []bool, scaled bool) (Stats, error) {
 	lossOK := finite[0] && !math.IsNaN(float64(r.Loss)) && !math.IsInf(float64(r.Loss), 0)
 	if lossOK && finite[1] && finite[2] {
 		return r, nil
 	}
 	r.Skipped = true
-	if st.Scaler != nil && lossOK && finite[2] {
+	if scaled && lossOK && finite[2] {
 		return r, nil // a loss-scale overflow: the scale was halved
 	}
 	e := &NonFiniteError{Step: r.Step + 1, Loss: r.Loss}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/simsiam-go/simsiam/runfolder"
 )
 
 // cancelAt is a log writer that cancels a context once a line containing
@@ -56,7 +58,7 @@ func TestInterruptCheckpointsAndResumes(t *testing.T) {
 			if !errors.As(err, &st) || !errors.Is(err, context.Canceled) {
 				t.Fatalf("interrupted run: err = %v, want a *Stopped wrapping context.Canceled; log:\n%s", err, w.log.String())
 			}
-			want := filepath.Join(cfg.OutputDir, "checkpoints", "ckpt-"+itoa(tc.at))
+			want := filepath.Join(runfolder.Dir(cfg.OutputDir).Checkpoints(), "ckpt-"+itoa(tc.at))
 			if st.Step != tc.at || st.Checkpoint != want || res.Steps != tc.at {
 				t.Fatalf("stopped at step %d (result %d), checkpoint %s; want step %d, %s", st.Step, res.Steps, st.Checkpoint, tc.at, want)
 			}

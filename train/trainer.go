@@ -1,15 +1,14 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/simsiam-go/simsiam/augment"
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/eval"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -137,7 +136,7 @@ func buildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replica
 	if cfg.Train.KNNEvery > 0 {
 		enc = eval.NewEncoderOn(p.Graph, p.Net.Backbone, cfg.Data)
 	}
-	sw := tfgraph.NewSummaryWriter(p.Graph, filepath.Join(cfg.OutputDir, "logs"), summaryTags...)
+	sw := tfgraph.NewSummaryWriter(p.Graph, runfolder.Dir(cfg.OutputDir).Logs(), summaryTags...)
 	if err := p.Graph.Err(); err != nil {
 		return nil, nil, nil, err
 	}
@@ -149,17 +148,6 @@ func buildRunGraph(cfg *configs.Config, stepsPerEpoch, total int64, rep *Replica
 // a different one for every other rank, so no two workers augment alike.
 func WorkerSeed(runSeed int64, rank int) int64 {
 	return runSeed + int64(uint64(rank)*0x9e3779b97f4a7c15)
-}
-
-func writeJSONLine(w io.Writer, rec map[string]any) error {
-	line, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("writing metrics: %w", err)
-	}
-	return nil
 }
 
 func posAt(b *data.Batcher, step int64) data.Position { return b.PositionAt(int(step)) }

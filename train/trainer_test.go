@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -96,7 +97,7 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	}
 	// The uninterrupted run also wrote TensorBoard events, a kNN record at
 	// epoch 3 and the SavedModel.
-	if ev, _ := filepath.Glob(filepath.Join(full.OutputDir, "logs", "events.out.tfevents.*")); len(ev) == 0 {
+	if ev, _ := filepath.Glob(filepath.Join(runfolder.Dir(full.OutputDir).Logs(), "events.out.tfevents.*")); len(ev) == 0 {
 		t.Error("no TensorBoard event file in logs/")
 	}
 	if _, err := os.Stat(filepath.Join(fres.SavedModel, "saved_model.pb")); err != nil {
@@ -105,7 +106,7 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	if math.IsNaN(fres.KNNTop1) || fres.KNNTop1 < 0 || fres.KNNTop1 > 1 {
 		t.Errorf("kNN top-1 %v", fres.KNNTop1)
 	}
-	mj, _ := os.ReadFile(filepath.Join(full.OutputDir, "metrics.jsonl"))
+	mj, _ := os.ReadFile(runfolder.Dir(full.OutputDir).Metrics())
 	if !strings.Contains(string(mj), `"knn_top1"`) {
 		t.Error("metrics.jsonl has no knn_top1 record")
 	}
@@ -129,8 +130,8 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	if res.Steps != 12 {
 		t.Fatalf("resumed run ended at step %d, want 12", res.Steps)
 	}
-	a := readLosses(t, filepath.Join(full.OutputDir, "metrics.jsonl"))
-	b := readLosses(t, filepath.Join(part.OutputDir, "metrics.jsonl"))
+	a := readLosses(t, runfolder.Dir(full.OutputDir).Metrics())
+	b := readLosses(t, runfolder.Dir(part.OutputDir).Metrics())
 	if len(a) != 12 {
 		t.Fatalf("full run logged %d steps", len(a))
 	}
@@ -148,14 +149,14 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	}
 	// keep_checkpoints = 2: only the newest two remain, and the state file
 	// names the newest.
-	steps, err := tfgraph.Checkpoints{Dir: filepath.Join(part.OutputDir, "checkpoints")}.List()
+	steps, err := tfgraph.Checkpoints{Dir: runfolder.Dir(part.OutputDir).Checkpoints()}.List()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(steps) != 2 || steps[1] != 12 {
 		t.Errorf("checkpoints kept: %v, want the last two ending at 12", steps)
 	}
-	state, _ := os.ReadFile(filepath.Join(part.OutputDir, "checkpoints", "checkpoint"))
+	state, _ := os.ReadFile(filepath.Join(runfolder.Dir(part.OutputDir).Checkpoints(), "checkpoint"))
 	if !strings.HasPrefix(string(state), `model_checkpoint_path: "ckpt-12"`) {
 		t.Errorf("checkpoint state file:\n%s", state)
 	}
@@ -174,7 +175,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	ckpt := filepath.Join(cfg.OutputDir, "checkpoints", "ckpt-2.index")
+	ckpt := filepath.Join(runfolder.Dir(cfg.OutputDir).Checkpoints(), "ckpt-2.index")
 	before, err := os.ReadFile(ckpt)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +186,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "model.width: 4 -> 8") {
 		t.Fatalf("resuming with another width: %v", err)
 	}
-	if err := os.Remove(filepath.Join(cfg.OutputDir, "config.yaml")); err != nil {
+	if err := os.Remove(runfolder.Dir(cfg.OutputDir).Config()); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Run(context.Background(), cfg, Options{Resume: true})
@@ -208,7 +209,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 		if _, err := Run(context.Background(), c, Options{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Remove(filepath.Join(c.OutputDir, "config.yaml")); err != nil {
+		if err := os.Remove(runfolder.Dir(c.OutputDir).Config()); err != nil {
 			t.Fatal(err)
 		}
 		tc.set(c)
@@ -234,7 +235,7 @@ func TestResumeConfigRules(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	orig, err := os.ReadFile(filepath.Join(cfg.OutputDir, "config.yaml"))
+	orig, err := os.ReadFile(runfolder.Dir(cfg.OutputDir).Config())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,23 +251,23 @@ func TestResumeConfigRules(t *testing.T) {
 			t.Errorf("log lacks %q:\n%s", want, log.String())
 		}
 	}
-	if now, _ := os.ReadFile(filepath.Join(cfg.OutputDir, "config.yaml")); !bytes.Equal(now, orig) {
+	if now, _ := os.ReadFile(runfolder.Dir(cfg.OutputDir).Config()); !bytes.Equal(now, orig) {
 		t.Error("config.yaml was rewritten")
 	}
-	if got, want := EffectiveConfig(cfg.OutputDir), filepath.Join(cfg.OutputDir, "config.resume-1.yaml"); got != want {
+	if got, want := runfolder.Dir(cfg.OutputDir).EffectiveConfig(), filepath.Join(cfg.OutputDir, "config.resume-1.yaml"); got != want {
 		t.Errorf("EffectiveConfig = %s, want %s", got, want)
 	}
-	saved, err := configs.Load(configs.LoadOptions{File: EffectiveConfig(cfg.OutputDir)})
+	saved, err := configs.Load(configs.LoadOptions{File: runfolder.Dir(cfg.OutputDir).EffectiveConfig()})
 	if err != nil || saved.Optim.Epochs != 2 || saved.Optim.BaseLR != 0.25 {
 		t.Errorf("config.resume-1.yaml: %+v, %v", saved.Optim, err)
 	}
-	hist, err := os.ReadFile(filepath.Join(cfg.OutputDir, HistoryFile))
+	hist, err := os.ReadFile(filepath.Join(cfg.OutputDir, runfolder.HistoryName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rec historyRecord
 	if lines := strings.Split(strings.TrimSpace(string(hist)), "\n"); len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &rec) != nil {
-		t.Fatalf("%s: %q", HistoryFile, hist)
+		t.Fatalf("%s: %q", runfolder.HistoryName, hist)
 	}
 	if rec.Step != 2 || rec.Config != "config.resume-1.yaml" || len(rec.Changes) != 3 {
 		t.Errorf("history record %+v", rec)

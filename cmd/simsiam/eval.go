@@ -15,6 +15,7 @@ import (
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/serve"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
@@ -158,12 +159,12 @@ Flags:
 	}
 	// linear/ goes into the folder: not while a run (or another
 	// linear-eval) writes there.
-	unlock, err := train.LockOutput(dir)
+	lock, err := runfolder.Dir(dir).Lock()
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	if err := tidySavedModel(filepath.Join(dir, "linear", "saved_model"), stderr); err != nil {
+	defer lock.Unlock()
+	if err := tidySavedModel(runfolder.Dir(dir).LinearSavedModel(), stderr); err != nil {
 		return err
 	}
 	res, err := eval.LinearEval(ctx, cfg, path, dir, stdout)
@@ -173,7 +174,7 @@ Flags:
 	fmt.Fprintf(stdout, "linear evaluation: top-1 %s top-5 %s (%d epochs, %s)\n", pct(res.Top1), pct(res.Top5), res.Epochs, res.Mode)
 	measuredOn(stdout)
 	if res.Checkpoint != "" {
-		sm := filepath.Join(dir, "linear", "saved_model")
+		sm := runfolder.Dir(dir).LinearSavedModel()
 		if err := untilDone(ctx, "exporting the classifier", func() error {
 			return export.ExportClassifier(cfg, res.Checkpoint, sm, true, export.Classifier{})
 		}); err != nil {
@@ -232,12 +233,12 @@ Flags:
 		return err
 	}
 	// An export into a run folder (runs/x/saved_model) holds its lock.
-	if parent := filepath.Dir(filepath.Clean(*out)); train.IsRunFolder(parent) {
-		unlock, err := train.LockOutput(parent)
+	if parent := runfolder.Dir(filepath.Dir(filepath.Clean(*out))); parent.IsRun() {
+		lock, err := parent.Lock()
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		defer lock.Unlock()
 	}
 	if err := tidySavedModel(*out, stderr); err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	"github.com/simsiam-go/simsiam/train"
 )
@@ -96,6 +97,7 @@ Usage:
   simsiam config reference         every config key, its default and meaning (Markdown)
   simsiam worker                   run a bare TensorFlow gRPC server for this task of TF_CONFIG (server: old name)
   simsiam version                  print versions and the devices TensorFlow sees
+  simsiam doctor                   check this machine: library, devices, a tiny train per device, precision, all-reduce, memory, disk
 
 Run "simsiam COMMAND --help" for a command's flags.
 `
@@ -112,6 +114,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConfig(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(stdout)
+	case "doctor":
+		return cmdDoctor(ctx, args[1:], stdout, stderr)
 	case "worker":
 		return cmdServer(ctx, args[1:], stdout, stderr)
 	case "server":
@@ -200,7 +204,7 @@ One run at a time holds output_dir (a flock on output_dir/.lock).
 
 Data parallelism: --workers N starts N workers on this machine (one per
 GPU); on several machines every worker runs the same command with its own
-TF_CONFIG (see the README). optim.batch_size is the global batch.
+TF_CONFIG (see docs/distributed.md). optim.batch_size is the global batch.
 
 Examples:
   simsiam train
@@ -293,7 +297,7 @@ func stoppedAt(st *train.Stopped) string {
 // the newest effective config (config.yaml, or the config.resume-N.yaml of
 // the last resume that changed keys) holds every override.
 func resumeCommand(outputDir string) string {
-	return "simsiam train --config " + shellQuote(train.EffectiveConfig(outputDir)) + " --resume"
+	return "simsiam train --config " + shellQuote(runfolder.Dir(outputDir).EffectiveConfig()) + " --resume"
 }
 
 // shellQuote quotes s for a POSIX shell when it holds anything but letters,

@@ -64,22 +64,34 @@ func TestConfigShowSuggestsKey(t *testing.T) {
 	}
 }
 
-// TestReadmeHasConfigReference keeps the README's config table equal to the
-// one generated from the config struct (run `bin/simsiam config reference`
-// and paste it between the markers to update).
+// TestReadmeHasConfigReference keeps the config table of the documentation
+// (README.md or docs/*.md; exactly one of them holds it) equal to the one
+// generated from the config struct (run `bin/simsiam config reference` and
+// paste it between the markers to update).
 func TestReadmeHasConfigReference(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
-	s := string(b)
-	i, j := strings.Index(s, begin), strings.Index(s, end)
-	if i < 0 || j < i {
-		t.Fatal("README.md lacks the config-reference markers")
+	var holders []string
+	for _, path := range docFiles(t) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		i, j := strings.Index(s, begin), strings.Index(s, end)
+		if i < 0 && j < 0 {
+			continue
+		}
+		holders = append(holders, docName(path))
+		if i < 0 || j < i {
+			t.Errorf("%s: the config-reference markers are out of order or one is missing", docName(path))
+			continue
+		}
+		if got, want := s[i+len(begin):j], configs.Reference(); got != want {
+			t.Errorf("%s's config reference is out of date: run `bin/simsiam config reference` and paste it between the markers", docName(path))
+		}
 	}
-	if got, want := s[i+len(begin):j], configs.Reference(); got != want {
-		t.Error("README.md's config reference is out of date: run `bin/simsiam config reference` and paste it between the markers")
+	if len(holders) != 1 {
+		t.Errorf("the config-reference markers are in %q, want them in exactly one of README.md and docs/*.md", holders)
 	}
 }
 

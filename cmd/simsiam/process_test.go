@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/simsiam-go/simsiam/runfolder"
 )
 
 // These tests run the real command: this test binary started again with
@@ -205,11 +207,11 @@ func TestTrainStopsCleanlyOnSignal(t *testing.T) {
 			}
 			step, _ := strconv.Atoi(m[1])
 			ckpt, config := m[2], m[4]
-			if want := filepath.Join(out, "checkpoints", fmt.Sprintf("ckpt-%d", step)); ckpt != want || step < 1 {
+			if want := filepath.Join(runfolder.Dir(out).Checkpoints(), fmt.Sprintf("ckpt-%d", step)); ckpt != want || step < 1 {
 				t.Errorf("checkpoint %s of step %d, want %s", ckpt, step, want)
 			}
-			if config != filepath.Join(out, "config.yaml") {
-				t.Errorf("resume command names config %s, want %s", config, filepath.Join(out, "config.yaml"))
+			if config != runfolder.Dir(out).Config() {
+				t.Errorf("resume command names config %s, want %s", config, runfolder.Dir(out).Config())
 			}
 			for _, f := range []string{ckpt + ".index", ckpt + ".data-00000-of-00001", config} {
 				if _, err := os.Stat(f); err != nil {
@@ -277,7 +279,7 @@ func TestTrainStopsDuringTheKNNMonitor(t *testing.T) {
 	if strings.Contains(stdout, "kNN top-1") {
 		t.Fatalf("the monitor finished before the signal: the test proves nothing; stdout:\n%s", stdout)
 	}
-	if !strings.Contains(stdout, "simsiam: stopped at step 8 (checkpoint "+filepath.Join(out, "checkpoints", "ckpt-8")+")") {
+	if !strings.Contains(stdout, "simsiam: stopped at step 8 (checkpoint "+filepath.Join(runfolder.Dir(out).Checkpoints(), "ckpt-8")+")") {
 		t.Errorf("stdout does not report the stop at step 8:\n%s", stdout)
 	}
 	if took > 10*time.Second {
@@ -347,7 +349,7 @@ func TestTrainStopsCleanlyWhenItsPipeCloses(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit: %v (want 0); stderr:\n%s", err, buf.String())
 	}
-	if idx, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-*.index")); len(idx) == 0 {
+	if idx, _ := filepath.Glob(filepath.Join(runfolder.Dir(out).Checkpoints(), "ckpt-*.index")); len(idx) == 0 {
 		t.Errorf("no checkpoint after SIGINT with stdout's pipe closed")
 	}
 }

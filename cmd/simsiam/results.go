@@ -20,6 +20,7 @@ import (
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/internal/results"
 	"github.com/simsiam-go/simsiam/internal/sysinfo"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -70,7 +71,7 @@ monitor curves side by side; files are taken in path order.
 Examples:
   simsiam results measure --config runs/fashion_mnist_demo/config.yaml --run runs/fashion_mnist_demo --out results/fashion_mnist.json
   simsiam results render --in results/fashion_mnist.json --readme README.md --plot docs/knn_curve.svg
-  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --plot docs/precision_curves.svg
+  simsiam results compare --in results/precision/0-fp32.json,results/precision/1-bf16.json --name precision --readme docs/precision.md --plot docs/precision_curves.svg
 
 Flags:
 `
@@ -206,7 +207,7 @@ func cmdResultsMeasure(ctx context.Context, args []string, stdout, stderr io.Wri
 	}
 	path := *ckpt
 	if path == "" {
-		path = filepath.Join(*runDir, "checkpoints")
+		path = runfolder.Dir(*runDir).Checkpoints()
 	}
 	if path, err = eval.ResolveCheckpoint(path); err != nil {
 		return err
@@ -302,7 +303,7 @@ func summary(e *results.Entry) string {
 // last step from metrics.jsonl, its wall time from config.yaml (written at
 // the start) to metrics.jsonl's last write.
 func readTrain(dir string, cfg *configs.Config) (*results.Train, error) {
-	mpath := filepath.Join(dir, "metrics.jsonl")
+	mpath := runfolder.Dir(dir).Metrics()
 	curve, loss, err := results.ReadMetrics(mpath)
 	if err != nil {
 		return nil, fmt.Errorf("the run's curves: %w", err)
@@ -311,7 +312,7 @@ func readTrain(dir string, cfg *configs.Config) (*results.Train, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := os.Stat(filepath.Join(dir, "config.yaml"))
+	cs, err := os.Stat(runfolder.Dir(dir).Config())
 	if err != nil {
 		return nil, fmt.Errorf("the run's start: %w", err)
 	}
@@ -319,7 +320,7 @@ func readTrain(dir string, cfg *configs.Config) (*results.Train, error) {
 		Seconds: ms.ModTime().Sub(cs.ModTime()).Seconds()}
 	// The run's own precision: the evaluation may be asked for another
 	// (--set runtime.precision=fp32 measures a bf16 run's weights in fp32).
-	own, err := configs.Load(configs.LoadOptions{File: filepath.Join(dir, "config.yaml")})
+	own, err := configs.Load(configs.LoadOptions{File: runfolder.Dir(dir).Config()})
 	if err != nil {
 		return nil, fmt.Errorf("the run's config: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/results"
+	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -68,7 +69,7 @@ func TestPresetOf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		file := filepath.Join(t.TempDir(), "config.yaml")
+		file := runfolder.Dir(t.TempDir()).Config()
 		if err := os.WriteFile(file, yml, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func TestResultsMeasureAndRender(t *testing.T) {
 		t.Fatalf("train: %v\n%s", err, out.String())
 	}
 	js := filepath.Join(dir, "toy.json")
-	args := append([]string{"results", "measure", "--config", filepath.Join(runDir, "config.yaml"), "--run", runDir,
+	args := append([]string{"results", "measure", "--config", runfolder.Dir(runDir).Config(), "--run", runDir,
 		"--out", js, "--dataset", "toy", "--k", "1,20,200", "--linear-epochs", "2,3"}, small...)
 	out.Reset()
 	if err := run(context.Background(), args, &out, &out); err != nil {

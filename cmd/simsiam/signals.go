@@ -24,7 +24,7 @@ const exitInterrupted = 130
 // abandons its output, server/worker exits, serve finishes the HTTP requests
 // under way, results stops between measurements. The others exit at the
 // first signal.
-var watchesContext = map[string]bool{"train": true, "knn": true, "linear-eval": true, "export": true, "server": true, "worker": true, "serve": true, "results": true}
+var watchesContext = map[string]bool{"train": true, "knn": true, "linear-eval": true, "export": true, "server": true, "worker": true, "serve": true, "results": true, "doctor": true}
 
 // signalCause is the cause of a context cancelled by a signal.
 type signalCause struct{ sig os.Signal }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/simsiam-go/simsiam/runfolder"
 )
 
 // tfConfigs returns the TF_CONFIG of each of n workers on free loopback ports.
@@ -71,7 +73,7 @@ func TestKilledWorkerStopsTheJob(t *testing.T) {
 		t.Errorf("worker 0's error does not name worker 1 or the timeout: %q; stderr:\n%s", msg, stderr)
 	}
 	t.Logf("worker 0 exited %d %v after the kill: %s", code, took.Round(time.Millisecond), msg)
-	ckpts, _ := filepath.Glob(filepath.Join(out, "checkpoints", "ckpt-*.index"))
+	ckpts, _ := filepath.Glob(filepath.Join(runfolder.Dir(out).Checkpoints(), "ckpt-*.index"))
 	if len(ckpts) == 0 {
 		t.Fatalf("no checkpoint of the chief before the kill")
 	}
@@ -95,7 +97,7 @@ func TestKilledWorkerStopsTheJob(t *testing.T) {
 	}
 	o0, _ := r0.output()
 	o1, _ := r1.output()
-	for _, want := range []string{fmt.Sprintf("resuming from %s at step %d\n", filepath.Join(out, "checkpoints", fmt.Sprintf("ckpt-%d", newest)), newest),
+	for _, want := range []string{fmt.Sprintf("resuming from %s at step %d\n", filepath.Join(runfolder.Dir(out).Checkpoints(), fmt.Sprintf("ckpt-%d", newest)), newest),
 		fmt.Sprintf("starting at step %d with the chief's weights", newest), fmt.Sprintf("done: step %d ", last)} {
 		if !strings.Contains(o0, want) {
 			t.Errorf("resumed worker 0's stdout lacks %q:\n%s", want, o0)
@@ -130,7 +132,7 @@ func TestLauncherStopsEveryWorkerOnSignal(t *testing.T) {
 	if !fileExists(chief[2] + ".index") {
 		t.Errorf("no checkpoint %s", chief[2])
 	}
-	if want := "simsiam: resume the job with: simsiam train --config " + filepath.Join(out, "config.yaml") + " --resume --workers 2"; !strings.Contains(stdout, want) {
+	if want := "simsiam: resume the job with: simsiam train --config " + runfolder.Dir(out).Config() + " --resume --workers 2"; !strings.Contains(stdout, want) {
 		t.Errorf("stdout lacks %q:\n%s", want, stdout)
 	}
 	if !strings.Contains(stdout, "worker 1: simsiam: worker 1 of 2") {

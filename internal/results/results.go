@@ -15,6 +15,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/simsiam-go/simsiam/runfolder"
 )
 
 // Entry names: the trained encoder and the two baselines.
@@ -256,20 +258,19 @@ func ReadMetrics(path string) ([]Point, []LossPoint, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var rec struct {
-			Step    int64    `json:"step"`
-			Epoch   float64  `json:"epoch"`
-			KNNTop1 *float64 `json:"knn_top1"`
-			Loss    *float64 `json:"loss"`
-		}
-		if err := json.Unmarshal(line, &rec); err != nil {
+		rec, err := runfolder.ParseRecord(line)
+		if err != nil {
 			return nil, nil, fmt.Errorf("%s line %d: %w", path, n, err)
 		}
+		var step int64
+		if rec.Step != nil {
+			step = *rec.Step
+		}
 		if rec.KNNTop1 != nil {
-			knn = append(knn, Point{Epoch: rec.Epoch, Step: rec.Step, Top1: *rec.KNNTop1})
+			knn = append(knn, Point{Epoch: rec.Epoch, Step: step, Top1: *rec.KNNTop1})
 		}
 		if rec.Loss != nil {
-			loss = append(loss, LossPoint{Epoch: rec.Epoch, Step: rec.Step, Loss: *rec.Loss})
+			loss = append(loss, LossPoint{Epoch: rec.Epoch, Step: step, Loss: *rec.Loss})
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/simsiam-go/simsiam/runfolder"
 )
 
 func sample() *File {
@@ -100,7 +102,7 @@ func TestReadUnknownField(t *testing.T) {
 
 func TestReadMetrics(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "metrics.jsonl")
+	path := runfolder.Dir(dir).Metrics()
 	lines := `{"step":10,"epoch":0.01,"loss":-0.2,"time":"2026-12-01T11:00:00Z"}
 {"step":937,"epoch":1,"knn_top1":0.7712,"knn_top5":0.99}
 
@@ -128,6 +130,39 @@ func TestReadMetrics(t *testing.T) {
 	}
 	if _, _, err := ReadMetrics(filepath.Join(dir, "none.jsonl")); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// TestReadMetricsOfRecords: the curves read back from what a run writes
+// (runfolder's records); the skip record is neither.
+func TestReadMetricsOfRecords(t *testing.T) {
+	d := runfolder.Dir(t.TempDir())
+	f, err := os.Create(d.Metrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	top5 := 0.9
+	for _, rec := range []any{
+		runfolder.StepRecord{Step: 5, Epoch: 0.5, Loss: -0.5, LR: 0.1, Time: "t"},
+		runfolder.SkipRecord{Step: 6, Skip: 1, NonFinite: "loss is", Time: "t"},
+		runfolder.KNNRecord{Step: 10, Epoch: 1, KNNTop1: 0.75, KNNTop5: &top5},
+	} {
+		if err := runfolder.WriteRecord(f, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	curve, loss, err := ReadMetrics(d.Metrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Point{{Epoch: 1, Step: 10, Top1: 0.75}}; len(curve) != 1 || curve[0] != want[0] {
+		t.Errorf("curve %v, want %v", curve, want)
+	}
+	if want := (LossPoint{Epoch: 0.5, Step: 5, Loss: -0.5}); len(loss) != 1 || loss[0] != want {
+		t.Errorf("loss %v, want [%v]", loss, want)
 	}
 }
 

@@ -1,0 +1,120 @@
+package train
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/runfolder"
+	"github.com/simsiam-go/simsiam/tfgraph"
+)
+
+func TestAgreedConfigRoundTrip(t *testing.T) {
+	c := configs.Default()
+	text := agreedConfig(&c)
+	for _, k := range []string{"optim.batch_size: ", "optim.base_lr: ", "seed: ", "model.width: ", "train.checkpoint_every: "} {
+		if !strings.Contains(text, "\n"+k) && !strings.HasPrefix(text, k) {
+			t.Errorf("agreed config lacks %q", k)
+		}
+	}
+	for _, k := range []string{"output_dir: ", "data.dir: ", "runtime.devices: "} {
+		if strings.Contains(text, k) {
+			t.Errorf("agreed config has the local key %q", k)
+		}
+	}
+	if diff, err := agreeWithChief(text, encodeAgreed(text)); err != nil || diff != "" {
+		t.Errorf("own config against itself: %q, %v", diff, err)
+	}
+	other := c
+	other.Optim.BatchSize, other.Seed, other.OutputDir = 64, 7, "elsewhere"
+	diff, err := agreeWithChief(agreedConfig(&other), encodeAgreed(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"optim.batch_size (here 64, the chief 512)", "seed (here 7, the chief 0)"} {
+		if !strings.Contains(diff, want) {
+			t.Errorf("diff %q lacks %q", diff, want)
+		}
+	}
+	if strings.Contains(diff, "output_dir") {
+		t.Errorf("diff names a local key: %q", diff)
+	}
+	long := strings.Repeat("x: y\n", configCheckLen)
+	if diff, err := agreeWithChief(text, encodeAgreed(long)); err != nil || !strings.Contains(diff, "too long to list") {
+		t.Errorf("a chief's text too long for the vector: %q, %v", diff, err)
+	}
+	bad := encodeAgreed(text)
+	bad[40] = 300 // two contributions summed: not a byte
+	if _, err := agreeWithChief(text, bad); err == nil {
+		t.Error("a corrupt check vector was accepted")
+	}
+}
+
+// TestWorkersRefuseADifferentConfig: two workers on loopback whose configs
+// differ in the global batch and the seed (and, in a second job, in
+// model.width, which makes every variable's shape differ) both stop at the
+// start barrier within seconds, worker 1 naming the keys and both values,
+// the chief saying a worker differs; no checkpoint is written.
+func TestWorkersRefuseADifferentConfig(t *testing.T) {
+	dataDir := t.TempDir()
+	writeIDX(t, dataDir, 64, 20, 20)
+	for _, tc := range []struct {
+		name string
+		edit func(c *configs.Config)
+		want string
+	}{
+		{"batch and seed", func(c *configs.Config) { c.Optim.BatchSize *= 2; c.Seed = 7 }, "optim.batch_size (here "},
+		{"width", func(c *configs.Config) { c.Model.Width *= 2 }, "model.width (here "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			var tasks []tfgraph.TaskAddr
+			cluster := tfgraph.Cluster{}
+			for i := range 2 {
+				addr := freePort(t)
+				tasks = append(tasks, tfgraph.TaskAddr{Job: "worker", Index: i, Addr: addr})
+				cluster["worker"] = append(cluster["worker"], addr)
+			}
+			errs := make([]error, 2)
+			logs := make([]strings.Builder, 2)
+			var wg sync.WaitGroup
+			start := time.Now()
+			for i := range 2 {
+				srv, err := tfgraph.NewServer(cluster, "worker", i, tfgraph.ServerOptions{CollectiveGroupLeader: tasks[0].Device()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := loopConfig(t, dataDir, out)
+				cfg.Train.KNNEvery = 0
+				if i == 1 {
+					tc.edit(cfg)
+				}
+				rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, errs[i] = Run(context.Background(), cfg, Options{Log: &logs[i], Replicas: rep})
+				}()
+			}
+			wg.Wait()
+			took := time.Since(start)
+			if errs[1] == nil || !strings.Contains(errs[1].Error(), "the config differs from the chief's in ") || !strings.Contains(errs[1].Error(), tc.want) {
+				t.Errorf("worker 1: %v\n%s", errs[1], logs[1].String())
+			}
+			if errs[0] == nil || !strings.Contains(errs[0].Error(), "1 of the other workers run a config that differs") {
+				t.Errorf("the chief: %v\n%s", errs[0], logs[0].String())
+			}
+			if took > 30*time.Second {
+				t.Errorf("the job took %v to stop", took)
+			}
+			ck, _ := filepath.Glob(filepath.Join(runfolder.Dir(out).Checkpoints(), "ckpt-*"))
+			if len(ck) > 0 {
+				t.Errorf("a refused job wrote checkpoints: %v", ck)
+			}
+		})
+	}
+}
