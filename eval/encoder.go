@@ -250,9 +250,14 @@ func (r *encoderRestore) run(sess *tfgraph.Session, prefix string) error {
 // ResolveCheckpoint turns what a user passes as a checkpoint into a prefix:
 // a prefix (PREFIX.index exists) is returned as is; a directory yields its
 // newest ckpt-STEP checkpoint, looking in DIR/checkpoints too, so a run's
-// output_dir works.
+// output_dir works. Either is verified first (tfgraph.VerifyCheckpoint): a
+// corrupt checkpoint is named with the reason and, for a directory, the
+// newest intact one to give instead.
 func ResolveCheckpoint(path string) (string, error) {
 	if _, err := os.Stat(path + ".index"); err == nil {
+		if err := tfgraph.VerifyCheckpoint(path); err != nil {
+			return "", err
+		}
 		return path, nil
 	}
 	st, err := os.Stat(path)
@@ -260,7 +265,10 @@ func ResolveCheckpoint(path string) (string, error) {
 		return "", fmt.Errorf("checkpoint %s: no %s.index (give a checkpoint prefix such as runs/x/%s/ckpt-1000, or a directory)", path, filepath.Base(path), runfolder.CheckpointsName)
 	}
 	for _, dir := range []string{path, runfolder.Dir(path).Checkpoints()} {
-		if latest, err := (tfgraph.Checkpoints{Dir: dir}).Latest(); err == nil && latest != "" {
+		if latest, err := (tfgraph.Checkpoints{Dir: dir}).NewestVerified(); err != nil || latest != "" {
+			if err != nil {
+				return "", fmt.Errorf("checkpoint %s: %w", path, err)
+			}
 			return latest, nil
 		}
 	}

@@ -126,3 +126,32 @@ func jsonText(v any) string {
 	}
 	return string(bytes.Trim(b, `"`))
 }
+
+// RunConfigKey is the checkpoint key of the run config record, the
+// second record every training checkpoint holds: a string scalar with a
+// JSON object from every config key a resume must keep or may only extend
+// (the resume rules of package train) to its value as the config
+// reference writes it, e.g. {"seed":"0","optim.batch_size":"512",...}.
+// With it a resume can be checked against the checkpoint itself when the
+// run's config.yaml is gone. Python reads it like ConfigKey.
+const RunConfigKey = "simsiam/run_config"
+
+// RunRecordEntry is the saver entry that writes the JSON object record
+// under RunConfigKey (a constant in scope s; it is never restored).
+func RunRecordEntry(s *tfgraph.Scope, record string) tfgraph.Entry {
+	return tfgraph.Entry{Key: RunConfigKey, Value: s.Const("run_config", record)}
+}
+
+// ReadRunRecord returns the run config record of the checkpoint at prefix.
+// found is false (and err nil) for a checkpoint without one (written
+// before the record existed, or by another program).
+func ReadRunRecord(prefix string) (record map[string]string, found bool, err error) {
+	raw, found, err := tfgraph.ReadCheckpointString(prefix, RunConfigKey)
+	if err != nil || !found {
+		return nil, found, err
+	}
+	if err := json.Unmarshal([]byte(raw), &record); err != nil {
+		return nil, true, fmt.Errorf("checkpoint %s: its %s is not a JSON object of strings: %w", prefix, RunConfigKey, err)
+	}
+	return record, true, nil
+}

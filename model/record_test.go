@@ -87,3 +87,53 @@ func TestCheckRecord(t *testing.T) {
 		t.Errorf("old checkpoint: note %q err %v", note, err)
 	}
 }
+
+func TestRunRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		record string // "" writes none
+		want   map[string]string
+		err    string
+	}{
+		{"record", `{"seed":"7","optim.batch_size":"32"}`, map[string]string{"seed": "7", "optim.batch_size": "32"}, ""},
+		{"none (an older checkpoint)", "", nil, ""},
+		{"not an object of strings", `{"seed":7}`, nil, "not a JSON object of strings"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := tfgraph.NewGraph()
+			v := g.Root().Child("encoder/conv1").Var("kernel", []int64{1}, tfgraph.Zeros(), 0)
+			var extra []tfgraph.Entry
+			if tc.record != "" {
+				extra = append(extra, RunRecordEntry(g.Root().Child("simsiam").OnHost(), tc.record))
+			}
+			sv := tfgraph.NewSaver(g, "save", []*tfgraph.Variable{v}, extra...)
+			sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
+				t.Fatal(err)
+			}
+			prefix := filepath.Join(t.TempDir(), "ckpt-1")
+			if err := sv.Save(sess, prefix); err != nil {
+				t.Fatal(err)
+			}
+			got, found, err := ReadRunRecord(prefix)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !found {
+					t.Fatalf("got %v found %v err %v, want an error with %q", got, found, err, tc.err)
+				}
+				return
+			}
+			if err != nil || found != (tc.record != "") || len(got) != len(tc.want) {
+				t.Fatalf("got %v found %v err %v, want %v", got, found, err, tc.want)
+			}
+			for k, w := range tc.want {
+				if got[k] != w {
+					t.Errorf("%s = %q, want %q", k, got[k], w)
+				}
+			}
+		})
+	}
+}

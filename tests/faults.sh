@@ -8,7 +8,7 @@
 # refused the suite fails and says so: it never skips.
 #
 #   KILL_ROUNDS=N   kill -9 rounds (default 12, at least 10)
-#   FAULTS_ONLY="signals knn eval kill9 export disk nan two crash memory"   a subset (while debugging)
+#   FAULTS_ONLY="signals knn eval kill9 export disk nan two crash memory resume"   a subset (while debugging)
 set -euo pipefail
 BIN="${BIN:-bin/simsiam}"
 PY="${SIMSIAM_PYTHON:-python3}"
@@ -348,6 +348,93 @@ t2=$(now_ms)
 grep -q 'no batch fits' "$OUT/mem2.log" || { cat "$OUT/mem2.log"; fail "data.image_size=100000: no refusal naming the memory"; }
 ! compgen -G "$OUT/mem_defaults/checkpoints/ckpt-*" > /dev/null || fail "a refused run wrote a checkpoint"
 record "fault: a config of only output_dir (ResNet-50, 224 px, batch 512) -> exit 1 in $((t1 - t0)) ms, '$(grep -oE 'needs about [0-9.]+ GiB' "$OUT/mem1.log")', $(grep -oE 'optim.batch_size [0-9]+ would fit' "$OUT/mem1.log"); data.image_size=100000 -> exit 1 in $((t2 - t1)) ms, no batch fits"
+fi
+
+if want resume; then
+section "resume from a corrupt, config-less or moved run folder"
+# flip FILE: flips the middle byte of FILE, as a bad disk or a stray write would.
+flip() { "$PY" -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[len(b) // 2] ^= 0x40; open(p, "wb").write(b)' "$1"; }
+run="$OUT/res"
+rs=(train "${tiny[@]}" --set train.checkpoint_every=3 --set train.keep_checkpoints=5 --set "output_dir=$run")
+"$BIN" "${rs[@]}" --set train.max_steps=12 > "$OUT/res1.log" 2>&1 || { cat "$OUT/res1.log"; fail "the run whose checkpoint is corrupted"; }
+flip "$run/checkpoints/ckpt-12.data-00000-of-00001"
+t0=$(now_ms); CODE=0
+"$BIN" "${rs[@]}" --set train.max_steps=15 --resume > "$OUT/res2.log" 2>&1 || CODE=$?
+t1=$(now_ms)
+[[ $CODE == 0 ]] || { cat "$OUT/res2.log"; fail "resume with a corrupt newest checkpoint: exit $CODE, want 0"; }
+skip=$(grep -E '^resume: skipping checkpoints/ckpt-12: tensor .+: crc32c mismatch .*; using ckpt-9$' "$OUT/res2.log") \
+  || { cat "$OUT/res2.log"; fail "no line naming the corrupt ckpt-12 and the ckpt-9 used"; }
+grep -q "resuming from $run/checkpoints/ckpt-9 at step 9" "$OUT/res2.log" && grep -q '^done: step 15 ' "$OUT/res2.log" \
+  || { cat "$OUT/res2.log"; fail "the resume did not go from ckpt-9 to step 15"; }
+record "fault: a flipped byte in ckpt-12.data, --resume -> exit 0 after $((t1 - t0)) ms, trained from ckpt-9 to 15: '${skip%%: crc32c*}: crc32c mismatch ...; using ckpt-9'"
+# A truncated data file and a truncated index: both skipped, with the reason.
+truncate -s -100 "$run/checkpoints/ckpt-15.data-00000-of-00001"
+truncate -s 30 "$run/checkpoints/ckpt-12.index"
+CODE=0; "$BIN" "${rs[@]}" --set train.max_steps=18 --resume > "$OUT/res3.log" 2>&1 || CODE=$?
+[[ $CODE == 0 ]] || { cat "$OUT/res3.log"; fail "resume with a truncated data file and index: exit $CODE, want 0"; }
+grep -qE '^resume: skipping checkpoints/ckpt-15: tensor .+truncated file\?\); using ckpt-9$' "$OUT/res3.log" \
+  && grep -qE '^resume: skipping checkpoints/ckpt-12: ckpt-12.index: not a valid TensorFlow checkpoint index: .*; using ckpt-9$' "$OUT/res3.log" \
+  && grep -q '^done: step 18 ' "$OUT/res3.log" || { cat "$OUT/res3.log"; fail "the truncated ckpt-15.data and ckpt-12.index were not both skipped"; }
+record "fault: ckpt-15.data cut by 100 bytes and ckpt-12.index cut to 30 bytes, --resume -> exit 0, both skipped with the reason, trained from ckpt-9 to 18"
+# Evaluation and export on the folder name a corrupt newest checkpoint
+# and the newest intact one, before any work.
+flip "$run/checkpoints/ckpt-18.data-00000-of-00001"
+for cmd in knn export; do
+  extra=(); [[ $cmd == export ]] && extra=(--out "$OUT/res_export")
+  CODE=0; t0=$(now_ms)
+  "$BIN" "$cmd" "${tiny[@]}" --checkpoint "$run/checkpoints" "${extra[@]}" > "$OUT/res_$cmd.log" 2>&1 || CODE=$?
+  t1=$(now_ms)
+  [[ $CODE == 1 ]] || { cat "$OUT/res_$cmd.log"; fail "$cmd on a folder with a corrupt newest checkpoint: exit $CODE, want 1"; }
+  grep -q "the newest checkpoint $run/checkpoints/ckpt-18 is corrupt: tensor .*crc32c mismatch.*; the newest intact one is $run/checkpoints/ckpt-15" "$OUT/res_$cmd.log" \
+    || { cat "$OUT/res_$cmd.log"; fail "$cmd does not name the corrupt ckpt-18 and the intact ckpt-15"; }
+  record "fault: $cmd --checkpoint RUN/checkpoints with ckpt-18 corrupt -> exit 1 after $((t1 - t0)) ms naming ckpt-18, the tensor, and ckpt-15 to use"
+done
+# Nothing intact: refused, naming each; nothing deleted.
+for s in 6 9 12 15; do flip "$run/checkpoints/ckpt-$s.data-00000-of-00001"; done  # ckpt-18 is already
+before=$(ls "$run/checkpoints" | wc -l)
+CODE=0; "$BIN" "${rs[@]}" --set train.max_steps=21 --resume > "$OUT/res4.log" 2>&1 || CODE=$?
+[[ $CODE == 1 ]] || { cat "$OUT/res4.log"; fail "resume with no intact checkpoint: exit $CODE, want 1"; }
+grep -q "cannot resume: none of the 5 checkpoints in $run/checkpoints is intact" "$OUT/res4.log" || { cat "$OUT/res4.log"; fail "the refusal does not name the checkpoints"; }
+[[ $(ls "$run/checkpoints" | wc -l) == "$before" ]] || fail "the refused resume changed checkpoints/"
+record "fault: every checkpoint corrupt, --resume -> exit 1 naming all 5, checkpoints/ unchanged"
+
+# A moved run folder resumes where its config.yaml is.
+mv_from="$OUT/res_x"; mv_to="$OUT/res_y"
+"$BIN" train "${tiny[@]}" --set train.max_steps=3 --set "output_dir=$mv_from" > "$OUT/res_mv1.log" 2>&1 || { cat "$OUT/res_mv1.log"; fail "the run to move"; }
+mv "$mv_from" "$mv_to"
+CODE=0; t0=$(now_ms)
+"$BIN" train --config "$mv_to/config.yaml" --set train.max_steps=6 --resume > "$OUT/res_mv2.log" 2>&1 || CODE=$?
+t1=$(now_ms)
+[[ $CODE == 0 ]] || { cat "$OUT/res_mv2.log"; fail "resume of a moved run: exit $CODE, want 0"; }
+grep -q "^resume: using the run folder $mv_to, where --config $mv_to/config.yaml is (it records output_dir $mv_from" "$OUT/res_mv2.log" \
+  && grep -q "resuming from $mv_to/checkpoints/ckpt-3 at step 3" "$OUT/res_mv2.log" && grep -q '^done: step 6 ' "$OUT/res_mv2.log" \
+  || { cat "$OUT/res_mv2.log"; fail "the moved run did not resume in $mv_to from ckpt-3"; }
+test ! -e "$mv_from" || fail "the resume of the moved run wrote into $mv_from"
+record "fault: mv runs/x runs/y, train --config runs/y/config.yaml --resume -> exit 0 after $((t1 - t0)) ms, resumed in runs/y from ckpt-3 (one line says so), runs/x not created"
+CODE=0; "$BIN" train --config "$mv_to/config.yaml" --set "output_dir=$OUT/res_z" --resume > "$OUT/res_mv3.log" 2>&1 || CODE=$?
+[[ $CODE == 1 ]] && grep -q "is the config of the run in $mv_to, but output_dir is $OUT/res_z" "$OUT/res_mv3.log" \
+  || { cat "$OUT/res_mv3.log"; fail "a resume with a run's config and another output_dir: exit $CODE, want 1 naming both"; }
+record "fault: --config runs/y/config.yaml --set output_dir=runs/z --resume -> exit 1 naming both folders"
+
+# Without config*.yaml the checkpoint's own record keeps the rules.
+rm "$mv_to"/config*.yaml
+CODE=0; t0=$(now_ms)
+"$BIN" train "${tiny[@]}" --set train.max_steps=6 --set "output_dir=$mv_to" --set seed=7 --set optim.batch_size=16 --set data.limit=1000 --resume > "$OUT/res_rec.log" 2>&1 || CODE=$?
+t1=$(now_ms)
+[[ $CODE == 1 ]] || { cat "$OUT/res_rec.log"; fail "resume without config.yaml, other seed, batch and limit: exit $CODE, want 1"; }
+for k in "seed: 0 (checkpoint ckpt-6) -> 7" "optim.batch_size: 32 (checkpoint ckpt-6) -> 16" "data.limit: 2000 (checkpoint ckpt-6) -> 1000"; do
+  grep -qF "$k" "$OUT/res_rec.log" || { cat "$OUT/res_rec.log"; fail "the refusal does not name '$k'"; }
+done
+record "fault: rm config*.yaml, --resume with another seed, optim.batch_size and data.limit -> exit 1 after $((t1 - t0)) ms naming the 3 keys against checkpoint ckpt-6's record"
+
+# A refused resume leaves no TensorBoard event file behind.
+events=$(ls "$mv_to"/logs/events.out.tfevents.* | wc -l)
+for i in 1 2; do
+  CODE=0; "$BIN" train "${tiny[@]}" --set train.max_steps=6 --set "output_dir=$mv_to" --set model.width=8 --resume > "$OUT/res_ev$i.log" 2>&1 || CODE=$?
+  [[ $CODE == 1 ]] && grep -q 'model.width: checkpoint 4, config 8' "$OUT/res_ev$i.log" || { cat "$OUT/res_ev$i.log"; fail "resume with another width: exit $CODE, want 1 naming model.width"; }
+done
+[[ $(ls "$mv_to"/logs/events.out.tfevents.* | wc -l) == "$events" ]] || fail "the refused resumes left event files ($events before, $(ls "$mv_to"/logs/events.out.tfevents.* | wc -l) after)"
+record "fault: two resumes refused at the checkpoint check (model.width) -> exit 1, $events event files before and after"
 fi
 
 printf '\n== fault suite: %d checks passed in %d s\n' "$(wc -l < "$RESULTS")" "$((SECONDS - start))"

@@ -72,21 +72,15 @@ type chiefFiles struct {
 // newest checkpoint (env.latest) and opens the kNN monitor's data.
 func newChiefFiles(ctx context.Context, e *env) (*chiefFiles, error) {
 	c := &chiefFiles{env: e, dir: runfolder.Dir(e.cfg.OutputDir), latestStep: -1}
+	var err error
+	// When resuming: the newest intact checkpoint (see resume.go).
+	if e.latest, c.latestStep, err = e.latestCheckpoint(); err != nil {
+		return nil, err
+	}
 	if e.opts.Resume {
 		if err := c.compareConfig(); err != nil {
 			return nil, err
 		}
-	}
-	steps, err := e.ckpts.List()
-	if err != nil {
-		return nil, err
-	}
-	if len(steps) > 0 {
-		c.latestStep = steps[len(steps)-1]
-		e.latest = e.ckpts.Prefix(c.latestStep)
-	}
-	if e.opts.Resume && e.latest == "" {
-		fmt.Fprintf(e.logw, "--resume: no checkpoint in %s, starting from step 0\n", e.ckpts.Dir)
 	}
 	if e.cfg.Train.KNNEvery > 0 {
 		if c.bank, c.knnTest, err = e.opts.openMonitorData(ctx, e.cfg); err != nil {
@@ -97,14 +91,15 @@ func newChiefFiles(ctx context.Context, e *env) (*chiefFiles, error) {
 }
 
 // compareConfig checks a resume's config against the run's newest saved
-// one (see checkResumeConfig) and prints every change it makes.
+// one and the checkpoint's record (see checkResume) and prints every
+// change it makes.
 func (c *chiefFiles) compareConfig() error {
 	prev, path, err := readPrevConfig(c.cfg.OutputDir)
-	if err != nil || prev == nil {
+	if err != nil {
 		return err
 	}
-	changes, err := checkResumeConfig(prev, c.cfg, c.spe)
-	if err != nil {
+	changes, err := c.checkResume(prev) // and the checkpoint's record
+	if err != nil || prev == nil {
 		return err
 	}
 	for _, ch := range changes {

@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -75,32 +78,100 @@ func lastStep(cfg *configs.Config, spe int64) int64 {
 	return total
 }
 
-// checkResumeConfig compares cfg with the run's saved effective config
-// prev: the changes it may make, or an error listing every key it may not
-// change. spe is the steps per epoch (the same for both: batch size and
-// data cannot change).
-func checkResumeConfig(prev, cfg *configs.Config, spe int64) ([]configs.Change, error) {
-	changes := configs.Diff(prev, cfg)
-	var refused []string
-	schedule := false
-	for _, c := range changes {
-		switch ruleFor(c.Key) {
-		case ruleRefuse:
-			refused = append(refused, fmt.Sprintf("%s: %s -> %s", c.Key, c.From, c.To))
-		case ruleSchedule:
-			schedule = true
+// runRecord is the run config record of the checkpoint a resume starts
+// from (see runRecordJSON): Values maps config keys to their values as the
+// config reference writes them; Name is the checkpoint's base name.
+type runRecord struct {
+	Name   string
+	Values map[string]string
+}
+
+// checkResume applies the resume rules to cfg against the run's saved
+// effective config prev and the record rec of the checkpoint it resumes
+// from; either may be nil (no config.yaml; a checkpoint written before the
+// record existed). The checkpoint is the truth: a key it records is
+// judged against its value, the others against prev's. It returns
+// prev's changes (printed and recorded by the caller), one note per kept
+// key on which prev and the record disagree, and an error listing every
+// key cfg may not change. The model keys are left to model.CheckRecord,
+// which compares them with the checkpoint's model config.
+func checkResume(prev *configs.Config, rec *runRecord, cfg *configs.Config, spe int64) (changes []configs.Change, notes []string, err error) {
+	cur, order, err := configValues(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	recorded := func(key string) (string, bool) {
+		if rec == nil || slices.Contains(model.RecordKeys, key) {
+			return "", false
+		}
+		v, ok := rec.Values[key]
+		return v, ok
+	}
+	var before map[string]string // prev's values
+	if prev != nil {
+		if before, _, err = configValues(prev); err != nil {
+			return nil, nil, err
 		}
 	}
-	if schedule {
-		if was, now := lastStep(prev, spe), lastStep(cfg, spe); now < was {
-			refused = append(refused, fmt.Sprintf("optim.epochs / train.max_steps: the last step would be %d instead of %d (a schedule may be extended, not cut)", now, was))
+	var refused []string
+	for _, k := range order {
+		rv, ok := recorded(k)
+		if !ok || ruleFor(k) != ruleRefuse {
+			continue
+		}
+		pv, hasPrev := before[k]
+		if hasPrev && pv != rv {
+			notes = append(notes, fmt.Sprintf("--resume: %s: the run's config says %s but checkpoint %s was trained with %s; following the checkpoint", k, pv, rec.Name, rv))
+		}
+		switch {
+		case rv == cur[k]:
+		case hasPrev && pv == rv:
+			refused = append(refused, fmt.Sprintf("%s: %s -> %s", k, rv, cur[k]))
+		default:
+			refused = append(refused, fmt.Sprintf("%s: %s (checkpoint %s) -> %s", k, rv, rec.Name, cur[k]))
+		}
+	}
+	if prev != nil {
+		changes = configs.Diff(prev, cfg)
+		for _, c := range changes {
+			if _, ok := recorded(c.Key); !ok && ruleFor(c.Key) == ruleRefuse {
+				refused = append(refused, fmt.Sprintf("%s: %s -> %s", c.Key, c.From, c.To))
+			}
+		}
+	}
+	// The schedule may be extended, not cut: against the checkpoint's
+	// record where it has one, else the saved config.
+	var was *configs.Config
+	if prev != nil {
+		p := *prev
+		was = &p
+	}
+	for _, k := range []string{"optim.epochs", "train.max_steps"} {
+		rv, ok := recorded(k)
+		n, perr := strconv.Atoi(rv)
+		if !ok || perr != nil {
+			continue
+		}
+		if was == nil {
+			c := *cfg
+			was = &c
+		}
+		if k == "optim.epochs" {
+			was.Optim.Epochs = n
+		} else {
+			was.Train.MaxSteps = n
+		}
+	}
+	if was != nil {
+		if then, now := lastStep(was, spe), lastStep(cfg, spe); now < then {
+			refused = append(refused, fmt.Sprintf("optim.epochs / train.max_steps: the last step would be %d instead of %d (a schedule may be extended, not cut)", now, then))
 		}
 	}
 	if len(refused) > 0 {
-		return changes, fmt.Errorf("--resume: the config changes %d keys a resumed run must keep (they change the network, the data or the schedule already trained):\n  %s\n(resume with the run's own config, or start a new run in another output_dir)",
+		return changes, notes, fmt.Errorf("--resume: the config changes %d keys a resumed run must keep (they change the network, the data or the schedule already trained):\n  %s\n(resume with the run's own config, or start a new run in another output_dir)",
 			len(refused), strings.Join(refused, "\n  "))
 	}
-	return changes, nil
+	return changes, notes, nil
 }
 
 // readPrevConfig loads the run's newest effective config; nil when the run

@@ -129,6 +129,10 @@ func (r *run) start() error {
 			return err
 		}
 	}
+	// Only now: a refused resume leaves no TensorBoard event file.
+	if err := r.out.openLogs(); err != nil {
+		return err
+	}
 	skips, err := r.out.resumeSkips(r.from)
 	if err != nil {
 		return err

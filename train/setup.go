@@ -160,7 +160,7 @@ func (r *run) buildGraph(placed *configs.Config) error {
 }
 
 // openSession starts the session (closed with the run unless a collective
-// failed), attaches the kNN monitor and opens the summaries.
+// failed) and attaches the kNN monitor.
 func (r *run) openSession() error {
 	so := session.Options(r.cfg.Runtime)
 	r.co.sessionOptions(&so)
@@ -176,9 +176,7 @@ func (r *run) openSession() error {
 	if r.enc != nil {
 		r.enc.Attach(r.sess.Session)
 	}
-	if err := r.out.openLogs(); err != nil {
-		return err
-	}
+	// The summaries are opened by start, after the resume checks.
 	r.closeFns = append(r.closeFns, func() { r.out.close(r.co.abandoned()) })
 	return nil
 }

@@ -138,7 +138,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	}
 	st.buildUpdate(root, cfg, o, bn)
 	// Every checkpoint records the model config it was written with.
-	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg))
+	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg), runRecordEntry(root.Child("simsiam").OnHost(), cfg))
 	if replicated {
 		if err := st.broadcast(root.Child("broadcast"), o.Replicas); err != nil {
 			return nil, err

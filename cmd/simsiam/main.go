@@ -236,10 +236,17 @@ Flags:
 		if err != nil {
 			return err
 		}
+		if err := train.UseRunFolder(cf.file, cfg, *resume, stdout); err != nil {
+			return err
+		}
 		return launch(ctx, cfg, *workers, withoutWorkersFlag(args), stdout, stderr)
 	}
 	cfg, err := cf.loadForTF(true, stderr)
 	if err != nil {
+		return err
+	}
+	// A moved run resumes where its config.yaml is.
+	if err := train.UseRunFolder(cf.file, cfg, *resume, stdout); err != nil {
 		return err
 	}
 	devices, err := session.ResolveDevices(cfg.Runtime)
