@@ -6,8 +6,10 @@
 package cluster
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -32,8 +34,11 @@ func configErrorf(format string, args ...any) error {
 // worker's place in the job; nil without TF_CONFIG (a process training
 // alone). devices are the resolved devices the worker trains on: a GPU
 // chooses NCCL for the all-reduce, anything else the ring. A line on log
-// says who the worker is.
-func Join(cfg *configs.Config, devices []string, log io.Writer) (*train.Replicas, error) {
+// says who the worker is. It then waits, up to runtime.barrier_timeout_s
+// and no longer than ctx, until every other member's TF server answers
+// (WaitForPeers): TensorFlow itself would wait for an absent chief without
+// end, deaf to signals.
+func Join(ctx context.Context, cfg *configs.Config, devices []string, log io.Writer) (*train.Replicas, error) {
 	tc, err := tfgraph.TFConfigFromEnv()
 	if err != nil {
 		return nil, &ConfigError{err}
@@ -53,7 +58,43 @@ func Join(cfg *configs.Config, devices []string, log io.Writer) (*train.Replicas
 	rep.Target = srv.Target()
 	fmt.Fprintf(log, "simsiam: worker %d of %d (TF_CONFIG task %s:%d), TF server %s, all-reduce %s, global batch %d (%d per worker)\n",
 		rep.Rank, rep.Size(), tc.Task.Type, tc.Task.Index, srv.Target(), rep.Hint, cfg.Optim.BatchSize, cfg.Optim.BatchSize/max(rep.Size(), 1))
+	wait := time.Duration(cfg.Runtime.BarrierTimeoutS * float64(time.Second))
+	if err := WaitForPeers(ctx, rep, wait, log); err != nil {
+		return nil, err
+	}
 	return rep, nil
+}
+
+// peerProbeInterval is how often WaitForPeers asks an absent peer again.
+const peerProbeInterval = 250 * time.Millisecond
+
+// WaitForPeers waits until the TF server of every member of rep's job but
+// this one answers (tfgraph.WaitForServer: it takes a connection and speaks
+// gRPC's HTTP/2), for wait in all; ctx ending (a signal) stops it at once.
+// The error names the first member that did not answer, the time waited and
+// the key that sets it.
+func WaitForPeers(ctx context.Context, rep *train.Replicas, wait time.Duration, log io.Writer) error {
+	if rep == nil || rep.Size() <= 1 {
+		return nil
+	}
+	deadline := time.Now().Add(wait)
+	for i, t := range rep.Tasks {
+		if i == rep.Rank {
+			continue
+		}
+		who := fmt.Sprintf("worker %d (%s)", i, t)
+		if i == 0 {
+			who = fmt.Sprintf("the chief (%s)", t)
+		}
+		if err := tfgraph.ProbeServer(t.Addr, 200*time.Millisecond); err == nil {
+			continue
+		}
+		fmt.Fprintf(log, "simsiam: worker %d of %d: waiting up to %.1f s for %s (runtime.barrier_timeout_s)\n", rep.Rank, rep.Size(), time.Until(deadline).Seconds(), who)
+		if err := tfgraph.WaitForServer(ctx, t.Addr, time.Until(deadline), peerProbeInterval); err != nil {
+			return fmt.Errorf("worker %d of %d: %s is not there: %w", rep.Rank, rep.Size(), who, err)
+		}
+	}
+	return nil
 }
 
 // plan is the worker's place in the job tc describes, everything but its

@@ -1,13 +1,17 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/tfgraph"
+	"github.com/simsiam-go/simsiam/train"
 )
 
 // TestPlan: the worker's rank among the chief and workers, the all-reduce
@@ -61,13 +65,81 @@ func TestPlan(t *testing.T) {
 func TestJoinWithoutTFConfig(t *testing.T) {
 	cfg := configs.Default()
 	t.Setenv("TF_CONFIG", "")
-	rep, err := Join(&cfg, []string{"/device:CPU:0"}, io.Discard)
+	rep, err := Join(context.Background(), &cfg, []string{"/device:CPU:0"}, io.Discard)
 	if rep != nil || err != nil {
 		t.Errorf("Join without TF_CONFIG = %+v, %v; want nil, nil", rep, err)
 	}
 	t.Setenv("TF_CONFIG", "{not json")
 	var ce *ConfigError
-	if _, err := Join(&cfg, []string{"/device:CPU:0"}, io.Discard); !errors.As(err, &ce) {
+	if _, err := Join(context.Background(), &cfg, []string{"/device:CPU:0"}, io.Discard); !errors.As(err, &ce) {
 		t.Errorf("Join with a malformed TF_CONFIG: %v, want a ConfigError", err)
+	}
+}
+
+// TestWaitForPeers: a worker whose chief is absent (nothing on its port) or
+// is not a TF server (a listener that accepts and says nothing) gives up at
+// the barrier timeout naming the chief; a signal (ctx cancelled) stops the
+// wait at once; a chief that is there passes.
+func TestWaitForPeers(t *testing.T) {
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			go func() { time.Sleep(5 * time.Second); c.Close() }()
+		}
+	}()
+	rep := func(chief string) *train.Replicas {
+		return &train.Replicas{Rank: 1, Tasks: []tfgraph.TaskAddr{{Job: "worker", Index: 0, Addr: chief}, {Job: "worker", Index: 1, Addr: free()}}}
+	}
+	for _, tc := range []struct{ name, addr, want string }{
+		{"absent", free(), "connection refused"},
+		{"not a TF server", silent.Addr().String(), "not a gRPC server"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log strings.Builder
+			start := time.Now()
+			err := WaitForPeers(context.Background(), rep(tc.addr), time.Second, &log)
+			took := time.Since(start)
+			if err == nil || !strings.Contains(err.Error(), "worker 1 of 2: the chief (worker 0 ("+tc.addr+")) is not there") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v", err)
+			}
+			if took < 600*time.Millisecond || took > 4*time.Second {
+				t.Errorf("gave up after %v, want about the 1 s wait", took)
+			}
+			if !strings.Contains(log.String(), "s for the chief (worker 0 ("+tc.addr+")) (runtime.barrier_timeout_s)") {
+				t.Errorf("log %q", log.String())
+			}
+		})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	if err := WaitForPeers(ctx, rep(free()), time.Minute, io.Discard); err == nil || !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("cancelled: %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a cancelled wait took %v", d)
+	}
+	chief := free()
+	if _, err := tfgraph.NewServer(tfgraph.Cluster{"worker": {chief}}, "worker", 0, tfgraph.ServerOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitForPeers(context.Background(), rep(chief), 5*time.Second, io.Discard); err != nil {
+		t.Errorf("a chief that is there: %v", err)
 	}
 }

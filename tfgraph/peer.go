@@ -63,7 +63,11 @@ func WaitForServer(ctx context.Context, addr string, wait, interval time.Duratio
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("waiting for the TensorFlow server at %s: %w", addr, errors.Join(context.Cause(ctx), err))
+			cause := context.Cause(ctx)
+			if !errors.Is(cause, ctx.Err()) {
+				cause = fmt.Errorf("%w (%w)", ctx.Err(), cause)
+			}
+			return fmt.Errorf("waiting for the TensorFlow server at %s: %w; last: %w", addr, cause, err)
 		case <-t.C:
 		}
 	}

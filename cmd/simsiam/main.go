@@ -255,7 +255,7 @@ Flags:
 	}
 	// TF_CONFIG makes this process one worker of a data-parallel job, with
 	// its own TF server (between-graph replication).
-	rep, err := joinCluster(cfg, devices, stdout)
+	rep, err := joinCluster(ctx, cfg, devices, stdout)
 	if err != nil {
 		return err
 	}

@@ -44,8 +44,8 @@ func launch(ctx context.Context, cfg *configs.Config, n int, args []string, stdo
 
 // joinCluster makes this process the worker TF_CONFIG names (nil without
 // TF_CONFIG); see cluster.Join.
-func joinCluster(cfg *configs.Config, devices []string, stdout io.Writer) (*train.Replicas, error) {
-	rep, err := cluster.Join(cfg, devices, stdout)
+func joinCluster(ctx context.Context, cfg *configs.Config, devices []string, stdout io.Writer) (*train.Replicas, error) {
+	rep, err := cluster.Join(ctx, cfg, devices, stdout)
 	return rep, clusterUsage(err)
 }
 
