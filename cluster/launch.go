@@ -19,9 +19,16 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 )
 
-// failGrace is how much longer than the collective timeout the other
-// workers are given to fail after one has failed, before they are killed.
-const failGrace = 30 * time.Second
+// Once the job is over — a worker failed, or the chief (which writes the
+// run's files) exited — the workers still running are given EndGrace to
+// end by themselves (a peer's death fails their collectives in a fraction
+// of a second, with a message naming it), then SIGTERM, then after
+// KillGrace SIGKILL. A worker other than the chief that exits 0 ends
+// nothing: the chief may still be exporting the SavedModel.
+const (
+	DefaultEndGrace  = 10 * time.Second
+	DefaultKillGrace = 10 * time.Second
+)
 
 // LaunchOptions describe a job Launch runs on this machine.
 type LaunchOptions struct {
@@ -40,6 +47,9 @@ type LaunchOptions struct {
 	// Signal, when set, is the signal to forward to every worker once ctx
 	// is done (the one that stopped the launcher); SIGTERM otherwise.
 	Signal func() os.Signal
+	// EndGrace and KillGrace (0: DefaultEndGrace, DefaultKillGrace) bound
+	// the wait for the other workers once the job is over.
+	EndGrace, KillGrace time.Duration
 }
 
 // workerExit is how one worker process ended.
@@ -54,9 +64,10 @@ type workerExit struct {
 // GPUs, its own GPU (CUDA_VISIBLE_DEVICES). Once ctx is done the stop
 // signal is forwarded to every worker, once (they agree on the step to stop
 // after and the chief checkpoints); signalled then reports it. When a worker
-// fails the others are given the collective timeout plus 30 s to fail too,
-// then killed; the error names the first worker that failed. A job that
-// cannot run as configured is a *ConfigError.
+// fails, or the chief exits while others run, the rest are ended within
+// EndGrace + KillGrace (see DefaultEndGrace); the error names the first
+// worker that failed. A job that cannot run as configured is a
+// *ConfigError.
 func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalled bool, err error) {
 	n := o.Workers
 	if n > 1 && (cfg.Optim.BatchSize%n != 0 || !cfg.Data.DropLast) {
@@ -89,6 +100,9 @@ func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalle
 		// Own process group: a Ctrl-C reaches the launcher only, which
 		// forwards it once; the workers die with the launcher.
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		// A killed worker's children may hold its output open: Wait
+		// returns this long after the worker itself has exited.
+		c.WaitDelay = 2 * time.Second
 		prefix := fmt.Sprintf("worker %d: ", i)
 		c.Stdout = &prefixWriter{mu: &mu, w: o.Stdout, prefix: prefix, raw: i == 0}
 		c.Stderr = &prefixWriter{mu: &mu, w: o.Stderr, prefix: prefix}
@@ -106,17 +120,35 @@ func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalle
 		gpuNote = "GPUs " + strings.Join(gpus[:n], ",")
 	}
 	fmt.Fprintf(o.Stdout, "simsiam: started %d workers on %s (%s), global batch %d\n", n, strings.Join(addrs, ", "), gpuNote, cfg.Optim.BatchSize)
+	endGrace, killGrace := o.EndGrace, o.KillGrace
+	if endGrace <= 0 {
+		endGrace = DefaultEndGrace
+	}
+	if killGrace <= 0 {
+		killGrace = DefaultKillGrace
+	}
 	var failed []workerExit
 	var deadline <-chan time.Time
+	running := make([]bool, n)
+	for i := range running {
+		running[i] = true
+	}
+	terminated := false
+	over := "" // why the job is over, once it is
 	for left := n; left > 0; {
 		select {
 		case e := <-exits:
 			left--
+			running[e.rank] = false
 			if e.err != nil {
 				failed = append(failed, e)
-				if deadline == nil && left > 0 {
-					deadline = time.After(time.Duration(cfg.Runtime.CollectiveTimeoutS*float64(time.Second)) + failGrace)
+			}
+			if deadline == nil && left > 0 && (e.err != nil || e.rank == 0) {
+				over = fmt.Sprintf("worker %d failed", e.rank)
+				if e.err == nil {
+					over = "the chief (worker 0) finished"
 				}
+				deadline = time.After(endGrace)
 			}
 		case <-ctx.Done():
 			if !signalled {
@@ -132,8 +164,22 @@ func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalle
 				}
 			}
 		case <-deadline:
-			for _, c := range cmds {
-				c.Process.Kill() // by PID; harmless for those that exited
+			if !terminated {
+				terminated = true
+				for i, c := range cmds {
+					if running[i] {
+						fmt.Fprintf(o.Stderr, "simsiam: %s, and worker %d still runs %v later: SIGTERM, SIGKILL in %v\n", over, i, endGrace, killGrace)
+						// Its process group (Setpgid: the group is its PID).
+						syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+					}
+				}
+				deadline = time.After(killGrace)
+				continue
+			}
+			for i, c := range cmds {
+				if running[i] {
+					syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // its process group, by PID
+				}
 			}
 			deadline = nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
 	"slices"
@@ -228,5 +229,66 @@ func TestFreeLoopbackPorts(t *testing.T) {
 	}
 	if len(addrs) != 3 || addrs[0] == addrs[1] || addrs[1] == addrs[2] || addrs[0] == addrs[2] || !strings.HasPrefix(addrs[0], "127.0.0.1:") {
 		t.Errorf("ports %q, want three distinct loopback addresses", addrs)
+	}
+}
+
+// TestLaunchEndsAJobThatIsOver: when the chief exits (0, before a worker
+// got past the start barrier) or a worker fails while the chief waits, the
+// workers left running get EndGrace, then SIGTERM, then SIGKILL after
+// KillGrace: the launcher returns in about that time, naming the worker
+// that failed first, and the stuck worker is gone (checked by its PID).
+func TestLaunchEndsAJobThatIsOver(t *testing.T) {
+	for _, tc := range []struct {
+		name, script, want string
+	}{
+		// worker 1 ignores SIGTERM: only SIGKILL ends it.
+		{"chief exits 0 first", `case "$TF_CONFIG" in *'"index":0'*) exit 0;; esac; echo "pid $$"; trap '' TERM; sleep 60`, "worker 1 "},
+		{"worker 1 fails while the chief waits", `case "$TF_CONFIG" in *'"index":1'*) exit 3;; esac; echo "pid $$"; sleep 60`, "worker 1 (127.0.0.1:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut syncBuffer
+			start := time.Now()
+			_, err := Launch(context.Background(), launchConfig(), LaunchOptions{
+				Workers: 2, Stdout: &out, Stderr: &errOut, Command: shell(tc.script),
+				EndGrace: 300 * time.Millisecond, KillGrace: 300 * time.Millisecond,
+			})
+			took := time.Since(start)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("error %v, want one starting %q\n%s", err, tc.want, errOut.String())
+			}
+			if took > 5*time.Second {
+				t.Errorf("the launcher took %v to end a job that was over (graces 0.3 s + 0.3 s)", took)
+			}
+			if !strings.Contains(errOut.String(), "and worker 1 still runs 300ms later: SIGTERM, SIGKILL in 300ms") && !strings.Contains(errOut.String(), "and worker 0 still runs 300ms later") {
+				t.Errorf("stderr does not say the job is over:\n%s", errOut.String())
+			}
+			m := regexp.MustCompile(`pid (\d+)`).FindStringSubmatch(out.String())
+			if m == nil {
+				t.Fatalf("the stuck worker printed no PID:\n%s", out.String())
+			}
+			var pid int
+			fmt.Sscan(m[1], &pid)
+			if err := syscall.Kill(pid, 0); err == nil {
+				t.Errorf("worker PID %d still runs after the launcher returned", pid)
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		})
+	}
+}
+
+// TestLaunchLetsTheChiefFinish: a worker other than the chief that exits 0
+// (its last step done) does not end the chief, which may still export.
+func TestLaunchLetsTheChiefFinish(t *testing.T) {
+	var out syncBuffer
+	start := time.Now()
+	_, err := Launch(context.Background(), launchConfig(), LaunchOptions{
+		Workers: 2, Stdout: &out, Stderr: &out, EndGrace: 100 * time.Millisecond, KillGrace: 100 * time.Millisecond,
+		Command: shell(`case "$TF_CONFIG" in *'"index":0'*) sleep 1; echo exported; exit 0;; esac; exit 0`),
+	})
+	if err != nil || !strings.Contains(out.String(), "exported") {
+		t.Errorf("Launch = %v; output:\n%s", err, out.String())
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("returned after %v, before the chief finished", d)
 	}
 }
