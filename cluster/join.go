@@ -82,9 +82,9 @@ func WaitForPeers(ctx context.Context, rep *train.Replicas, wait time.Duration, 
 		if i == rep.Rank {
 			continue
 		}
-		who := fmt.Sprintf("worker %d (%s)", i, t)
+		who := t.String() // "worker 1 (host:port)"
 		if i == 0 {
-			who = fmt.Sprintf("the chief (%s)", t)
+			who = "the chief, " + who
 		}
 		if err := tfgraph.ProbeServer(t.Addr, 200*time.Millisecond); err == nil {
 			continue

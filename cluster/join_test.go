@@ -115,13 +115,13 @@ func TestWaitForPeers(t *testing.T) {
 			start := time.Now()
 			err := WaitForPeers(context.Background(), rep(tc.addr), time.Second, &log)
 			took := time.Since(start)
-			if err == nil || !strings.Contains(err.Error(), "worker 1 of 2: the chief (worker 0 ("+tc.addr+")) is not there") || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || !strings.Contains(err.Error(), "worker 1 of 2: the chief, worker 0 ("+tc.addr+") is not there") || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v", err)
 			}
 			if took < 600*time.Millisecond || took > 4*time.Second {
 				t.Errorf("gave up after %v, want about the 1 s wait", took)
 			}
-			if !strings.Contains(log.String(), "s for the chief (worker 0 ("+tc.addr+")) (runtime.barrier_timeout_s)") {
+			if !strings.Contains(log.String(), "s for the chief, worker 0 ("+tc.addr+") (runtime.barrier_timeout_s)") {
 				t.Errorf("log %q", log.String())
 			}
 		})

@@ -154,13 +154,15 @@ func lineWith(s, sub string, prefix bool) string {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestLoneWorkerGivesUpAtTheBarrier: worker 0 of 2 with no worker 1 waits
-// runtime.barrier_timeout_s at the start barrier, then exits non-zero with
-// one line naming worker 1.
+// up to runtime.barrier_timeout_s for worker 1's TF server before its
+// first collective, then exits 1 naming worker 1 and its address.
 func TestLoneWorkerGivesUpAtTheBarrier(t *testing.T) {
 	needFashionMNIST(t)
 	env := tfConfigs(t, 2)
 	c := startChild(t, []string{env[0]}, tinyWorkers(filepath.Join(t.TempDir(), "run"), "--set", "runtime.barrier_timeout_s=5")...)
-	c.waitLine(regexp.MustCompile(`waiting up to 5 s for the other workers`), 120*time.Second)
+	// The worker waits for its peer's TF server first (cluster.WaitForPeers),
+	// bounded by the same timeout as the start barrier.
+	c.waitLine(regexp.MustCompile(`waiting up to [0-9.]+ s for worker 1 \(127\.0\.0\.1:\d+\) \(runtime\.barrier_timeout_s\)`), 120*time.Second)
 	t0 := time.Now()
 	code := c.wait(35 * time.Second)
 	took := time.Since(t0)
@@ -168,11 +170,11 @@ func TestLoneWorkerGivesUpAtTheBarrier(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d %v after the barrier started, want 1 within 35 s; stderr:\n%s", code, took, stderr)
 	}
-	msg := lineWith(stderr, "simsiam: worker 0: the start barrier", true)
-	if !strings.Contains(msg, "worker 1 (127.0.0.1:") {
+	msg := lineWith(stderr, "simsiam: worker 0 of 2: worker 1 (127.0.0.1:", true)
+	if !strings.Contains(msg, "is not there: no TensorFlow server answered") {
 		t.Errorf("no line naming worker 1; stderr:\n%s", stderr)
 	}
-	if took < 4*time.Second {
+	if took < 3*time.Second {
 		t.Errorf("gave up after %v, before the 5 s barrier timeout", took)
 	}
 	t.Logf("gave up %v after the barrier started: %s", took.Round(time.Millisecond), msg)
