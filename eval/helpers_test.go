@@ -1,14 +1,12 @@
 package eval
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -62,32 +60,13 @@ func saveTrainingLikeCheckpoint(t *testing.T, cfg *configs.Config, prefix string
 		t.Fatal(err)
 	}
 	g.Root().Var("global_step", nil, tfgraph.Fill(42), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
-	init := g.InitOp("init")
-	sv := tfgraph.NewSaver(g, "save", g.Variables())
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Run(nil, nil, init); err != nil {
-		t.Fatal(err)
-	}
-	if err := sv.Save(sess, prefix); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SaveCheckpoint(t, g, g.Variables(), prefix)
 }
 
 // writeIDX writes a grey 8x8 labelled set in idx format under dir as the
 // train or t10k split; nLabels lets a test write a mismatching label file.
 func writeIDX(t *testing.T, dir, split string, imgs *data.Images, nLabels int) {
 	t.Helper()
-	hdr := func(magic uint32, dims ...int) []byte {
-		b := binary.BigEndian.AppendUint32(nil, magic)
-		for _, d := range dims {
-			b = binary.BigEndian.AppendUint32(b, uint32(d))
-		}
-		return b
-	}
 	// Grey: the mean of the three channels.
 	grey := make([]byte, imgs.N*imgs.H*imgs.W)
 	for i := range grey {
@@ -98,12 +77,7 @@ func writeIDX(t *testing.T, dir, split string, imgs *data.Images, nLabels int) {
 	for i := range labels {
 		labels[i] = byte(imgs.Labels[i%imgs.N])
 	}
-	if err := os.WriteFile(filepath.Join(dir, split+"-images-idx3-ubyte"), append(hdr(0x803, imgs.N, imgs.H, imgs.W), grey...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, split+"-labels-idx1-ubyte"), append(hdr(0x801, nLabels), labels...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testutil.WriteIDX(t, dir, split, imgs.N, imgs.H, imgs.W, grey, labels)
 }
 
 // greyClasses makes grey images (stored as RGB with equal channels) of 4

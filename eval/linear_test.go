@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/data"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -27,11 +28,7 @@ func checkpointShape(t *testing.T, prefix, key string) []int32 {
 		t.Fatal(g.Err())
 	}
 	shape := s.Shape(op.Output(0))
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testutil.Session(t, g)
 	out, err := sess.Run(nil, []tfgraph.Output{shape})
 	if err != nil {
 		t.Fatalf("reading %s from %s: %v", key, prefix, err)
@@ -227,14 +224,7 @@ func TestFoldMatchesStandardisedClassifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := tfgraph.NewSession(lg.g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Run(nil, nil, lg.init); err != nil {
-		t.Fatal(err)
-	}
+	sess := testutil.Session(t, lg.g, lg.init)
 	r := rand.New(rand.NewPCG(5, 6))
 	const n, d = 7, 64
 	feats := randFeatures(r, n, d)

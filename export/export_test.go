@@ -12,24 +12,23 @@ import (
 
 	"github.com/simsiam-go/simsiam/configs"
 	. "github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/testutil"
+	"github.com/simsiam-go/simsiam/internal/testutil/trainfix"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
-	"github.com/simsiam-go/simsiam/train"
 )
 
 // tinyConfig is a ResNet-18 with the CIFAR stem at width 4 on 16x16 images.
 func tinyConfig(width int) *configs.Config {
-	c := configs.Default()
+	c := testutil.TinyConfig()
 	c.Seed = 11
-	c.Data.ImageSize, c.Data.Channels = 16, 3
 	c.Data.Mean = []float64{0.4, 0.5, 0.6}
 	c.Data.Std = []float64{0.2, 0.25, 0.3}
-	c.Model.Arch, c.Model.Stem, c.Model.Width = "resnet18", "cifar", width
-	c.Model.ProjDim, c.Model.ProjHidden, c.Model.PredHidden = 16, 16, 8
+	c.Model.Width = width
 	c.Model.ZeroInitResidual = false
 	c.Optim.BatchSize = 4
-	return &c
+	return c
 }
 
 // trainCheckpoint builds the training step for cfg, runs steps training
@@ -37,43 +36,7 @@ func tinyConfig(width int) *configs.Config {
 // and saves a checkpoint.
 func trainCheckpoint(t testing.TB, cfg *configs.Config, steps int) string {
 	t.Helper()
-	st, err := train.BuildStep(cfg, train.StepOptions{StepsPerEpoch: 1, TotalSteps: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := train.NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	r := rand.New(rand.NewPCG(1, 2))
-	size := cfg.Data.ImageSize
-	for i := 0; i < steps; i++ {
-		views := make([]*tfgraph.Tensor, 2)
-		for v := range views {
-			x := make([][][][]float32, cfg.Optim.BatchSize)
-			for n := range x {
-				x[n] = make([][][]float32, size)
-				for h := range x[n] {
-					x[n][h] = make([][]float32, size)
-					for w := range x[n][h] {
-						x[n][h][w] = []float32{float32(r.NormFloat64()), float32(r.NormFloat64()), float32(r.NormFloat64())}
-					}
-				}
-			}
-			if views[v], err = tfgraph.NewTensor(x); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if _, err := sess.TrainStep(map[tfgraph.Output]*tfgraph.Tensor{st.X1: views[0], st.X2: views[1]}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	prefix := filepath.Join(t.TempDir(), "ckpt", "ckpt-1")
-	if err := st.Saver.Save(sess.Session, prefix); err != nil {
-		t.Fatal(err)
-	}
-	return prefix
+	return trainfix.Checkpoint(t, cfg, filepath.Join(t.TempDir(), "ckpt", "ckpt-1"), steps, 1, 2)
 }
 
 // randomImages returns n uint8 images h x w x c.
@@ -122,11 +85,7 @@ func directEmbeddings(t *testing.T, cfg *configs.Config, prefix string, x [][][]
 	in := g.Root().Placeholder("x", tfgraph.Float, []int64{-1, int64(cfg.Data.ImageSize), int64(cfg.Data.ImageSize), int64(cfg.Data.Channels)})
 	h := net.Backbone.Apply(g.Root().Child("encoder"), in, tfgraph.Inference)
 	sv := tfgraph.NewSaver(g, "save", g.Variables())
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testutil.Session(t, g)
 	// The checkpoint has every variable of the model (and more).
 	if err := sv.RestoreFrom(sess, prefix); err != nil {
 		t.Fatal(err)
@@ -273,19 +232,8 @@ func TestExportWrongWidthNamesVariables(t *testing.T) {
 	if _, err := model.New(g, c8.Model, 3, c8.Seed); err != nil {
 		t.Fatal(err)
 	}
-	sv := tfgraph.NewSaver(g, "save", g.Variables())
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
-		t.Fatal(err)
-	}
 	old := filepath.Join(t.TempDir(), "ckpt-1")
-	if err := sv.Save(sess, old); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SaveCheckpoint(t, g, g.Variables(), old)
 	err = Export(tinyConfig(4), old, filepath.Join(t.TempDir(), "m"), false)
 	var ie *tfgraph.IncompatibleError
 	if !errors.As(err, &ie) {
@@ -313,19 +261,8 @@ func TestExportClassifier(t *testing.T) {
 			vars = append(vars, v)
 		}
 	}
-	sv := tfgraph.NewSaver(g, "save", vars)
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
-		t.Fatal(err)
-	}
 	prefix := filepath.Join(runfolder.Dir(t.TempDir()).Linear(), "ckpt-9")
-	if err := sv.Save(sess, prefix); err != nil {
-		t.Fatal(err)
-	}
+	sess := testutil.SaveCheckpoint(t, g, vars, prefix)
 	dir := filepath.Join(t.TempDir(), "clf")
 	names := []string{"a", "b", "c", "d", "e"}
 	if err := ExportClassifier(cfg, prefix, dir, false, Classifier{ClassNames: names}); err != nil {

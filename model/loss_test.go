@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -77,7 +78,7 @@ func TestMultiCropLoss(t *testing.T) {
 		if err := g.Err(); err != nil {
 			t.Fatal(err)
 		}
-		sess := initSession(t, g, init)
+		sess := testutil.Session(t, g, init)
 		fetch := append([]tfgraph.Output{loss, sym}, grads...)
 		res, err := sess.Run(nil, fetch)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -20,19 +21,8 @@ func saveRecord(t *testing.T, cfg *configs.Config) string {
 	if cfg != nil {
 		extra = append(extra, RecordEntry(g.Root().Child("simsiam").OnHost(), cfg))
 	}
-	sv := tfgraph.NewSaver(g, "save", []*tfgraph.Variable{v}, extra...)
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
-		t.Fatal(err)
-	}
 	prefix := filepath.Join(t.TempDir(), "ckpt-1")
-	if err := sv.Save(sess, prefix); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SaveCheckpoint(t, g, []*tfgraph.Variable{v}, prefix, extra...)
 	return prefix
 }
 
@@ -106,19 +96,8 @@ func TestRunRecord(t *testing.T) {
 			if tc.record != "" {
 				extra = append(extra, RunRecordEntry(g.Root().Child("simsiam").OnHost(), tc.record))
 			}
-			sv := tfgraph.NewSaver(g, "save", []*tfgraph.Variable{v}, extra...)
-			sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
-			if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
-				t.Fatal(err)
-			}
 			prefix := filepath.Join(t.TempDir(), "ckpt-1")
-			if err := sv.Save(sess, prefix); err != nil {
-				t.Fatal(err)
-			}
+			testutil.SaveCheckpoint(t, g, []*tfgraph.Variable{v}, prefix, extra...)
 			got, found, err := ReadRunRecord(prefix)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !found {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -402,7 +403,7 @@ func TestResNetRuns(t *testing.T) {
 			if err := g.Err(); err != nil {
 				t.Fatal(err)
 			}
-			sess := initSession(t, g, init)
+			sess := testutil.Session(t, g, init)
 			imgs := make([][][][]float32, 3)
 			for i := range imgs {
 				imgs[i] = make([][][]float32, 8)
@@ -446,19 +447,4 @@ func TestResNetRuns(t *testing.T) {
 			}
 		})
 	}
-}
-
-// initSession starts a session for g, closed when the test ends, and runs
-// init in it.
-func initSession(t *testing.T, g *tfgraph.Graph, init *tfgraph.Operation) *tfgraph.Session {
-	t.Helper()
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	if _, err := sess.Run(nil, nil, init); err != nil {
-		t.Fatal(err)
-	}
-	return sess
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -39,18 +40,10 @@ func TestCheckedRestore(t *testing.T) {
 			g := tfgraph.NewGraph()
 			v := g.Root().Child("encoder/conv1").Var("kernel", tc.dims, tfgraph.Fill(7), 0)
 			sv := tfgraph.NewSaver(g, "restore", []*tfgraph.Variable{v})
-			init := g.InitOp("init")
-			sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
-			if _, err := sess.Run(nil, nil, init); err != nil {
-				t.Fatal(err)
-			}
+			sess := testutil.Session(t, g, g.InitOp("init"))
 			var log bytes.Buffer
 			c := CheckedRestore{Config: tc.cfg, Keys: EncoderKeys, Vars: []*tfgraph.Variable{v}, Log: &log, Hint: "HINT"}
-			err = c.Restore(sess, sv, tc.prefix)
+			err := c.Restore(sess, sv, tc.prefix)
 			if got := strings.Contains(log.String(), "records no model config"); got != tc.wantNote {
 				t.Errorf("note logged %v, want %v: %q", got, tc.wantNote, log.String())
 			}

@@ -16,24 +16,22 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/data"
 	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/testutil"
+	"github.com/simsiam-go/simsiam/internal/testutil/trainfix"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
-	"github.com/simsiam-go/simsiam/train"
 )
 
 // tinyConfig: ResNet-18, CIFAR stem, width 4, 16x16 images, proj 16/16,
 // pred 8.
 func tinyConfig() *configs.Config {
-	c := configs.Default()
+	c := testutil.TinyConfig()
 	c.Seed = 5
-	c.Data.ImageSize, c.Data.Channels = 16, 3
 	c.Data.Mean = []float64{0.45, 0.5, 0.55}
 	c.Data.Std = []float64{0.22, 0.25, 0.28}
-	c.Model.Arch, c.Model.Stem, c.Model.Width = "resnet18", "cifar", 4
-	c.Model.ProjDim, c.Model.ProjHidden, c.Model.PredHidden = 16, 16, 8
 	c.Model.ZeroInitResidual = false
 	c.Optim.BatchSize = 4
-	return &c
+	return c
 }
 
 // fixture is one exported tiny model shared by the tests of this package.
@@ -67,8 +65,8 @@ func exported(t *testing.T) *fixture {
 		if fx.err != nil {
 			return
 		}
-		fx.ckpt, fx.err = trainOneStep(fx.cfg, filepath.Join(fx.tmp, "ckpt", "ckpt-1"))
-		if fx.err != nil {
+		fx.ckpt = filepath.Join(fx.tmp, "ckpt", "ckpt-1")
+		if fx.err = trainfix.WriteCheckpoint(fx.cfg, fx.ckpt, 1, 8, 9); fx.err != nil {
 			return
 		}
 		fx.dir = filepath.Join(fx.tmp, "model")
@@ -78,39 +76,6 @@ func exported(t *testing.T) *fixture {
 		t.Fatal(fx.err)
 	}
 	return &fx
-}
-
-func trainOneStep(cfg *configs.Config, prefix string) (string, error) {
-	st, err := train.BuildStep(cfg, train.StepOptions{StepsPerEpoch: 1, TotalSteps: 1})
-	if err != nil {
-		return "", err
-	}
-	sess, err := train.NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		return "", err
-	}
-	defer sess.Close()
-	r := rand.New(rand.NewPCG(8, 9))
-	s, n := int64(cfg.Data.ImageSize), int64(cfg.Optim.BatchSize)
-	feeds := map[tfgraph.Output]*tfgraph.Tensor{}
-	for _, ph := range []tfgraph.Output{st.X1, st.X2} {
-		v := make([]float32, n*s*s*3)
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
-		t, err := tfgraph.NewTensor(v)
-		if err != nil {
-			return "", err
-		}
-		if err := t.Reshape([]int64{n, s, s, 3}); err != nil {
-			return "", err
-		}
-		feeds[ph] = t
-	}
-	if _, err := sess.TrainStep(feeds); err != nil {
-		return "", err
-	}
-	return prefix, st.Saver.Save(sess.Session, prefix)
 }
 
 func randomPix(seed uint64, n int) []byte {
@@ -135,11 +100,7 @@ func direct(t *testing.T, cfg *configs.Config, ckpt string, pix []byte, n int) [
 	x := g.Root().Placeholder("x", tfgraph.Float, []int64{-1, s, s, 3})
 	h := net.Backbone.Apply(g.Root().Child("encoder"), x, tfgraph.Inference)
 	sv := tfgraph.NewSaver(g, "save", g.Variables())
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := testutil.Session(t, g)
 	if err := sv.RestoreFrom(sess, ckpt); err != nil {
 		t.Fatal(err)
 	}
@@ -447,19 +408,8 @@ func classifierModel(t *testing.T) string {
 			vars = append(vars, v)
 		}
 	}
-	sv := tfgraph.NewSaver(g, "save", vars)
-	sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if _, err := sess.Run(nil, nil, g.InitOp("init")); err != nil {
-		t.Fatal(err)
-	}
 	prefix := filepath.Join(t.TempDir(), "linear-1")
-	if err := sv.Save(sess, prefix); err != nil {
-		t.Fatal(err)
-	}
+	testutil.SaveCheckpoint(t, g, vars, prefix)
 	dir := filepath.Join(t.TempDir(), "clf")
 	if err := export.ExportClassifier(f.cfg, prefix, dir, false, export.Classifier{ClassNames: []string{"cat", "dog", "eel"}}); err != nil {
 		t.Fatal(err)
@@ -569,19 +519,7 @@ func TestGreyModel(t *testing.T) {
 	cfg := tinyConfig()
 	cfg.Data.Channels = 1
 	cfg.Data.Mean, cfg.Data.Std = []float64{0.5}, []float64{0.25}
-	st, err := train.BuildStep(cfg, train.StepOptions{StepsPerEpoch: 1, TotalSteps: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := train.NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	ckpt := filepath.Join(t.TempDir(), "ckpt-0")
-	if err := st.Saver.Save(sess.Session, ckpt); err != nil {
-		t.Fatal(err)
-	}
+	ckpt := trainfix.Checkpoint(t, cfg, filepath.Join(t.TempDir(), "ckpt-0"), 0, 0, 0)
 	dir := filepath.Join(t.TempDir(), "grey")
 	if err := export.Export(cfg, ckpt, dir, false); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -63,7 +64,7 @@ func TestAgreedConfigRoundTrip(t *testing.T) {
 // the chief saying a worker differs; no checkpoint is written.
 func TestWorkersRefuseADifferentConfig(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20)
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
 	for _, tc := range []struct {
 		name string
 		edit func(c *configs.Config)
@@ -90,7 +91,7 @@ func TestWorkersRefuseADifferentConfig(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				cfg := loopConfig(t, dataDir, out)
+				cfg := testutil.RunConfig(dataDir, out)
 				cfg.Train.KNNEvery = 0
 				if i == 1 {
 					tc.edit(cfg)
@@ -127,7 +128,7 @@ func TestWorkersRefuseADifferentConfig(t *testing.T) {
 // alone writes neither.
 func TestJobLogsItsAllReduceShare(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20)
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
 	out := filepath.Join(t.TempDir(), "run")
 	var tasks []tfgraph.TaskAddr
 	cluster := tfgraph.Cluster{}
@@ -143,7 +144,7 @@ func TestJobLogsItsAllReduceShare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg := loopConfig(t, dataDir, out)
+		cfg := testutil.RunConfig(dataDir, out)
 		cfg.Train.KNNEvery, cfg.Train.LogEvery, cfg.Optim.Epochs = 0, 1, 1
 		rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
 		wg.Add(1)
@@ -170,7 +171,7 @@ func TestJobLogsItsAllReduceShare(t *testing.T) {
 	t.Logf("step %d: all-reduce %.2f ms, %.1f %% of the step, %.0f images/s", recs[0].Step, recs[0].AllReduceMillis, 100*recs[0].AllReduceShare, recs[0].ImagesPerSec)
 
 	alone := filepath.Join(t.TempDir(), "alone")
-	cfg := loopConfig(t, dataDir, alone)
+	cfg := testutil.RunConfig(dataDir, alone)
 	cfg.Train.KNNEvery, cfg.Train.LogEvery, cfg.Optim.Epochs = 0, 1, 1
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -13,7 +14,7 @@ import (
 // steps.
 func trainNoisyViews(t *testing.T, stopGradient bool, steps int) Stats {
 	t.Helper()
-	cfg := tinyConfig()
+	cfg := testutil.TinyConfig()
 	cfg.Data.ImageSize = 8
 	cfg.Model.Width = 4
 	cfg.Model.ProjDim, cfg.Model.ProjHidden, cfg.Model.PredHidden = 64, 64, 16
@@ -21,15 +22,7 @@ func trainNoisyViews(t *testing.T, stopGradient bool, steps int) Stats {
 	cfg.Optim.BatchSize = 32
 	cfg.Optim.BaseLR = 0.4
 	cfg.Optim.WeightDecay = 5e-3
-	st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: int64(steps), TotalSteps: int64(steps)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	st, sess := newStep(t, cfg, StepOptions{StepsPerEpoch: int64(steps), TotalSteps: int64(steps)})
 	const pool, n, size, ch = 256, 32, 8, 3
 	noise := float32(2)
 	r := rand.New(rand.NewPCG(11, 12))
@@ -53,6 +46,7 @@ func trainNoisyViews(t *testing.T, stopGradient bool, steps int) Stats {
 	var last, avg Stats
 	for i := 0; i < steps; i++ {
 		idx := r.Perm(pool)[:n]
+		var err error
 		last, err = sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: view(idx), st.X2: view(idx)})
 		if err != nil {
 			t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -53,16 +54,8 @@ func changed(a, b map[string][]byte) []string {
 // stays bit for bit what it was, global_step still advances, and the next
 // finite step trains again.
 func TestSkippedStepChangesNothingButTheCounter(t *testing.T) {
-	cfg := tinyConfig()
-	st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	cfg := testutil.TinyConfig()
+	st, sess := newStep(t, cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
 	r := rand.New(rand.NewPCG(1, 2))
 	feeds := func(nan bool) map[Output]*tfgraph.Tensor {
 		x := randomBatch(r, 8, 16, 3)
@@ -117,17 +110,9 @@ func TestSkippedStepChangesNothingButTheCounter(t *testing.T) {
 // the scale.
 func TestLossScaling(t *testing.T) {
 	build := func(precision string) (*Session, *Step) {
-		cfg := tinyConfig()
+		cfg := testutil.TinyConfig()
 		cfg.Runtime.Precision = precision
-		st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10, LossScaleGrowthSteps: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sess, err := NewSession(st, tfgraph.SessionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { sess.Close() })
+		st, sess := newStep(t, cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10, LossScaleGrowthSteps: 2})
 		return sess, st
 	}
 	fp16, st := build("fp16")

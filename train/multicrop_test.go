@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -22,7 +23,7 @@ func TestLocalViewsTrainButLeaveMovingStatistics(t *testing.T) {
 	local, _ := tfgraph.NewTensor(randomBatch(r, k*n, side, 3))
 
 	run := func(crops int) (float32, map[string][]byte, map[string][]byte) {
-		cfg := tinyConfig()
+		cfg := testutil.TinyConfig()
 		cfg.Augment.LocalCrops, cfg.Augment.LocalSize = crops, side
 		st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
 		if err != nil {
@@ -31,11 +32,7 @@ func TestLocalViewsTrainButLeaveMovingStatistics(t *testing.T) {
 		if (st.Local.Op != nil) != (crops > 0) {
 			t.Fatalf("local_crops=%d: local placeholder %v", crops, st.Local.Op != nil)
 		}
-		sess, err := NewSession(st, tfgraph.SessionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
+		sess := newSession(t, st)
 		before := snapshot(t, sess)
 		feeds := map[Output]*tfgraph.Tensor{st.X1: x1, st.X2: x2}
 		if crops > 0 {
@@ -91,17 +88,13 @@ func TestPipelineMakesLocalViews(t *testing.T) {
 		pix[i] = byte(r.IntN(256))
 	}
 	views := func(crops int) []*tfgraph.Tensor {
-		cfg := tinyConfig()
+		cfg := testutil.TinyConfig()
 		cfg.Augment.LocalCrops = crops
 		p, err := BuildPipeline(cfg, 10, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sess, err := NewSession(p.Step, tfgraph.SessionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
+		sess := newSession(t, p.Step)
 		feeds, err := p.Feeds(pix, n, 20, 20, 3, 7, 0)
 		if err != nil {
 			t.Fatal(err)

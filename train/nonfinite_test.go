@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -18,8 +19,8 @@ import (
 // so the newest is a good one to resume from.
 func TestDivergenceKeepsOnlyFiniteCheckpoints(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20)
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.BaseLR, cfg.Optim.Epochs, cfg.Optim.WarmupEpochs = 1e12, 8, 0
 	cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
 	_, err := Run(context.Background(), cfg, wired(Options{}))
@@ -50,11 +51,7 @@ func TestDivergenceKeepsOnlyFiniteCheckpoints(t *testing.T) {
 		}
 	}
 	finite := p.Graph.Root().Child("test_finite").Finite(reads...)
-	sess, err := NewSession(p.Step, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, p.Step)
 	for _, step := range steps {
 		if err := p.Saver.RestoreFrom(sess.Session, ckpts.Prefix(step)); err != nil {
 			t.Fatal(err)
@@ -80,8 +77,8 @@ func TestDivergenceKeepsOnlyFiniteCheckpoints(t *testing.T) {
 // one more skip.
 func TestSkipNonfiniteStepsBudget(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20)
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.BaseLR, cfg.Optim.Epochs, cfg.Optim.WarmupEpochs = 1e12, 8, 0
 	cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
 	cfg.Train.SkipNonfiniteSteps = 2
@@ -118,7 +115,7 @@ func TestSkipNonfiniteStepsBudget(t *testing.T) {
 // stopped only on the lost chief, after runtime.collective_timeout_s).
 func TestWorkersShareTheChiefsSkipCount(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20)
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
 	out := filepath.Join(t.TempDir(), "run")
 	job := func(allowed int, resume bool) ([]error, []string) {
 		var tasks []tfgraph.TaskAddr
@@ -136,7 +133,7 @@ func TestWorkersShareTheChiefsSkipCount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg := loopConfig(t, dataDir, out)
+			cfg := testutil.RunConfig(dataDir, out)
 			cfg.Optim.BaseLR, cfg.Optim.Epochs, cfg.Optim.WarmupEpochs = 1e12, 8, 0
 			cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
 			cfg.Train.SkipNonfiniteSteps = allowed

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 	evpb "github.com/wamuir/graft/tensorflow/core/util/event_go_proto"
@@ -153,7 +154,7 @@ func TestRemoveLeftovers(t *testing.T) {
 // changes nothing; with Force it moves them aside and trains.
 func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
 	files := map[string]string{
 		"checkpoints": "checkpoints/ckpt-2.index", "config.yaml": "config.yaml", "metrics.jsonl": "metrics.jsonl",
 		"saved_model": "saved_model/saved_model.pb", "logs": "logs/events.out.tfevents.1.h.1.v2", "linear": "linear/checkpoint",
@@ -161,7 +162,7 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 	}
 	for _, name := range runfolder.Artifacts() {
 		t.Run(name, func(t *testing.T) {
-			cfg := loopConfig(t, dataDir, t.TempDir())
+			cfg := testutil.RunConfig(dataDir, t.TempDir())
 			writeFile(t, filepath.Join(cfg.OutputDir, files[name]), "old")
 			_, err := Run(context.Background(), cfg, wired(Options{}))
 			if err == nil {
@@ -186,7 +187,7 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 		})
 	}
 
-	cfg := loopConfig(t, dataDir, t.TempDir())
+	cfg := testutil.RunConfig(dataDir, t.TempDir())
 	cfg.Optim.Epochs = 1
 	for _, p := range files {
 		writeFile(t, filepath.Join(cfg.OutputDir, p), "old")
@@ -229,9 +230,9 @@ func TestFreshRunRefusesUsedOutputDir(t *testing.T) {
 // temporary files of a killed checkpoint write.
 func TestResumeEdgeCases(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
 	ctx := context.Background()
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	var log bytes.Buffer
 	res, err := Run(ctx, cfg, wired(Options{Resume: true, Log: &log, StopAfter: 3}))
 	if err != nil {
@@ -372,8 +373,8 @@ func TestResumeEdgeCases(t *testing.T) {
 // while another run holds output_dir, and writes nothing.
 func TestRunRefusesLockedOutputDir(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
-	cfg := loopConfig(t, dataDir, t.TempDir())
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
+	cfg := testutil.RunConfig(dataDir, t.TempDir())
 	lock, err := runfolder.Dir(cfg.OutputDir).Lock()
 	if err != nil {
 		t.Fatal(err)

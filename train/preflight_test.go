@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -50,7 +51,7 @@ func TestCheckDisk(t *testing.T) {
 func TestPreflight(t *testing.T) {
 	out := t.TempDir()
 	dataDir := t.TempDir()
-	cfg := loopConfig(t, dataDir, out)
+	cfg := testutil.RunConfig(dataDir, out)
 	if _, err := preflight(cfg, []string{"/device:CPU:0"}, true); err != nil {
 		t.Fatalf("good config: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -14,7 +15,7 @@ import (
 // 2-worker step spent in the all-reduce of its gradient buffers (timed
 // alone, by feeding the buffers).
 func BenchmarkDataParallel(b *testing.B) {
-	cfg := tinyConfig()
+	cfg := testutil.TinyConfig()
 	cfg.Model.Width, cfg.Model.ProjDim, cfg.Model.ProjHidden, cfg.Model.PredHidden = 16, 128, 128, 32
 	const global = 32
 	for _, workers := range []int{1, 2} {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -134,7 +135,7 @@ func relDiff(a, b []float32) float64 {
 // start from different seeds: the broadcast gives both the chief's
 // weights, bit for bit, and they stay bit-identical.
 func TestReplicasMatchOneProcess(t *testing.T) {
-	cfg := tinyConfig()
+	cfg := testutil.TinyConfig()
 	const steps = 5
 	r := rand.New(rand.NewPCG(9, 9))
 	h1, h2 := randomBatch(r, 4, 16, 3), randomBatch(r, 4, 16, 3)
@@ -143,15 +144,7 @@ func TestReplicasMatchOneProcess(t *testing.T) {
 	aa, _ := tfgraph.NewTensor(append(append([][][][]float32{}, h1...), h1...))
 	bb, _ := tfgraph.NewTensor(append(append([][][][]float32{}, h2...), h2...))
 
-	one, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, err := NewSession(one, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
+	one, s1 := newStep(t, cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
 	var want []float32
 	for range steps {
 		st, err := s1.TrainStep(map[Output]*tfgraph.Tensor{one.X1: aa, one.X2: bb})
@@ -249,7 +242,7 @@ func bitsEqual(a, b []float32) bool {
 // the gradient each applies is the mean of the two local gradients, and
 // the loss the mean of the two losses.
 func TestAllReducedGradientIsTheMean(t *testing.T) {
-	cfg := tinyConfig()
+	cfg := testutil.TinyConfig()
 	rs := newReplicaSet(t, 2, func(r *Replicas) (*Step, error) {
 		return BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10, Replicas: r})
 	}, 60)
@@ -309,7 +302,7 @@ func freePort(t testing.TB) string {
 // statistics after them (rel 1e-4); the two workers hold bit-identical
 // weights.
 func TestSyncBNMatchesOneProcess(t *testing.T) {
-	cfg := tinyConfig()
+	cfg := testutil.TinyConfig()
 	cfg.Model.SyncBN = true
 	const steps = 5
 	r := rand.New(rand.NewPCG(11, 12))
@@ -318,15 +311,7 @@ func TestSyncBNMatchesOneProcess(t *testing.T) {
 	all1, _ := tfgraph.NewTensor(append(append([][][][]float32{}, h[0]...), h[1]...))
 	all2, _ := tfgraph.NewTensor(append(append([][][][]float32{}, g[0]...), g[1]...))
 
-	one, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, err := NewSession(one, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
+	one, s1 := newStep(t, cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
 	var want []float32
 	for range steps {
 		st, err := s1.TrainStep(map[Output]*tfgraph.Tensor{one.X1: all1, one.X2: all2})

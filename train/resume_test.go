@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -37,9 +38,9 @@ func flipDataByte(t *testing.T, prefix string) {
 // naming each, and leaves no TensorBoard event file.
 func TestResumeSkipsCorruptCheckpoint(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20) // 2 steps per epoch
 	ctx := context.Background()
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 3 // checkpoints 4 and 6 kept
 	if _, err := Run(ctx, cfg, Options{}); err != nil {
 		t.Fatal(err)
@@ -123,9 +124,9 @@ func TestResumeSkipsCorruptCheckpoint(t *testing.T) {
 // the disagreement is printed.
 func TestResumeChecksTheCheckpointsRecord(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
 	ctx := context.Background()
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 1
 	if _, err := Run(ctx, cfg, Options{}); err != nil {
 		t.Fatal(err)
@@ -338,10 +339,10 @@ func TestResumeOutputDir(t *testing.T) {
 // created.
 func TestMovedRunResumesWhereItIs(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
 	ctx := context.Background()
 	root := t.TempDir()
-	cfg := loopConfig(t, dataDir, filepath.Join(root, "x"))
+	cfg := testutil.RunConfig(dataDir, filepath.Join(root, "x"))
 	if _, err := Run(ctx, cfg, Options{StopAfter: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,8 +378,8 @@ func TestMovedRunResumesWhereItIs(t *testing.T) {
 // creates no TensorBoard event file.
 func TestRefusedResumeLeavesNoEventFile(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 1
 	if _, err := Run(context.Background(), cfg, Options{}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/internal/schedule"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
@@ -19,10 +20,7 @@ func TestScheduleMatchesGo(t *testing.T) {
 		if g.Err() != nil {
 			t.Fatal(g.Err())
 		}
-		sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sess := testutil.Session(t, g)
 		for i := int64(0); i <= c.total+3; i++ {
 			in, _ := tfgraph.NewTensor(i)
 			out, err := sess.Run(map[tfgraph.Output]*tfgraph.Tensor{step: in}, []tfgraph.Output{lr})
@@ -38,6 +36,5 @@ func TestScheduleMatchesGo(t *testing.T) {
 				t.Errorf("warm-up %d, total %d, step %d: graph %v, Go %v", c.warmup, c.total, i, got, want)
 			}
 		}
-		sess.Close()
 	}
 }

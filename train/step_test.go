@@ -7,17 +7,32 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
-// tinyConfig is a ResNet-18 CIFAR-stem SimSiam small enough for unit tests.
-func tinyConfig() *configs.Config {
-	c := configs.Default()
-	c.Data.ImageSize, c.Data.Channels = 16, 3
-	c.Model.Arch, c.Model.Stem, c.Model.Width = "resnet18", "cifar", 4
-	c.Model.ProjDim, c.Model.ProjHidden, c.Model.PredHidden = 16, 16, 8
-	c.Optim.BatchSize = 8
-	return &c
+// newStep builds cfg's training step with o and a session for it, closed
+// when the test ends. (The tests of train cannot use
+// internal/testutil/trainfix, which imports train.)
+func newStep(t testing.TB, cfg *configs.Config, o StepOptions) (*Step, *Session) {
+	t.Helper()
+	st, err := BuildStep(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, newSession(t, st)
+}
+
+// newSession starts a session with default options for st, closed when the
+// test ends.
+func newSession(t testing.TB, st *Step) *Session {
+	t.Helper()
+	sess, err := NewSession(st, tfgraph.SessionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
 }
 
 func randomBatch(r *rand.Rand, n, size, ch int) [][][][]float32 {
@@ -38,7 +53,7 @@ func randomBatch(r *rand.Rand, n, size, ch int) [][][][]float32 {
 }
 
 func TestStepRunsAndCounts(t *testing.T) {
-	cfg := tinyConfig()
+	cfg := testutil.TinyConfig()
 	st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
 	if err != nil {
 		t.Fatal(err)
@@ -52,11 +67,7 @@ func TestStepRunsAndCounts(t *testing.T) {
 	if st.Graph.Variable("projector/bn3/gamma") != nil {
 		t.Error("last projector BN must have no affine parameters")
 	}
-	sess, err := NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := newSession(t, st)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 3; i++ {
 		a, _ := tfgraph.NewTensor(randomBatch(r, 8, 16, 3))
@@ -76,22 +87,14 @@ func TestStepRunsAndCounts(t *testing.T) {
 }
 
 func TestNaNLossIsAnError(t *testing.T) {
-	cfg := tinyConfig()
-	st, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	cfg := testutil.TinyConfig()
+	st, sess := newStep(t, cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
 	r := rand.New(rand.NewPCG(1, 2))
 	bad := randomBatch(r, 8, 16, 3)
 	bad[0][0][0][0] = float32(math.NaN())
 	a, _ := tfgraph.NewTensor(bad)
 	b, _ := tfgraph.NewTensor(randomBatch(r, 8, 16, 3))
-	_, err = sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: a, st.X2: b})
+	_, err := sess.TrainStep(map[Output]*tfgraph.Tensor{st.X1: a, st.X2: b})
 	if err == nil || !strings.Contains(err.Error(), "step 1: loss is NaN") {
 		t.Fatalf("NaN input: err = %v", err)
 	}

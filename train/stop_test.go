@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 )
 
@@ -38,7 +39,7 @@ func (c *cancelAt) Write(p []byte) (int, error) {
 // a checkpoint of it on disk, and a resume continues from that step.
 func TestInterruptCheckpointsAndResumes(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 12 in all
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 12 in all
 	for _, tc := range []struct {
 		name string
 		at   int64 // the step whose progress line cancels
@@ -47,7 +48,7 @@ func TestInterruptCheckpointsAndResumes(t *testing.T) {
 		{"in the monitor", 4}, // ckpt-4 written by checkpoint_every, then the kNN monitor
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+			cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 			cfg.Eval.Format, cfg.Eval.Dir, cfg.Eval.TrainSplit, cfg.Eval.TestSplit = "idx", dataDir, "train", "train"
 			cfg.Train.KNNEvery, cfg.Train.KNNK = 1, 5
 			ctx, cancel := context.WithCancel(context.Background())
@@ -87,8 +88,8 @@ func TestInterruptCheckpointsAndResumes(t *testing.T) {
 // resume with nothing to train and no export.
 func TestInterruptAfterTheLastStepFinishes(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 12 in all
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 12 in all
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Eval.Format, cfg.Eval.Dir, cfg.Eval.TrainSplit, cfg.Eval.TestSplit = "idx", dataDir, "train", "train"
 	cfg.Train.KNNEvery, cfg.Train.KNNK = 3, 5 // only at the end
 	ctx, cancel := context.WithCancel(context.Background())

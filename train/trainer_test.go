@@ -4,56 +4,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
-
-// writeIDX writes n random h×w grey images as an IDX pair named like MNIST's
-// training files in dir.
-func writeIDX(t *testing.T, dir string, n, h, w int) {
-	t.Helper()
-	r := rand.New(rand.NewPCG(5, 6))
-	var img bytes.Buffer
-	binary.Write(&img, binary.BigEndian, []uint32{0x803, uint32(n), uint32(h), uint32(w)})
-	for i := 0; i < n*h*w; i++ {
-		img.WriteByte(byte(r.IntN(256)))
-	}
-	var lab bytes.Buffer
-	binary.Write(&lab, binary.BigEndian, []uint32{0x801, uint32(n)})
-	for i := 0; i < n; i++ {
-		lab.WriteByte(byte(i % 10))
-	}
-	if err := os.WriteFile(filepath.Join(dir, "train-images-idx3-ubyte"), img.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "train-labels-idx1-ubyte"), lab.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func loopConfig(t *testing.T, dataDir, out string) *configs.Config {
-	c := configs.Default()
-	c.OutputDir = out
-	c.Data.Format, c.Data.Dir, c.Data.Split = "idx", dataDir, "train"
-	c.Data.ImageSize, c.Data.Channels = 16, 1
-	c.Data.Mean, c.Data.Std = []float64{0.5}, []float64{0.25}
-	c.Augment.Saturation, c.Augment.Hue, c.Augment.GrayscaleProb, c.Augment.BlurProb = 0, 0, 0, 0
-	c.Model.Arch, c.Model.Stem, c.Model.Width = "resnet18", "cifar", 4
-	c.Model.ProjDim, c.Model.ProjHidden, c.Model.PredHidden = 16, 16, 8
-	c.Optim.BatchSize, c.Optim.Epochs, c.Optim.BaseLR = 16, 3, 0.5
-	c.Train.LogEvery, c.Train.CheckpointEvery, c.Train.KeepCheckpoints = 1, 2, 2
-	return &c
-}
 
 func readLosses(t *testing.T, path string) map[int]float64 {
 	t.Helper()
@@ -85,10 +47,10 @@ func readLosses(t *testing.T, path string) map[int]float64 {
 // slots included) come back from the checkpoint and the seed.
 func TestResumeGivesSameLosses(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 3 epochs
+	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20) // 4 steps per epoch, 3 epochs
 	ctx := context.Background()
 
-	full := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "full"))
+	full := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "full"))
 	full.Eval.Format, full.Eval.Dir, full.Eval.TrainSplit, full.Eval.TestSplit = "idx", dataDir, "train", "train"
 	full.Train.KNNEvery, full.Train.KNNK = 3, 5
 	fres, err := Run(ctx, full, wired(Options{}))
@@ -110,7 +72,7 @@ func TestResumeGivesSameLosses(t *testing.T) {
 	if !strings.Contains(string(mj), `"knn_top1"`) {
 		t.Error("metrics.jsonl has no knn_top1 record")
 	}
-	part := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "part"))
+	part := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "part"))
 	// Stop after 5 steps without shortening the schedule (max_steps would).
 	stopAt := 5
 	res, err := Run(ctx, part, wired(Options{StopAfter: int64(stopAt)}))
@@ -169,8 +131,8 @@ func TestResumeGivesSameLosses(t *testing.T) {
 // even when every shape fits; the existing checkpoint is left as it was.
 func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 1
 	if _, err := Run(context.Background(), cfg, wired(Options{})); err != nil {
 		t.Fatal(err)
@@ -204,7 +166,7 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 		{"shallower backbone", func(c *configs.Config) { c.Model.Arch = "resnet18" }, "model.arch: checkpoint resnet34, config resnet18"},
 		{"fewer projector layers", func(c *configs.Config) { c.Model.ProjLayers = 2 }, "model.proj_layers: checkpoint 3, config 2"},
 	} {
-		c := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run34"))
+		c := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run34"))
 		c.Model.Arch, c.Optim.Epochs, c.Train.KNNEvery = "resnet34", 1, 0
 		if _, err := Run(context.Background(), c, wired(Options{})); err != nil {
 			t.Fatal(err)
@@ -229,8 +191,8 @@ func TestResumeOtherArchitectureNamesVariables(t *testing.T) {
 // while config.yaml stays as it was, then with refused ones.
 func TestResumeConfigRules(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
-	cfg := loopConfig(t, dataDir, filepath.Join(t.TempDir(), "run"))
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
+	cfg := testutil.RunConfig(dataDir, filepath.Join(t.TempDir(), "run"))
 	cfg.Optim.Epochs = 1
 	if _, err := Run(context.Background(), cfg, wired(Options{})); err != nil {
 		t.Fatal(err)

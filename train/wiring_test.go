@@ -11,6 +11,7 @@ import (
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/eval"
 	"github.com/simsiam-go/simsiam/export"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -40,8 +41,8 @@ func wired(o Options) Options {
 // but writes no SavedModel.
 func TestRunWithoutTheWiring(t *testing.T) {
 	dataDir := t.TempDir()
-	writeIDX(t, dataDir, 32, 20, 20)
-	cfg := loopConfig(t, dataDir, t.TempDir())
+	testutil.WriteRandomIDX(t, dataDir, 32, 20, 20)
+	cfg := testutil.RunConfig(dataDir, t.TempDir())
 	cfg.Optim.Epochs, cfg.Train.KNNEvery = 1, 1
 	if _, err := Run(context.Background(), cfg, Options{Export: export.RunExporter{}}); err == nil || !strings.Contains(err.Error(), "no kNN monitor") {
 		t.Errorf("knn_every 1 without a monitor: err = %v", err)

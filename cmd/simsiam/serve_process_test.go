@@ -19,9 +19,8 @@ import (
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil/trainfix"
 	"github.com/simsiam-go/simsiam/serve"
-	"github.com/simsiam-go/simsiam/tfgraph"
-	"github.com/simsiam-go/simsiam/train"
 )
 
 // tinySets shrink the demo preset's network (grey 28x28 images) for tests.
@@ -39,20 +38,7 @@ func tinyCheckpoint(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := train.BuildStep(cfg, train.StepOptions{StepsPerEpoch: 1, TotalSteps: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := train.NewSession(st, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	prefix := filepath.Join(t.TempDir(), "ckpt", "ckpt-0")
-	if err := st.Saver.Save(sess.Session, prefix); err != nil {
-		t.Fatal(err)
-	}
-	return prefix
+	return trainfix.Checkpoint(t, cfg, filepath.Join(t.TempDir(), "ckpt", "ckpt-0"), 0, 0, 0)
 }
 
 func writeTestPNG(t *testing.T, path string, w, h int, seed uint64) []byte {

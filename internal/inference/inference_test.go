@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/simsiam-go/simsiam/configs"
+	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -29,14 +30,7 @@ func TestFeatures(t *testing.T) {
 		if err := g.Err(); err != nil {
 			t.Fatal(err)
 		}
-		sess, err := tfgraph.NewSession(g, tfgraph.SessionOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sess.Close()
-		if _, err := sess.Run(nil, nil, init); err != nil {
-			t.Fatal(err)
-		}
+		sess := testutil.Session(t, g, init)
 		pix := make([]byte, 2*12*10)
 		for i := range pix {
 			pix[i] = byte(i * 7)
