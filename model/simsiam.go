@@ -57,43 +57,66 @@ type TowerOutputs struct {
 	// Local is the network's outputs for the local views (multi-crop),
 	// all in one batch; zero without local views.
 	Local View
-	Loss  Output // symmetric negative cosine (MultiCropLoss with local views)
-	ZStd  Output // collapse monitor on z1
+	Loss  Output // the method's loss (SimSiam: symmetric negative cosine, MultiCropLoss with local views)
+	// Metrics are the method's named scalar metrics, ZStdMetric (the
+	// collapse monitor on z1) among them.
+	Metrics []Metric
 }
+
+// simSiamMethod is SimSiam as a Method: the network n, its loss, and the
+// predictor's fixed learning rate with optim.fix_pred_lr.
+type simSiamMethod struct {
+	n         *SimSiam
+	fixPredLR bool
+}
+
+// newSimSiamMethod builds SimSiam's network (New) for cfg.
+func newSimSiamMethod(g *tfgraph.Graph, cfg *configs.Config, inCh int64) (Method, error) {
+	n, err := New(g, cfg.Model, inCh, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return &simSiamMethod{n: n, fixPredLR: cfg.Optim.FixPredLR}, nil
+}
+
+func (m *simSiamMethod) Name() string  { return "simsiam" }
+func (m *simSiamMethod) Net() *SimSiam { return m.n }
 
 // Tower runs both views through the network (each view separately, so BN
-// statistics are per view as in the paper) and builds the loss, in scope s
-// on the scope's device. The new BatchNorm moving statistics go to bn: the
-// caller assigns them once per step (view 2's update starts from view 1's).
-func (n *SimSiam) Tower(s *tfgraph.Scope, x1, x2 Output, bn *tfgraph.Updates) TowerOutputs {
-	return n.TowerIn(s, x1, x2, tfgraph.Training(bn))
-}
-
-// TowerIn is Tower in the given training mode (tfgraph.TrainingSync for
-// BatchNorm over the global batch of a data-parallel job).
-func (n *SimSiam) TowerIn(s *tfgraph.Scope, x1, x2 Output, mode tfgraph.Mode) TowerOutputs {
-	return n.TowerLocal(s, x1, x2, Output{}, 0, mode)
-}
-
-// TowerLocal is TowerIn with k local views (multi-crop) in local: the k
-// views of the batch concatenated along the batch, at any side. They run
-// through the network as one batch whose BatchNorm uses its own batch
-// statistics and leaves the moving statistics alone, which describe the
-// full-size images that evaluation sees. The loss is MultiCropLoss. k 0
-// (local ignored) builds exactly TowerIn's graph.
-func (n *SimSiam) TowerLocal(s *tfgraph.Scope, x1, x2, local Output, k int, mode tfgraph.Mode) TowerOutputs {
-	v1 := n.Forward(s.Child("view1"), x1, mode)
-	v2 := n.Forward(s.Child("view2"), x2, mode)
+// statistics are per view as in the paper) and builds the loss. With k
+// local views (multi-crop) in.Local holds the k views of the batch
+// concatenated along the batch, at any side. They run through the network
+// as one batch whose BatchNorm uses its own batch statistics and leaves the
+// moving statistics alone, which describe the full-size images that
+// evaluation sees. The loss is MultiCropLoss. The new BatchNorm moving
+// statistics go to mode's updates: the caller assigns them once per step
+// (view 2's update starts from view 1's).
+func (m *simSiamMethod) Tower(s *tfgraph.Scope, in Views, mode tfgraph.Mode) TowerOutputs {
+	n := m.n
+	v1 := n.Forward(s.Child("view1"), in.X1, mode)
+	v2 := n.Forward(s.Child("view2"), in.X2, mode)
 	t := TowerOutputs{V1: v1, V2: v2}
-	if k > 0 {
-		t.Local = n.Forward(s.Child("local"), local, tfgraph.Training(tfgraph.NewUpdates()))
+	if k := in.LocalCrops; k > 0 {
+		t.Local = n.Forward(s.Child("local"), in.Local, tfgraph.Training(tfgraph.NewUpdates()))
 		t.Loss = MultiCropLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, t.Local.P, k, n.Cfg.StopGradient)
 	} else {
 		t.Loss = SymmetricLoss(s.Child("loss"), v1.P, v2.P, v1.Z, v2.Z, n.Cfg.StopGradient)
 	}
-	t.ZStd = CollapseStd(s.Child("monitor"), v1.Z, int64(n.Cfg.ProjDim))
+	t.Metrics = []Metric{{ZStdMetric, CollapseStd(s.Child("monitor"), v1.Z, int64(n.Cfg.ProjDim))}}
 	return t
 }
+
+// ParamGroup puts the predictor at the fixed base learning rate with
+// optim.fix_pred_lr.
+func (m *simSiamMethod) ParamGroup(key string) ParamGroup {
+	if m.fixPredLR && IsPredictor(key) {
+		return FixedLR
+	}
+	return ScheduledLR
+}
+
+// StateUpdates: SimSiam has none.
+func (m *simSiamMethod) StateUpdates(*tfgraph.Scope, UpdateContext) []*tfgraph.Operation { return nil }
 
 // IsPredictor reports whether a variable key belongs to the predictor.
 func IsPredictor(key string) bool { return len(key) >= 10 && key[:10] == "predictor/" }

@@ -47,7 +47,10 @@ type StepOptions struct {
 // SGD-with-momentum updates, BN moving averages and the step counter.
 type Step struct {
 	Graph *tfgraph.Graph
-	Net   *model.SimSiam
+	// Method is the self-supervised method the step trains (method.name)
+	// and Net its network: Net.Backbone is the encoder every method has.
+	Method model.Method
+	Net    *model.SimSiam
 	// X1 and X2 are the two views the tower takes, and Local its local
 	// views (augment.local_crops > 0: all of them concatenated along the
 	// batch, as augment.LocalViews makes them; zero otherwise). They are
@@ -55,7 +58,10 @@ type Step struct {
 	X1, X2, Local Output
 	Towers        []model.TowerOutputs
 	Loss          Output // the loss (with Replicas: the mean over the workers)
-	ZStd          Output // collapse monitor (tower 0)
+	ZStd          Output // collapse monitor (tower 0; with Replicas: the mean over the workers)
+	// Metrics are the method's named scalar metrics of tower 0
+	// (model.ZStdMetric among them, as this worker computes it).
+	Metrics []model.Metric
 	// Finite is bool [3], fetched with the loss: whether the loss, every
 	// gradient and every new BatchNorm moving statistic are finite.
 	Finite Output
@@ -108,11 +114,11 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	g := tfgraph.NewGraph()
 	g.SetDevice(eval.Device(cfg))
 	root := g.Root()
-	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
+	method, err := model.NewMethod("simsiam", g, cfg, o.InChannels)
 	if err != nil {
 		return nil, err
 	}
-	st := &Step{Graph: g, Net: net}
+	st := &Step{Graph: g, Net: method.Net(), Method: method}
 	st.GlobalStep = root.Var("global_step", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 	st.Epoch = root.Var("epoch", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 
@@ -143,12 +149,16 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
 		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
 	}
-	t := net.TowerLocal(root.Child("tower0"), x1, x2, local, cfg.Augment.LocalCrops, mode)
+	t := method.Tower(root.Child("tower0"), model.Views{X1: x1, X2: x2, Local: local, LocalCrops: cfg.Augment.LocalCrops}, mode)
 	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
 	st.Loss = t.Loss
 	st.Loss = ls.Identity("total", st.Loss)
-	st.ZStd = st.Towers[0].ZStd
+	st.Metrics = t.Metrics
+	var ok bool
+	if st.ZStd, ok = t.Metric(model.ZStdMetric); !ok {
+		return nil, fmt.Errorf("training step: method %s reports no %s metric", method.Name(), model.ZStdMetric)
+	}
 
 	st.Trainable = g.Trainable()
 	if err := g.Err(); err != nil {
@@ -179,7 +189,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st.LR = sched.Identity("lr", Schedule(sched, st.GlobalStep.Read(), baseLR, int64(cfg.Optim.WarmupEpochs)*o.StepsPerEpoch, o.TotalSteps))
 	fixed := sched.Const("fixed", float32(baseLR))
 	lrFor := func(v *tfgraph.Variable) Output {
-		if cfg.Optim.FixPredLR && model.IsPredictor(v.Key) {
+		if method.ParamGroup(v.Key) == model.FixedLR {
 			return fixed
 		}
 		return st.LR
@@ -200,6 +210,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
 	apply := st.Opt.Apply(gate.Scope(root.Child("optimizer")), st.Trainable, st.Grads, lrFor)
 	updates := bn.Assign(gate.Scope(root.Child("bn_updates")))
+	updates = append(updates, method.StateUpdates(gate.Scope(root.Child("method_updates")), model.UpdateContext{Step: st.GlobalStep.Read(), TotalSteps: o.TotalSteps})...)
 	done := []*tfgraph.Operation{gate.Join("updates", append(updates, apply)...)}
 	if st.Scaler != nil {
 		done = append(done, st.Scaler.update(parts[1])...)
