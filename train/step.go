@@ -114,7 +114,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	g := tfgraph.NewGraph()
 	g.SetDevice(eval.Device(cfg))
 	root := g.Root()
-	method, err := model.NewMethod("simsiam", g, cfg, o.InChannels)
+	method, err := model.NewMethod(cfg.Method.Name, g, cfg, o.InChannels)
 	if err != nil {
 		return nil, err
 	}
