@@ -36,6 +36,14 @@ type Method interface {
 	StateUpdates(s *tfgraph.Scope, u UpdateContext) []*tfgraph.Operation
 }
 
+// GlobalBatchMethod is implemented by a method whose loss needs the whole
+// global batch and cannot yet be trained by several workers:
+// NeedsGlobalBatch says why (the training step refuses several workers
+// with it).
+type GlobalBatchMethod interface {
+	NeedsGlobalBatch() string
+}
+
 // Views are the inputs of a tower: the two augmented views of the batch and
 // with LocalCrops > 0 the local views concatenated along the batch (zero
 // otherwise).
@@ -94,6 +102,7 @@ type methodBuilder func(g *tfgraph.Graph, cfg *configs.Config, inCh int64) (Meth
 func methodRegistry() map[string]methodBuilder {
 	return map[string]methodBuilder{
 		"simsiam": newSimSiamMethod,
+		"simclr":  newSimCLRMethod,
 	}
 }
 

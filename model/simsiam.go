@@ -7,7 +7,9 @@ import (
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
-// SimSiam holds the variables of the three parts of the network.
+// SimSiam holds the variables of the three parts of the network: the
+// network of every method (Method.Net), whose Predictor is nil for a
+// method without one.
 type SimSiam struct {
 	Cfg       configs.Model
 	Backbone  Backbone
@@ -20,6 +22,12 @@ type SimSiam struct {
 // the image channel count and seed the run seed from which every initial
 // value is derived.
 func New(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64) (*SimSiam, error) {
+	return newNetwork(g, cfg, inCh, seed, true)
+}
+
+// newNetwork is New, without the predictor when withPredictor is false (a
+// method without one: Predictor nil, no predictor/... variables).
+func newNetwork(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64, withPredictor bool) (*SimSiam, error) {
 	bc := BackboneConfig{Model: cfg, InChannels: inCh, Seed: seed}
 	bn := bc.bn()
 	root := g.Root()
@@ -31,7 +39,10 @@ func New(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64) (*SimSiam,
 	if err != nil {
 		return nil, err
 	}
-	pred := NewPredictor(root.Child("predictor"), int64(cfg.ProjDim), int64(cfg.PredHidden), bn, seed)
+	var pred *MLP
+	if withPredictor {
+		pred = NewPredictor(root.Child("predictor"), int64(cfg.ProjDim), int64(cfg.PredHidden), bn, seed)
+	}
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("building the network: %w", err)
 	}
@@ -43,10 +54,14 @@ type View struct {
 	H, Z, P Output // backbone features, projection, prediction
 }
 
-// Forward runs backbone, projector and predictor on x in scope s.
+// Forward runs backbone, projector and predictor on x in scope s (P is
+// zero without a predictor).
 func (n *SimSiam) Forward(s *tfgraph.Scope, x Output, mode tfgraph.Mode) View {
 	h := n.Backbone.Apply(s.Child(EncoderScope), x, mode)
 	z := s.Identity("z", n.Projector.Apply(s.Child("projector"), h, mode))
+	if n.Predictor == nil {
+		return View{H: h, Z: z}
+	}
 	p := s.Identity("p", n.Predictor.Apply(s.Child("predictor"), z, mode))
 	return View{H: h, Z: z, P: p}
 }
