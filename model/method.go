@@ -101,8 +101,9 @@ type methodBuilder func(g *tfgraph.Graph, cfg *configs.Config, inCh int64) (Meth
 // methodRegistry is every method, one line each, by method.name.
 func methodRegistry() map[string]methodBuilder {
 	return map[string]methodBuilder{
-		"simsiam": newSimSiamMethod,
-		"simclr":  newSimCLRMethod,
+		"simsiam":      newSimSiamMethod,
+		"simclr":       newSimCLRMethod,
+		"barlow_twins": newBarlowTwinsMethod,
 	}
 }
 

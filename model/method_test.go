@@ -192,3 +192,12 @@ func checkPairLoss(t *testing.T, name string, build pairLoss, ref func(z1, z2 []
 		t.Errorf("%s: a step against the gradient moves the loss from %.8g to %.8g", name, want, after)
 	}
 }
+
+// TestMethodRegistryMatchesConfig checks that every method the config
+// accepts (configs.Methods) has a builder and every builder is accepted.
+func TestMethodRegistryMatchesConfig(t *testing.T) {
+	got, want := strings.Join(MethodNames(), ","), strings.Join(configs.Methods(), ",")
+	if got != want {
+		t.Errorf("registered methods %s, configs.Methods %s", got, want)
+	}
+}

@@ -35,12 +35,29 @@ def nt_xent(z1, z2, temperature):
     return (tf.reduce_mean(loss_a) + tf.reduce_mean(loss_b)) / 2
 
 
-REFERENCES = {"simclr": nt_xent}
+def barlow_twins(z1, z2, lam):
+    """Barlow Twins' loss as the paper's pseudo-code writes it: each view's
+    projections batch-normalised without affine parameters (biased variance,
+    eps 1e-5), the D x D cross-correlation over the batch, the on-diagonal
+    terms (1 - c_ii)^2 plus lambda times the off-diagonal c_ij^2."""
+    def bn(z):
+        mean, var = tf.nn.moments(z, axes=[0])
+        return tf.nn.batch_normalization(z, mean, var, None, None, 1e-5)
+    n = tf.cast(tf.shape(z1)[0], tf.float32)
+    c = tf.matmul(bn(z1), bn(z2), transpose_a=True) / n
+    on_diag = tf.reduce_sum(tf.square(tf.linalg.diag_part(c) - 1))
+    off_diag = tf.reduce_sum(tf.square(c - tf.linalg.diag(tf.linalg.diag_part(c))))
+    return on_diag + lam * off_diag
+
+
+REFERENCES = {"simclr": nt_xent, "barlow_twins": barlow_twins}
 
 # (method, batch, dimension, its parameter, seed)
 CASES = [
     ("simclr", 16, 32, 0.5, 1),
     ("simclr", 8, 16, 0.1, 2),
+    ("barlow_twins", 32, 16, 5e-3, 3),
+    ("barlow_twins", 16, 24, 0.1, 4),
 ]
 
 

@@ -19,10 +19,10 @@ import (
 
 func main() {
 	out := flag.String("out", "", "output directory")
-	method := flag.String("method", "simclr", "loss: simclr (NT-Xent)")
+	method := flag.String("method", "simclr", "loss: simclr (NT-Xent) or barlow_twins")
 	n := flag.Int("n", 16, "batch size")
 	d := flag.Int("d", 32, "projection dimension")
-	param := flag.Float64("param", 0.5, "simclr: the temperature")
+	param := flag.Float64("param", 0.5, "simclr: the temperature; barlow_twins: lambda")
 	seed := flag.Uint64("seed", 1, "seed of the random projections")
 	flag.Parse()
 	if *out == "" {
@@ -59,8 +59,10 @@ func run(out, method string, n, d int, param float64, seed uint64) error {
 	switch method {
 	case "simclr":
 		loss = model.NTXentLoss(s.Child("loss"), z1.Read(), z2.Read(), param)
+	case "barlow_twins":
+		loss = model.BarlowTwinsLoss(s.Child("loss"), z1.Read(), z2.Read(), param)
 	default:
-		return fmt.Errorf("-method %q: want simclr", method)
+		return fmt.Errorf("-method %q: want simclr or barlow_twins", method)
 	}
 	grads, err := g.Gradients("grads", loss, []*tfgraph.Variable{z1, z2})
 	if err != nil {
