@@ -182,11 +182,19 @@ type Model struct {
 // default ([Config.Validate] names it otherwise).
 type Method struct {
 	// Name is the method.
-	Name string `mapstructure:"name" yaml:"name" doc:"Self-supervised method: simsiam (Chen & He 2021: predictor and stop-gradient, negative cosine), simclr (Chen et al. 2020: NT-Xent over the 2N views, no predictor; one process only for now) or barlow_twins (Zbontar et al. 2021: cross-correlation of the batch-normalised projections, no predictor; one process only for now). Every method trains the same backbone and projector (model.*); model.pred_hidden, model.stop_gradient and optim.fix_pred_lr concern simsiam only."`
+	Name string `mapstructure:"name" yaml:"name" doc:"Self-supervised method: simsiam (Chen & He 2021: predictor and stop-gradient, negative cosine), simclr (Chen et al. 2020: NT-Xent over the 2N views, no predictor; one process only for now) barlow_twins (Zbontar et al. 2021: cross-correlation of the batch-normalised projections, no predictor; one process only for now) or byol (Grill et al. 2020: predictor on the online network against a target network that is an exponential moving average of it, checkpointed under target/). Every method trains the same backbone and projector (model.*); model.pred_hidden concerns simsiam and byol, model.stop_gradient and optim.fix_pred_lr simsiam only."`
 	// SimCLR holds SimCLR's keys.
 	SimCLR SimCLR `mapstructure:"simclr" yaml:"simclr" doc:"SimCLR's keys (method.name simclr only)."`
 	// BarlowTwins holds Barlow Twins' keys.
 	BarlowTwins BarlowTwins `mapstructure:"barlow_twins" yaml:"barlow_twins" doc:"Barlow Twins' keys (method.name barlow_twins only)."`
+	// BYOL holds BYOL's keys.
+	BYOL BYOL `mapstructure:"byol" yaml:"byol" doc:"BYOL's keys (method.name byol only)."`
+}
+
+// BYOL configures the moving-average target network.
+type BYOL struct {
+	// TauBase is the target's moving-average rate at the first step.
+	TauBase float64 `mapstructure:"tau_base" yaml:"tau_base" doc:"Moving-average rate of the target network at the first step: target = tau target + (1 - tau) online after every applied step, tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2 rising to 1 at the last step K (the paper: 0.996)."`
 }
 
 // SimCLR configures the NT-Xent loss.
@@ -350,6 +358,7 @@ func Default() Config {
 			Name:        "simsiam",
 			SimCLR:      SimCLR{Temperature: 0.1},
 			BarlowTwins: BarlowTwins{Lambda: 5e-3},
+			BYOL:        BYOL{TauBase: 0.996},
 		},
 		Optim: Optim{
 			BatchSize:    512,

@@ -23,10 +23,13 @@ func TestMethodKeys(t *testing.T) {
 		{"default is simsiam", nil, nil, ""},
 		{"simclr with its temperature", []string{"method.name=simclr", "method.simclr.temperature=0.5"}, nil, ""},
 		{"barlow twins with its lambda", []string{"method.name=barlow_twins", "method.barlow_twins.lambda=0.01"}, nil, ""},
-		{"unknown method", []string{"method.name=moco"}, []string{"method.name"}, "barlow_twins, simclr, simsiam"},
+		{"unknown method", []string{"method.name=moco"}, []string{"method.name"}, "barlow_twins, byol, simclr, simsiam"},
 		{"simclr temperature in a simsiam config", []string{"method.simclr.temperature=0.2"}, []string{"method.simclr.temperature"}, "method.name simsiam"},
 		{"barlow twins lambda in a simclr config", []string{"method.name=simclr", "method.barlow_twins.lambda=0.01"}, []string{"method.barlow_twins.lambda"}, "method.name simclr"},
 		{"both in a simsiam config", []string{"method.simclr.temperature=0.2", "method.barlow_twins.lambda=0.01"}, []string{"method.barlow_twins.lambda", "method.simclr.temperature"}, ""},
+		{"byol with its tau_base", []string{"method.name=byol", "method.byol.tau_base=0.99"}, nil, ""},
+		{"byol tau_base in a simsiam config", []string{"method.byol.tau_base=0.99"}, []string{"method.byol.tau_base"}, "method.name simsiam"},
+		{"tau_base at most 1", []string{"method.name=byol", "method.byol.tau_base=1.5"}, []string{"method.byol.tau_base"}, ""},
 		{"temperature must be positive", []string{"method.name=simclr", "method.simclr.temperature=0"}, []string{"method.simclr.temperature"}, ""},
 		{"lambda must not be negative", []string{"method.name=barlow_twins", "method.barlow_twins.lambda=-1"}, []string{"method.barlow_twins.lambda"}, ""},
 	}
@@ -65,6 +68,8 @@ func TestMethodKeys(t *testing.T) {
 					d.Method.SimCLR.Temperature = f
 				case "method.barlow_twins.lambda":
 					d.Method.BarlowTwins.Lambda = f
+				case "method.byol.tau_base":
+					d.Method.BYOL.TauBase = f
 				}
 			}
 			if got := failingKeys(d.Validate(false)); !slices.Equal(got, tt.keys) {

@@ -243,6 +243,7 @@ func (c *Config) Validate(checkPaths bool) error {
 	k.oneOf("method.name", c.Method.Name, Methods())
 	k.positiveFloat("method.simclr.temperature", c.Method.SimCLR.Temperature)
 	k.nonNegativeFloat("method.barlow_twins.lambda", c.Method.BarlowTwins.Lambda)
+	k.between("method.byol.tau_base", c.Method.BYOL.TauBase, 0, 1)
 	for _, key := range otherMethodKeys(c) {
 		k.fail(key, "is a key of another method than method.name %s, which would ignore it; remove it (or set method.name)", c.Method.Name)
 	}

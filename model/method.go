@@ -44,6 +44,14 @@ type GlobalBatchMethod interface {
 	NeedsGlobalBatch() string
 }
 
+// InitMethod is implemented by a method with state to set up after the
+// variables' initial values (BYOL's target starts as a copy of the online
+// network): InitOps builds it in s, whose control dependencies order it
+// after the initial assignments. The step's Init runs them.
+type InitMethod interface {
+	InitOps(s *tfgraph.Scope) []*tfgraph.Operation
+}
+
 // Views are the inputs of a tower: the two augmented views of the batch and
 // with LocalCrops > 0 the local views concatenated along the batch (zero
 // otherwise).
@@ -104,6 +112,7 @@ func methodRegistry() map[string]methodBuilder {
 		"simsiam":      newSimSiamMethod,
 		"simclr":       newSimCLRMethod,
 		"barlow_twins": newBarlowTwinsMethod,
+		"byol":         newBYOLMethod,
 	}
 }
 

@@ -28,9 +28,14 @@ func New(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64) (*SimSiam,
 // newNetwork is New, without the predictor when withPredictor is false (a
 // method without one: Predictor nil, no predictor/... variables).
 func newNetwork(g *tfgraph.Graph, cfg configs.Model, inCh int64, seed int64, withPredictor bool) (*SimSiam, error) {
+	return newNetworkIn(g, g.Root(), cfg, inCh, seed, withPredictor)
+}
+
+// newNetworkIn is newNetwork with its variables under root (BYOL's target
+// network: target/encoder/..., target/projector/...).
+func newNetworkIn(g *tfgraph.Graph, root *tfgraph.Scope, cfg configs.Model, inCh int64, seed int64, withPredictor bool) (*SimSiam, error) {
 	bc := BackboneConfig{Model: cfg, InChannels: inCh, Seed: seed}
 	bn := bc.bn()
-	root := g.Root()
 	bb, err := NewBackbone(root.Child(EncoderScope), bc)
 	if err != nil {
 		return nil, err

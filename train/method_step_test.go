@@ -12,7 +12,7 @@ import (
 
 // TestMethodSteps runs three training steps of every method on random
 // views: the loss is finite and the weights move, the method's metrics
-// include z_std, and only SimSiam has predictor variables.
+// include z_std, and only SimSiam and BYOL have predictor variables.
 func TestMethodSteps(t *testing.T) {
 	for _, name := range model.MethodNames() {
 		t.Run(name, func(t *testing.T) {
@@ -26,7 +26,7 @@ func TestMethodSteps(t *testing.T) {
 				t.Errorf("step trains %s", st.Method.Name())
 			}
 			hasPred := st.Graph.Variable("predictor/fc1/kernel") != nil
-			if hasPred != (name == "simsiam") {
+			if hasPred != (name == "simsiam" || name == "byol") {
 				t.Errorf("predictor variables: %v", hasPred)
 			}
 			sess, err := NewSession(st, tfgraph.SessionOptions{})

@@ -215,7 +215,10 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
 	apply := st.Opt.Apply(gate.Scope(root.Child("optimizer")), st.Trainable, st.Grads, lrFor)
 	updates := bn.Assign(gate.Scope(root.Child("bn_updates")))
-	updates = append(updates, method.StateUpdates(gate.Scope(root.Child("method_updates")), model.UpdateContext{Step: st.GlobalStep.Read(), TotalSteps: o.TotalSteps})...)
+	// The method's own state follows the applied update (BYOL's target
+	// reads the updated online weights).
+	ms := gate.Scope(root.Child("method_updates")).WithControl(append([]*tfgraph.Operation{apply}, updates...)...)
+	updates = append(updates, method.StateUpdates(ms, model.UpdateContext{Step: st.GlobalStep.Read(), TotalSteps: o.TotalSteps})...)
 	done := []*tfgraph.Operation{gate.Join("updates", append(updates, apply)...)}
 	if st.Scaler != nil {
 		done = append(done, st.Scaler.update(parts[1])...)
@@ -229,6 +232,10 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = g.InitOp("init")
+	if im, ok := method.(model.InitMethod); ok {
+		ops := im.InitOps(root.Child("method_init").WithControl(st.Init))
+		st.Init = root.Group("init_method", append(ops, st.Init)...)
+	}
 	// Every checkpoint records the model config it was written with.
 	st.Saver = tfgraph.NewSaver(g, "save", g.Variables(), model.RecordEntry(root.Child("simsiam").OnHost(), cfg))
 	if replicated {
