@@ -50,6 +50,17 @@ def barlow_twins(z1, z2, lam):
     return on_diag + lam * off_diag
 
 
+def byol(p1, p2, t1, t2):
+    """BYOL's symmetric loss: 2 - 2 cos(online prediction, target projection
+    of the other view), both directions summed, averaged over the batch; the
+    targets carry no gradient."""
+    def pair(p, t):
+        t = tf.stop_gradient(t)
+        cos = tf.reduce_sum(tf.math.l2_normalize(p, 1) * tf.math.l2_normalize(t, 1), 1)
+        return 2 - 2 * cos
+    return tf.reduce_mean(pair(p1, t2) + pair(p2, t1))
+
+
 REFERENCES = {"simclr": nt_xent, "barlow_twins": barlow_twins}
 
 # (method, batch, dimension, its parameter, seed)
@@ -58,6 +69,7 @@ CASES = [
     ("simclr", 8, 16, 0.1, 2),
     ("barlow_twins", 32, 16, 5e-3, 3),
     ("barlow_twins", 16, 24, 0.1, 4),
+    ("byol", 16, 32, 0.0, 5),
 ]
 
 
@@ -78,7 +90,10 @@ def test_loss_and_gradients_match(lossdump):
     z1 = tf.Variable(go.get_tensor("z1"))
     z2 = tf.Variable(go.get_tensor("z2"))
     with tf.GradientTape() as tape:
-        loss = REFERENCES[s["method"]](z1, z2, s["param"])
+        if s["method"] == "byol":
+            loss = byol(z1, z2, tf.constant(go.get_tensor("t1")), tf.constant(go.get_tensor("t2")))
+        else:
+            loss = REFERENCES[s["method"]](z1, z2, s["param"])
     g1, g2 = tape.gradient(loss, [z1, z2])
     lerr = abs(float(loss.numpy()) - float(go.get_tensor("loss")))
     gerr = {n: float(np.max(np.abs(go.get_tensor("grad/" + n) - g.numpy()))) for n, g in (("z1", g1), ("z2", g2))}

@@ -1,7 +1,8 @@
 // Command lossdump writes what the Python loss parity test
 // (tests/python/test_method_losses.py) compares against its own TensorFlow
-// reference: two random projections z1, z2, a method's loss of them as the
-// Go graph computes it and its gradients with respect to z1 and z2, as a
+// reference: two random projections z1, z2 (BYOL: the online predictions,
+// with the target projections t1, t2), a method's loss of them as the Go
+// graph computes it and its gradients with respect to z1 and z2, as a
 // TensorFlow checkpoint, plus the settings as JSON.
 package main
 
@@ -19,10 +20,10 @@ import (
 
 func main() {
 	out := flag.String("out", "", "output directory")
-	method := flag.String("method", "simclr", "loss: simclr (NT-Xent) or barlow_twins")
+	method := flag.String("method", "simclr", "loss: simclr (NT-Xent), barlow_twins or byol")
 	n := flag.Int("n", 16, "batch size")
 	d := flag.Int("d", 32, "projection dimension")
-	param := flag.Float64("param", 0.5, "simclr: the temperature; barlow_twins: lambda")
+	param := flag.Float64("param", 0.5, "simclr: the temperature; barlow_twins: lambda; byol: unused")
 	seed := flag.Uint64("seed", 1, "seed of the random projections")
 	flag.Parse()
 	if *out == "" {
@@ -55,14 +56,27 @@ func run(out, method string, n, d int, param float64, seed uint64) error {
 		return s.Var(name, []int64{int64(n), int64(d)}, init, 0)
 	}
 	z1, z2 := v("z1", x1), v("z2", x2)
+	tensors := map[string]*tfgraph.Tensor{}
 	var loss tfgraph.Output
 	switch method {
 	case "simclr":
 		loss = model.NTXentLoss(s.Child("loss"), z1.Read(), z2.Read(), param)
 	case "barlow_twins":
 		loss = model.BarlowTwinsLoss(s.Child("loss"), z1.Read(), z2.Read(), param)
+	case "byol":
+		// z1, z2 are the online predictions; t1, t2 the target projections
+		// (constants: the loss stops their gradient).
+		t1, t2 := rows(), rows()
+		for name, x := range map[string][][]float32{"t1": t1, "t2": t2} {
+			t, err := tfgraph.NewTensor(x)
+			if err != nil {
+				return err
+			}
+			tensors[name] = t
+		}
+		loss = model.BYOLLoss(s.Child("loss"), z1.Read(), z2.Read(), s.Const("t1", t1), s.Const("t2", t2))
 	default:
-		return fmt.Errorf("-method %q: want simclr or barlow_twins", method)
+		return fmt.Errorf("-method %q: want simclr, barlow_twins or byol", method)
 	}
 	grads, err := g.Gradients("grads", loss, []*tfgraph.Variable{z1, z2})
 	if err != nil {
@@ -85,7 +99,6 @@ func run(out, method string, n, d int, param float64, seed uint64) error {
 		return err
 	}
 	names := []string{"z1", "z2", "loss", "grad/z1", "grad/z2"}
-	tensors := map[string]*tfgraph.Tensor{}
 	for i, name := range names {
 		tensors[name] = res[i]
 	}
