@@ -42,9 +42,11 @@ type StepOptions struct {
 	Replicas *Replicas
 }
 
-// Step is the training graph: one Session.Run of Train does a whole SimSiam
-// step — both views through the network, the symmetric loss, gradients,
-// SGD-with-momentum updates, BN moving averages and the step counter.
+// Step is the training graph: one Session.Run of Train does a whole step
+// of the method (method.name, SimSiam by default) — both views through the
+// network, the method's loss, gradients, SGD-with-momentum updates, BN
+// moving averages, the method's own state updates (BYOL's target) and the
+// step counter.
 type Step struct {
 	Graph *tfgraph.Graph
 	// Method is the self-supervised method the step trains (method.name)
