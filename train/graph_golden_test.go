@@ -56,7 +56,8 @@ func graphDigests(t *testing.T, g *tfgraph.Graph) (def, nodes, vars string) {
 // TestGraphGolden pins the training graphs of the Fashion-MNIST demo
 // preset, byte for byte: the step alone (placeholders, as the parity tests
 // build it), the whole run graph (in-graph augmentation, kNN monitor,
-// summaries) and the multi-crop and fix_pred_lr variants. Python users and
+// summaries), the multi-crop and fix_pred_lr variants, and the step of
+// every other method on the demo. Python users and
 // checkpoints depend on every node and variable name, so a refactoring of
 // how the step is built must leave these digests alone.
 func TestGraphGolden(t *testing.T) {
@@ -70,6 +71,10 @@ func TestGraphGolden(t *testing.T) {
 		{"demo_run", nil, true},
 		{"demo_step_multicrop", []string{"augment.local_crops=2"}, false},
 		{"demo_step_decaying_predictor", []string{"optim.fix_pred_lr=false"}, false},
+		// The other methods' graphs, pinned from their first version on.
+		{"simclr_step", []string{"method.name=simclr", "method.simclr.temperature=0.5"}, false},
+		{"barlow_twins_step", []string{"method.name=barlow_twins"}, false},
+		{"byol_step", []string{"method.name=byol", "optim.fix_pred_lr=false"}, false},
 	}
 	got := map[string]string{}
 	var order []string
