@@ -58,6 +58,11 @@ type InitMethod interface {
 type Views struct {
 	X1, X2, Local Output
 	LocalCrops    int
+	// Global, with several workers (nil otherwise), is the group a method
+	// whose loss needs statistics of the global batch sum-all-reduces them
+	// over (tfgraph.AllReduceSumDiff, differentiable), one instance key
+	// (NextKey) per all-reduce, in the same order on every worker.
+	Global *tfgraph.SyncBN
 }
 
 // UpdateContext is what a method's state updates may depend on.

@@ -156,7 +156,11 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
 		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
 	}
-	t := method.Tower(root.Child("tower0"), model.Views{X1: x1, X2: x2, Local: local, LocalCrops: cfg.Augment.LocalCrops}, mode)
+	views := model.Views{X1: x1, X2: x2, Local: local, LocalCrops: cfg.Augment.LocalCrops}
+	if r := o.Replicas; r != nil && r.Size() > 1 {
+		views.Global = &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceMethod}
+	}
+	t := method.Tower(root.Child("tower0"), views, mode)
 	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
 	st.Loss = t.Loss
@@ -250,6 +254,10 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	}
 	return st, nil
 }
+
+// instanceMethod is the instance key of a method's first all-reduce over
+// the global batch (model.Views.Global): below instanceSyncBN's keys.
+const instanceMethod = 500
 
 // Schedule is the learning rate at step (an int64 scalar): linear warm-up
 // over warmup steps, then cosine decay from base to 0 at total steps.
