@@ -182,7 +182,7 @@ type Model struct {
 // default ([Config.Validate] names it otherwise).
 type Method struct {
 	// Name is the method.
-	Name string `mapstructure:"name" yaml:"name" doc:"Self-supervised method: simsiam (Chen & He 2021: predictor and stop-gradient, negative cosine), simclr (Chen et al. 2020: NT-Xent over the 2N views, no predictor; one process only for now), barlow_twins (Zbontar et al. 2021: cross-correlation of the batch-normalised projections, no predictor; with several workers over the global batch) or byol (Grill et al. 2020: predictor on the online network against a target network that is an exponential moving average of it, checkpointed under target/). Every method trains the same backbone and projector (model.*); model.pred_hidden concerns simsiam and byol, model.stop_gradient and optim.fix_pred_lr simsiam only."`
+	Name string `mapstructure:"name" yaml:"name" doc:"Self-supervised method: simsiam (Chen & He 2021: predictor and stop-gradient, negative cosine), simclr (Chen et al. 2020: NT-Xent over the 2N views, no predictor; with several workers the negatives are the global batch), barlow_twins (Zbontar et al. 2021: cross-correlation of the batch-normalised projections, no predictor; with several workers over the global batch) or byol (Grill et al. 2020: predictor on the online network against a target network that is an exponential moving average of it, checkpointed under target/). Every method trains the same backbone and projector (model.*); model.pred_hidden concerns simsiam and byol, model.stop_gradient and optim.fix_pred_lr simsiam only."`
 	// SimCLR holds SimCLR's keys.
 	SimCLR SimCLR `mapstructure:"simclr" yaml:"simclr" doc:"SimCLR's keys (method.name simclr only)."`
 	// BarlowTwins holds Barlow Twins' keys.

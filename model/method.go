@@ -36,14 +36,6 @@ type Method interface {
 	StateUpdates(s *tfgraph.Scope, u UpdateContext) []*tfgraph.Operation
 }
 
-// GlobalBatchMethod is implemented by a method whose loss needs the whole
-// global batch and cannot yet be trained by several workers:
-// NeedsGlobalBatch says why (the training step refuses several workers
-// with it).
-type GlobalBatchMethod interface {
-	NeedsGlobalBatch() string
-}
-
 // InitMethod is implemented by a method with state to set up after the
 // variables' initial values (BYOL's target starts as a copy of the online
 // network): InitOps builds it in s, whose control dependencies order it
@@ -63,6 +55,9 @@ type Views struct {
 	// over (tfgraph.AllReduceSumDiff, differentiable), one instance key
 	// (NextKey) per all-reduce, in the same order on every worker.
 	Global *tfgraph.SyncBN
+	// Rank is this worker's index among Global.Group.Size workers (with
+	// Global).
+	Rank int
 }
 
 // UpdateContext is what a method's state updates may depend on.

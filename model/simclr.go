@@ -32,8 +32,9 @@ func (m *simCLRMethod) Name() string  { return "simclr" }
 func (m *simCLRMethod) Net() *SimSiam { return m.n }
 
 // Tower runs both views through the encoder and projector (BN statistics
-// per view, as SimSiam's) and builds NTXentLoss of the projections. Local
-// views (multi-crop) are refused.
+// per view, as SimSiam's) and builds NTXentLoss of the projections; with
+// several workers (in.Global) NTXentLossGlobal, whose negatives are the
+// global batch. Local views (multi-crop) are refused.
 func (m *simCLRMethod) Tower(s *tfgraph.Scope, in Views, mode tfgraph.Mode) TowerOutputs {
 	if in.LocalCrops > 0 {
 		s.Fail(fmt.Errorf("simclr: augment.local_crops %d: SimCLR here takes the two views only (set augment.local_crops to 0)", in.LocalCrops))
@@ -42,7 +43,11 @@ func (m *simCLRMethod) Tower(s *tfgraph.Scope, in Views, mode tfgraph.Mode) Towe
 	v1 := m.n.Forward(s.Child("view1"), in.X1, mode)
 	v2 := m.n.Forward(s.Child("view2"), in.X2, mode)
 	t := TowerOutputs{V1: v1, V2: v2}
-	t.Loss = NTXentLoss(s.Child("loss"), v1.Z, v2.Z, m.temperature)
+	if in.Global != nil {
+		t.Loss = NTXentLossGlobal(s.Child("loss"), v1.Z, v2.Z, m.temperature, in.Global, in.Rank)
+	} else {
+		t.Loss = NTXentLoss(s.Child("loss"), v1.Z, v2.Z, m.temperature)
+	}
 	t.Metrics = []Metric{{ZStdMetric, CollapseStd(s.Child("monitor"), v1.Z, int64(m.n.Cfg.ProjDim))}}
 	return t
 }
@@ -52,12 +57,6 @@ func (m *simCLRMethod) ParamGroup(string) ParamGroup { return ScheduledLR }
 
 // StateUpdates: SimCLR has none.
 func (m *simCLRMethod) StateUpdates(*tfgraph.Scope, UpdateContext) []*tfgraph.Operation { return nil }
-
-// NeedsGlobalBatch: NT-Xent's negatives are the whole batch; over several
-// workers they must be gathered (not yet built).
-func (m *simCLRMethod) NeedsGlobalBatch() string {
-	return "SimCLR's NT-Xent takes its negatives from the whole batch, and gathering them across workers (CollectiveGatherV2) is not built yet: train simclr in one process"
-}
 
 // ntXentMask is the constant subtracted from a view's similarity with
 // itself: exp of it is exactly 0 in float32, so the view is no negative of
@@ -87,4 +86,49 @@ func NTXentLoss(s *tfgraph.Scope, z1, z2 Output, t float64) Output {
 	// for both halves.
 	pos := s.Mul(s.Sum(s.Mul(u1, u2), false, 1), invT)
 	return s.Identity("loss", s.Mean(s.Sub(lse, s.Concat(0, pos, pos)), false, 0))
+}
+
+// NTXentLossGlobal is NTXentLoss over the global batch of a data-parallel
+// job of g.Group.Size workers, this one rank: every worker's normalised
+// projections are gathered (each worker puts its B rows into its own slot
+// of a zero [W B, D] matrix, one per view, and the matrices are
+// sum-all-reduced over g, differentiably, so the gradients reach every
+// worker's rows), and this worker's 2B views are scored against all 2 W B
+// views of the global batch, as google-research/simclr's objective does
+// across replicas. The loss is the mean over this worker's views: the mean
+// over the workers (the step's all-reduce) is the 1-process loss of the
+// global batch, and so are the averaged gradients.
+func NTXentLossGlobal(s *tfgraph.Scope, z1, z2 Output, t float64, g *tfgraph.SyncBN, rank int) Output {
+	w := g.Group.Size
+	u1, u2 := L2Normalize(s.Child("u1"), z1), L2Normalize(s.Child("u2"), z2)
+	shape := s.Shape(u1)                                     // [B, D]
+	b := s.Gather(shape, s.Const("rows", int32(0)))          // B
+	d := s.Gather(shape, s.Const("cols", int32(1)))          // D
+	off := s.Mul(b, s.Const("rank", int32(rank)))            // this worker's first global row
+	rest := s.Mul(b, s.Const("after", int32(int(w)-1-rank))) // rows after this worker's
+	zero := s.Const("zero", float32(0))
+	slot := func(u Output) Output {
+		before := s.Fill(s.Pack(0, off, d), zero)
+		after := s.Fill(s.Pack(0, rest, d), zero)
+		key := g.NextKey
+		g.NextKey++
+		return s.AllReduceSumDiff("gather", s.Concat(0, before, u, after), g.Group, key, g.Timeout)
+	}
+	all := s.Concat(0, slot(u1), slot(u2)) // [2N, D], N = W B: view 1 of every image, then view 2
+	invT := s.Const("inv_temperature", float32(1/t))
+	local := s.Concat(0, u1, u2)                             // [2B, D]
+	logits := s.Mul(s.MatMul(local, all, false, true), invT) // [2B, 2N]
+	n := s.Mul(b, s.Const("workers", w))
+	one := s.Const("one", int32(1))
+	rb := s.Add(s.Range(s.Const("zero_i", int32(0)), b, one), off) // global rows of this worker's images
+	self := s.Concat(0, rb, s.Add(rb, n))                          // each local view's own column
+	pos := s.Concat(0, s.Add(rb, n), rb)                           // its other view's column
+	cols := s.Reshape(s.Range(s.Const("zero_c", int32(0)), s.Mul(n, s.Const("two", int32(2))), one), 1, -1)
+	eye := s.Cast(s.Equal(s.Reshape(self, -1, 1), cols), tfgraph.Float)
+	hit := s.Cast(s.Equal(s.Reshape(pos, -1, 1), cols), tfgraph.Float)
+	posLogit := s.Sum(s.Mul(logits, hit), false, 1)
+	logits = s.Sub(logits, s.Mul(eye, s.Const("mask", float32(ntXentMask))))
+	top := s.StopGradient(s.Max(logits, true, 1))
+	lse := s.Add(s.Reshape(top, -1), s.Log(s.Sum(s.Exp(s.Sub(logits, top)), false, 1)))
+	return s.Identity("loss", s.Mean(s.Sub(lse, posLogit), false, 0))
 }

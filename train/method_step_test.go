@@ -3,9 +3,9 @@ package train
 import (
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
+	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
 )
@@ -68,45 +68,32 @@ func TestMethodSteps(t *testing.T) {
 	}
 }
 
-// TestGlobalBatchMethodsRefuseWorkers checks that a method whose loss
-// needs the global batch is refused with several workers, naming the
-// method and saying why.
-func TestGlobalBatchMethodsRefuseWorkers(t *testing.T) {
-	var checked int
-	for _, name := range model.MethodNames() {
-		cfg := tinyConfig()
-		cfg.Method.Name = name
-		g := tfgraph.NewGraph()
-		m, err := model.NewMethod(name, g, cfg, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, global := m.(model.GlobalBatchMethod)
-		if !global {
-			continue
-		}
-		checked++
-		_, err = BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10, Replicas: &Replicas{Tasks: make([]tfgraph.TaskAddr, 2)}})
-		if err == nil || !strings.Contains(err.Error(), "method.name "+name+" with 2 workers") {
-			t.Errorf("%s with 2 workers: err = %v", name, err)
-		}
-	}
-	if checked == 0 {
-		t.Error("no method needs the global batch (simclr does)")
+// TestMethodWorkersMatchOneProcess: SimCLR and Barlow Twins with two
+// workers on batch B/2 each (and model.sync_bn, so the network's BatchNorm
+// is global too) train like one process on batch B: their losses are over
+// the global batch (SimCLR's negatives gathered from every worker, Barlow
+// Twins' batch statistics and cross-correlation all-reduced), the same for
+// 5 steps, and the parameters after them agree (rel 1e-4); the two workers
+// hold bit-identical weights.
+func TestMethodWorkersMatchOneProcess(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		lr     float64
+	}{
+		{"simclr", 0.05},
+		{"barlow_twins", 0.05}, // the loss is a sum over proj_dim^2 entries
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			cfg := tinyConfig()
+			cfg.Method.Name = tc.method
+			cfg.Model.SyncBN = true
+			cfg.Optim.BaseLR = tc.lr
+			workersMatchOneProcess(t, cfg)
+		})
 	}
 }
 
-// TestBarlowTwinsWorkersMatchOneProcess: Barlow Twins with two workers on
-// batch B/2 each (and model.sync_bn, so the network's BatchNorm is global
-// too) trains like one process on batch B: its loss is over the global
-// batch (the batch statistics and the cross-correlation all-reduced), the
-// same for 5 steps, and the parameters after them agree (rel 1e-4); the
-// two workers hold bit-identical weights.
-func TestBarlowTwinsWorkersMatchOneProcess(t *testing.T) {
-	cfg := tinyConfig()
-	cfg.Method.Name = "barlow_twins"
-	cfg.Model.SyncBN = true
-	cfg.Optim.BaseLR = 0.05 // the loss is a sum over proj_dim^2 entries
+func workersMatchOneProcess(t *testing.T, cfg *configs.Config) {
 	const steps = 5
 	r := rand.New(rand.NewPCG(13, 14))
 	h := [2][][][][]float32{randomBatch(r, 4, 16, 3), randomBatch(r, 4, 16, 3)}

@@ -146,11 +146,6 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 		return nil, fmt.Errorf("runtime.devices lists %d devices (%s): one process trains on one device; for data parallelism over several devices run %d workers (simsiam train --workers %d, or TF_CONFIG per machine)",
 			len(cfg.Runtime.Devices), strings.Join(cfg.Runtime.Devices, ", "), len(cfg.Runtime.Devices), len(cfg.Runtime.Devices))
 	}
-	if r := o.Replicas; r != nil && r.Size() > 1 {
-		if gm, ok := method.(model.GlobalBatchMethod); ok {
-			return nil, fmt.Errorf("method.name %s with %d workers: %s", method.Name(), r.Size(), gm.NeedsGlobalBatch())
-		}
-	}
 	bn := tfgraph.NewUpdates() // BatchNorm moving statistics, assigned after the gradients
 	mode := tfgraph.Training(bn)
 	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
@@ -159,6 +154,7 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	views := model.Views{X1: x1, X2: x2, Local: local, LocalCrops: cfg.Augment.LocalCrops}
 	if r := o.Replicas; r != nil && r.Size() > 1 {
 		views.Global = &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceMethod}
+		views.Rank = r.Rank
 	}
 	t := method.Tower(root.Child("tower0"), views, mode)
 	st.Towers = []model.TowerOutputs{t}
