@@ -16,6 +16,7 @@ func choices() map[string][]string {
 		"eval.format":       format.Names(),
 		"model.arch":        arch.Names(),
 		"model.stem":        arch.Stems(),
+		"method.name":       Methods(),
 		"runtime.precision": Precisions(),
 	}
 }
@@ -46,6 +47,7 @@ func TestChoicesValidate(t *testing.T) {
 		"eval.format":       func(c *Config, v string) { c.Eval.Format = v },
 		"model.arch":        func(c *Config, v string) { c.Model.Arch = v },
 		"model.stem":        func(c *Config, v string) { c.Model.Stem = v },
+		"method.name":       func(c *Config, v string) { c.Method.Name = v },
 		"runtime.precision": func(c *Config, v string) { c.Runtime.Precision = v },
 	}
 	for key, values := range choices() {

@@ -42,6 +42,8 @@ type Config struct {
 	Augment Augment `mapstructure:"augment" yaml:"augment" doc:"Augmentation that produces the two views of every image."`
 	// Model configures the encoder, projector and predictor.
 	Model Model `mapstructure:"model" yaml:"model" doc:"Backbone, projection MLP and prediction MLP."`
+	// Method selects the self-supervised method and holds each method's own keys.
+	Method Method `mapstructure:"method" yaml:"method" doc:"Self-supervised method the pretraining trains, and each method's own keys."`
 	// Optim configures the pretraining optimiser.
 	Optim Optim `mapstructure:"optim" yaml:"optim" doc:"Pretraining optimiser (SGD with momentum and a cosine schedule)."`
 	// Train configures the pretraining loop.
@@ -173,6 +175,38 @@ type Model struct {
 	BNMomentum float64 `mapstructure:"bn_momentum" yaml:"bn_momentum" doc:"Batch-norm momentum in the PyTorch convention: running = (1-m)*running + m*batch."`
 	// SyncBN uses BatchNorm statistics over the global batch with several workers.
 	SyncBN bool `mapstructure:"sync_bn" yaml:"sync_bn" doc:"With several workers (data parallelism): BatchNorm in training uses the statistics of the whole global batch (per-channel sums all-reduced in the forward pass, their gradients in the backward pass), as one process with that batch would; false = each worker's own slice (the official SimSiam code without SyncBatchNorm). No effect on a single process."`
+}
+
+// Method selects the self-supervised method. Each method's own keys are
+// a section named after it; a key of a method other than Name must keep its
+// default ([Config.Validate] names it otherwise).
+type Method struct {
+	// Name is the method.
+	Name string `mapstructure:"name" yaml:"name" doc:"Self-supervised method: simsiam (Chen & He 2021: predictor and stop-gradient, negative cosine), simclr (Chen et al. 2020: NT-Xent over the 2N views, no predictor; with several workers the negatives are the global batch), barlow_twins (Zbontar et al. 2021: cross-correlation of the batch-normalised projections, no predictor; with several workers over the global batch) or byol (Grill et al. 2020: predictor on the online network against a target network that is an exponential moving average of it, checkpointed under target/). Every method trains the same backbone and projector (model.*); model.pred_hidden concerns simsiam and byol, model.stop_gradient and optim.fix_pred_lr simsiam only."`
+	// SimCLR holds SimCLR's keys.
+	SimCLR SimCLR `mapstructure:"simclr" yaml:"simclr" doc:"SimCLR's keys (method.name simclr only)."`
+	// BarlowTwins holds Barlow Twins' keys.
+	BarlowTwins BarlowTwins `mapstructure:"barlow_twins" yaml:"barlow_twins" doc:"Barlow Twins' keys (method.name barlow_twins only)."`
+	// BYOL holds BYOL's keys.
+	BYOL BYOL `mapstructure:"byol" yaml:"byol" doc:"BYOL's keys (method.name byol only)."`
+}
+
+// BYOL configures the moving-average target network.
+type BYOL struct {
+	// TauBase is the target's moving-average rate at the first step.
+	TauBase float64 `mapstructure:"tau_base" yaml:"tau_base" doc:"Moving-average rate of the target network at the first step: target = tau target + (1 - tau) online after every applied step, tau = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2 rising to 1 at the last step K (the paper: 0.996)."`
+}
+
+// SimCLR configures the NT-Xent loss.
+type SimCLR struct {
+	// Temperature divides the cosine similarities of NT-Xent.
+	Temperature float64 `mapstructure:"temperature" yaml:"temperature" doc:"Temperature T of NT-Xent: the cosine similarities are divided by it (SimCLR: 0.1 on ImageNet with large batches, 0.5 the usual CIFAR-10 choice)."`
+}
+
+// BarlowTwins configures the cross-correlation loss.
+type BarlowTwins struct {
+	// Lambda weighs the off-diagonal terms of the loss.
+	Lambda float64 `mapstructure:"lambda" yaml:"lambda" doc:"Weight of the off-diagonal (redundancy reduction) terms: loss = sum_i (1 - C_ii)^2 + lambda sum_{i != j} C_ij^2 (the paper: 5e-3)."`
 }
 
 // Optim configures the pretraining optimiser.
@@ -319,6 +353,12 @@ func Default() Config {
 			ZeroInitResidual: true,
 			BNEps:            1e-5,
 			BNMomentum:       0.1,
+		},
+		Method: Method{
+			Name:        "simsiam",
+			SimCLR:      SimCLR{Temperature: 0.1},
+			BarlowTwins: BarlowTwins{Lambda: 5e-3},
+			BYOL:        BYOL{TauBase: 0.996},
 		},
 		Optim: Optim{
 			BatchSize:    512,

@@ -140,7 +140,7 @@ func presetKeys(m map[string]any, prefix string) []string {
 // value it would have without it (its base preset's, or the default), so
 // that a preset lists exactly what makes it differ.
 func TestPresets(t *testing.T) {
-	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_demo", "fashion_mnist_long", "imagenet_resnet50", "stl10_resnet18"}
+	want := []string{"cifar10_linear", "cifar10_resnet18", "fashion_mnist_barlow_twins", "fashion_mnist_byol", "fashion_mnist_demo", "fashion_mnist_long", "fashion_mnist_simclr", "imagenet_resnet50", "stl10_resnet18"}
 	if got := Presets(); !slices.Equal(got, want) {
 		t.Fatalf("Presets() = %v, want %v", got, want)
 	}

@@ -246,7 +246,9 @@ func PresetYAML(name string) ([]byte, error) {
 		return nil, err
 	}
 	if !slices.Contains(names, name) {
-		best, _ := closest(name, names)
+		// Ties go to the default preset (fashion_mnist against
+		// fashion_mnist_demo and fashion_mnist_byol), then to the first name.
+		best, _ := closest(name, append([]string{DefaultPreset}, names...))
 		return nil, fmt.Errorf("configs: unknown preset %q (did you mean %q?); presets: %s", name, best, strings.Join(names, ", "))
 	}
 	return presetFS.ReadFile(name + ".yaml")

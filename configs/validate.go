@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -238,6 +239,15 @@ func (c *Config) Validate(checkPaths bool) error {
 		k.fail("model.bn_momentum", "must be in (0, 1], got %v", m.BNMomentum)
 	}
 
+	// method
+	k.oneOf("method.name", c.Method.Name, Methods())
+	k.positiveFloat("method.simclr.temperature", c.Method.SimCLR.Temperature)
+	k.nonNegativeFloat("method.barlow_twins.lambda", c.Method.BarlowTwins.Lambda)
+	k.between("method.byol.tau_base", c.Method.BYOL.TauBase, 0, 1)
+	for _, key := range otherMethodKeys(c) {
+		k.fail(key, "is a key of another method than method.name %s, which would ignore it; remove it (or set method.name)", c.Method.Name)
+	}
+
 	// optim
 	o := c.Optim
 	k.positive("optim.batch_size", o.BatchSize)
@@ -307,3 +317,45 @@ func (c *Config) Validate(checkPaths bool) error {
 
 // Precisions are the values of runtime.precision.
 func Precisions() []string { return []string{"auto", "fp32", "bf16", "fp16"} }
+
+// Methods are the values of method.name, sorted: simsiam and every method
+// with a section of its own keys under method (method.simclr: simclr), so
+// a new method's keys are what makes its name accepted. model's registry
+// is tested against this list.
+func Methods() []string {
+	names := []string{"simsiam"}
+	if sec := schema().byKey["method"]; sec != nil {
+		for _, m := range sec.children {
+			if m.section {
+				names = append(names, m.name)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// otherMethodKeys lists the keys of c that belong to a method other than
+// c.Method.Name (a section of method named after another method) and differ
+// from their defaults: c's method ignores them, so a value there is a
+// mistake (a SimCLR temperature in a SimSiam config). A key set to its
+// default cannot be told from an unset one and passes.
+func otherMethodKeys(c *Config) []string {
+	sec := schema().byKey["method"]
+	if sec == nil {
+		return nil
+	}
+	got, def := reflect.ValueOf(c).Elem(), reflect.ValueOf(Default())
+	var keys []string
+	for _, m := range sec.children {
+		if !m.section || m.name == c.Method.Name {
+			continue
+		}
+		for _, f := range m.children {
+			if !reflect.DeepEqual(f.value(got).Interface(), f.value(def).Interface()) {
+				keys = append(keys, f.key)
+			}
+		}
+	}
+	return keys
+}

@@ -26,7 +26,17 @@ const ConfigKey = "simsiam/model_config"
 var RecordKeys = []string{
 	"model.arch", "model.stem", "model.width", "model.proj_dim", "model.proj_hidden",
 	"model.proj_layers", "model.pred_hidden", "model.bn_eps", "data.channels", "data.image_size",
+	methodRecordKey,
 }
+
+// methodRecordKey is the record key of the method that trained the
+// checkpoint. A record without it is SimSiam's (methodRecordDefault):
+// records written before there were methods, and SimSiam's own, which
+// leave it out so that SimSiam's checkpoints and graphs stay as they were.
+const (
+	methodRecordKey     = "method.name"
+	methodRecordDefault = "simsiam"
+)
 
 // EncoderKeys are the record keys that concern the backbone alone: the ones
 // kNN and linear evaluation compare (they never use the projector or the
@@ -36,12 +46,16 @@ var EncoderKeys = []string{"model.arch", "model.stem", "model.width", "model.bn_
 // Record is cfg's values of RecordKeys.
 func Record(cfg *configs.Config) map[string]any {
 	m := cfg.Model
-	return map[string]any{
+	r := map[string]any{
 		"model.arch": m.Arch, "model.stem": m.Stem, "model.width": m.Width,
 		"model.proj_dim": m.ProjDim, "model.proj_hidden": m.ProjHidden, "model.proj_layers": m.ProjLayers,
 		"model.pred_hidden": m.PredHidden, "model.bn_eps": m.BNEps,
 		"data.channels": cfg.Data.Channels, "data.image_size": cfg.Data.ImageSize,
 	}
+	if name := cfg.Method.Name; name != "" && name != methodRecordDefault {
+		r[methodRecordKey] = name
+	}
+	return r
 }
 
 // RecordJSON is Record as the JSON object stored under ConfigKey (keys
@@ -97,10 +111,17 @@ func CheckRecord(prefix string, cfg *configs.Config, keys []string) (note string
 	var diffs []string
 	for _, k := range keys {
 		s, ok := saved[k]
+		if !ok && k == methodRecordKey {
+			s, ok = methodRecordDefault, true
+		}
 		if !ok {
 			continue
 		}
-		if sv, wv := jsonText(s), jsonText(want[k]); sv != wv {
+		w, ok := want[k]
+		if !ok && k == methodRecordKey {
+			w = methodRecordDefault
+		}
+		if sv, wv := jsonText(s), jsonText(w); sv != wv {
 			diffs = append(diffs, fmt.Sprintf("%s: checkpoint %s, config %s", k, sv, wv))
 		}
 	}

@@ -116,3 +116,50 @@ func TestRunRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckRecordMethod checks the method in the record: SimSiam's record
+// leaves it out (its checkpoints are as before methods existed), another
+// method's records it, and a checkpoint of one method is refused for a
+// config of another, either way, naming method.name.
+func TestCheckRecordMethod(t *testing.T) {
+	simsiam := configs.Default()
+	simclr := configs.Default()
+	simclr.Method.Name = "simclr"
+	if raw := RecordJSON(&simsiam); strings.Contains(raw, "method.name") {
+		t.Errorf("SimSiam's record %s names the method", raw)
+	}
+	if raw := RecordJSON(&simclr); !strings.Contains(raw, `"method.name":"simclr"`) {
+		t.Errorf("SimCLR's record %s does not name the method", raw)
+	}
+	pSimSiam, pSimCLR := saveRecord(t, &simsiam), saveRecord(t, &simclr)
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		cfg    *configs.Config
+		diff   string
+	}{
+		{"simsiam checkpoint, simsiam config", pSimSiam, &simsiam, ""},
+		{"simclr checkpoint, simclr config", pSimCLR, &simclr, ""},
+		{"simsiam checkpoint, simclr config", pSimSiam, &simclr, "method.name: checkpoint simsiam, config simclr"},
+		{"simclr checkpoint, simsiam config", pSimCLR, &simsiam, "method.name: checkpoint simclr, config simsiam"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := CheckRecord(tc.prefix, tc.cfg, RecordKeys)
+			var me *ConfigMismatchError
+			if tc.diff == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.As(err, &me) || strings.Join(me.Diffs, "|") != tc.diff {
+				t.Fatalf("got %v, want the difference %q", err, tc.diff)
+			}
+		})
+		// The encoder alone is every method's: kNN and linear evaluation
+		// of any method's checkpoint take any method's config.
+		if _, err := CheckRecord(tc.prefix, tc.cfg, EncoderKeys); err != nil {
+			t.Errorf("%s, encoder keys: %v", tc.name, err)
+		}
+	}
+}

@@ -89,6 +89,14 @@ func (v *Variable) Read() Output {
 	return v.read
 }
 
+// ReadIn returns a new read of the variable, built in scope s as name, so
+// that s's control dependencies order it: a value written by an op s
+// depends on is the one read (Read's op is shared by the whole step and
+// reads before the step's updates).
+func (v *Variable) ReadIn(s *Scope, name string) Output {
+	return s.out("ReadVariableOp", name, map[string]any{"dtype": v.DType}, v.Handle)
+}
+
 // AssignOp returns an op setting the variable to value, built in scope s.
 func (v *Variable) AssignOp(s *Scope, name string, value Output) *Operation {
 	return s.Op("AssignVariableOp", name, []tf.Input{v.Handle, value}, map[string]any{"dtype": v.DType})

@@ -43,12 +43,17 @@ type StepOptions struct {
 	Replicas *Replicas
 }
 
-// Step is the training graph: one Session.Run of Train does a whole SimSiam
-// step — both views through the network, the symmetric loss, gradients,
-// SGD-with-momentum updates, BN moving averages and the step counter.
+// Step is the training graph: one Session.Run of Train does a whole step
+// of the method (method.name, SimSiam by default) — both views through the
+// network, the method's loss, gradients, SGD-with-momentum updates, BN
+// moving averages, the method's own state updates (BYOL's target) and the
+// step counter.
 type Step struct {
 	Graph *tfgraph.Graph
-	Net   *model.SimSiam
+	// Method is the self-supervised method the step trains (method.name)
+	// and Net its network: Net.Backbone is the encoder every method has.
+	Method model.Method
+	Net    *model.SimSiam
 	// X1 and X2 are the two views the tower takes, and Local its local
 	// views (augment.local_crops > 0: all of them concatenated along the
 	// batch, as augment.LocalViews makes them; zero otherwise). They are
@@ -56,7 +61,10 @@ type Step struct {
 	X1, X2, Local Output
 	Towers        []model.TowerOutputs
 	Loss          Output // the loss (with Replicas: the mean over the workers)
-	ZStd          Output // collapse monitor (tower 0)
+	ZStd          Output // collapse monitor (tower 0; with Replicas: the mean over the workers)
+	// Metrics are the method's named scalar metrics of tower 0
+	// (model.ZStdMetric among them, as this worker computes it).
+	Metrics []model.Metric
 	// Finite is bool [3], fetched with the loss: whether the loss, every
 	// gradient and every new BatchNorm moving statistic are finite.
 	Finite Output
@@ -113,11 +121,11 @@ func BuildStep(cfg *configs.Config, o StepOptions) (*Step, error) {
 	g := tfgraph.NewGraph()
 	g.SetDevice(session.Device(cfg))
 	root := g.Root()
-	net, err := model.New(g, cfg.Model, o.InChannels, cfg.Seed)
+	method, err := model.NewMethod(cfg.Method.Name, g, cfg, o.InChannels)
 	if err != nil {
 		return nil, err
 	}
-	st := &Step{Graph: g, Net: net}
+	st := &Step{Graph: g, Net: method.Net(), Method: method}
 	st.GlobalStep = root.Var("global_step", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 	st.Epoch = root.Var("epoch", nil, tfgraph.Zeros(), 0, tfgraph.NonTrainable(), tfgraph.WithDType(tfgraph.Int64))
 	if err := st.buildInputs(root, cfg, o); err != nil {
@@ -179,12 +187,22 @@ func (st *Step) buildLoss(root *tfgraph.Scope, cfg *configs.Config, o StepOption
 	if r := o.Replicas; r != nil && r.Size() > 1 && cfg.Model.SyncBN {
 		mode = tfgraph.TrainingSync(bn, &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceSyncBN})
 	}
-	t := st.Net.TowerLocal(root.Child("tower0"), st.X1, st.X2, st.Local, cfg.Augment.LocalCrops, mode)
+	views := model.Views{X1: st.X1, X2: st.X2, Local: st.Local, LocalCrops: cfg.Augment.LocalCrops}
+	if r := o.Replicas; r != nil && r.Size() > 1 {
+		views.Global = &tfgraph.SyncBN{Group: r.group(), Timeout: float32(r.CollectiveTimeout), NextKey: instanceMethod}
+		views.Rank = r.Rank
+	}
+	t := st.Method.Tower(root.Child("tower0"), views, mode)
 	st.Towers = []model.TowerOutputs{t}
 	ls := root.Child("loss")
 	st.Loss = t.Loss
 	st.Loss = ls.Identity("total", st.Loss)
-	st.ZStd = st.Towers[0].ZStd
+	st.Metrics = t.Metrics
+	var ok bool
+	if st.ZStd, ok = t.Metric(model.ZStdMetric); !ok {
+		return nil, fmt.Errorf("training step: method %s reports no %s metric", st.Method.Name(), model.ZStdMetric)
+	}
+
 	st.Trainable = st.Graph.Trainable()
 	if err := st.Graph.Err(); err != nil {
 		return nil, err
@@ -224,7 +242,7 @@ func (st *Step) buildUpdate(root *tfgraph.Scope, cfg *configs.Config, o StepOpti
 	st.LR = sched.Identity("lr", Schedule(sched, st.GlobalStep.Read(), baseLR, int64(cfg.Optim.WarmupEpochs)*o.StepsPerEpoch, o.TotalSteps))
 	fixed := sched.Const("fixed", float32(baseLR))
 	lrFor := func(v *tfgraph.Variable) Output {
-		if cfg.Optim.FixPredLR && model.IsPredictor(v.Key) {
+		if st.Method.ParamGroup(v.Key) == model.FixedLR {
 			return fixed
 		}
 		return st.LR
@@ -245,6 +263,10 @@ func (st *Step) buildUpdate(root *tfgraph.Scope, cfg *configs.Config, o StepOpti
 	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
 	apply := st.Opt.Apply(gate.Scope(root.Child("optimizer")), st.Trainable, st.Grads, lrFor)
 	updates := bn.Assign(gate.Scope(root.Child("bn_updates")))
+	// The method's own state follows the applied update (BYOL's target
+	// reads the updated online weights).
+	ms := gate.Scope(root.Child("method_updates")).WithControl(append([]*tfgraph.Operation{apply}, updates...)...)
+	updates = append(updates, st.Method.StateUpdates(ms, model.UpdateContext{Step: st.GlobalStep.Read(), TotalSteps: o.TotalSteps})...)
 	done := []*tfgraph.Operation{gate.Join("updates", append(updates, apply)...)}
 	if st.Scaler != nil {
 		done = append(done, st.Scaler.update(parts[1])...)
@@ -258,7 +280,15 @@ func (st *Step) buildUpdate(root *tfgraph.Scope, cfg *configs.Config, o StepOpti
 	setEpoch := st.Epoch.AssignOp(es, "assign", epoch)
 	st.Train = root.Group("train_step", inc, setEpoch)
 	st.Init = st.Graph.InitOp("init")
+	if im, ok := st.Method.(model.InitMethod); ok {
+		ops := im.InitOps(root.Child("method_init").WithControl(st.Init))
+		st.Init = root.Group("init_method", append(ops, st.Init)...)
+	}
 }
+
+// instanceMethod is the instance key of a method's first all-reduce over
+// the global batch (model.Views.Global): below instanceSyncBN's keys.
+const instanceMethod = 500
 
 // Schedule is the learning rate at step (an int64 scalar): linear warm-up
 // over warmup steps, then cosine decay from base to 0 at total steps.

@@ -17,6 +17,9 @@ func (f flopCount) total() int64 { return f.Backbone + f.Projector + f.Predictor
 
 func mlpFLOPs(m *model.MLP) int64 {
 	var n int64
+	if m == nil { // a method without this head (SimCLR has no predictor)
+		return 0
+	}
 	for _, fc := range m.FCs {
 		n += 2 * fc.Kernel.NumElements()
 	}

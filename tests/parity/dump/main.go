@@ -29,20 +29,31 @@ func main() {
 	steps := flag.Int("steps", 3, "training steps")
 	stopGrad := flag.Bool("stop-gradient", true, "stop-gradient on the targets")
 	precision := flag.String("precision", "fp32", "session precision: fp32 or bf16 (bf16 needs TF_ENABLE_ONEDNN_OPTS=1)")
+	method := flag.String("method", "simsiam", "method.name: simsiam, simclr, barlow_twins or byol")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "dump: -out is required")
 		os.Exit(2)
 	}
-	if err := run(*out, *arch, *stem, *width, *size, *batch, *steps, *stopGrad, tfgraph.Precision(*precision)); err != nil {
+	if err := run(*out, *method, *arch, *stem, *width, *size, *batch, *steps, *stopGrad, tfgraph.Precision(*precision)); err != nil {
 		fmt.Fprintln(os.Stderr, "dump:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool, precision tfgraph.Precision) error {
+func run(out, method, arch, stem string, width, size, batch, steps int, stopGrad bool, precision tfgraph.Precision) error {
 	c := configs.Default()
 	c.Seed = 7
+	c.Method.Name = method
+	if method == "simclr" {
+		c.Method.SimCLR.Temperature = 0.5
+	}
+	if method == "byol" {
+		c.Method.BYOL.TauBase = 0.9 // far from 1: three steps move the target visibly
+	}
+	if method != "simsiam" {
+		c.Optim.FixPredLR = false // SimSiam's key: the other methods schedule every rate
+	}
 	c.Data.ImageSize, c.Data.Channels = size, 3
 	c.Model.Arch, c.Model.Stem, c.Model.Width = arch, stem, width
 	c.Model.ProjDim, c.Model.ProjHidden, c.Model.PredHidden = 32, 32, 16
@@ -82,8 +93,12 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool, p
 	}
 	feeds := map[tfgraph.Output]*tfgraph.Tensor{st.X1: x1, st.X2: x2}
 	t0 := st.Towers[0]
-	fetch := []tfgraph.Output{t0.V1.Z, t0.V2.Z, t0.V1.P, t0.V2.P, st.Loss, st.ZStd}
-	names := []string{"z1", "z2", "p1", "p2", "loss", "z_std"}
+	fetch := []tfgraph.Output{t0.V1.Z, t0.V2.Z, st.Loss, st.ZStd}
+	names := []string{"z1", "z2", "loss", "z_std"}
+	if t0.V1.P.Op != nil { // a method with a predictor
+		fetch = append(fetch, t0.V1.P, t0.V2.P)
+		names = append(names, "p1", "p2")
+	}
 	fetch = append(fetch, st.Grads...)
 	for _, v := range st.Trainable {
 		names = append(names, "grad/"+v.Key)
@@ -132,6 +147,7 @@ func run(out, arch, stem string, width, size, batch, steps int, stopGrad bool, p
 		"pred_hidden": c.Model.PredHidden, "bn_eps": c.Model.BNEps, "bn_momentum": c.Model.BNMomentum,
 		"stop_gradient": stopGrad, "lr": c.LR(), "momentum": c.Optim.Momentum, "weight_decay": c.Optim.WeightDecay,
 		"fix_pred_lr": c.Optim.FixPredLR, "total_steps": total, "losses": losses,
+		"method": method, "temperature": c.Method.SimCLR.Temperature, "lambda": c.Method.BarlowTwins.Lambda, "tau_base": c.Method.BYOL.TauBase,
 		"precision": string(precision), "optimized_nodes": len(nodes),
 		"bf16_nodes": tfgraph.CountOfType(nodes, "DT_BFLOAT16"), "internal_ops": internal, "loss_bf16_nodes": lossBF16,
 	}
