@@ -6,14 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
-	"github.com/simsiam-go/simsiam/tfgraph"
 )
 
 func TestAgreedConfigRoundTrip(t *testing.T) {
@@ -75,41 +73,21 @@ func TestWorkersRefuseADifferentConfig(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
-			var tasks []tfgraph.TaskAddr
-			cluster := tfgraph.Cluster{}
-			for i := range 2 {
-				addr := freePort(t)
-				tasks = append(tasks, tfgraph.TaskAddr{Job: "worker", Index: i, Addr: addr})
-				cluster["worker"] = append(cluster["worker"], addr)
-			}
-			errs := make([]error, 2)
-			logs := make([]strings.Builder, 2)
-			var wg sync.WaitGroup
 			start := time.Now()
-			for i := range 2 {
-				srv, err := tfgraph.NewServer(cluster, "worker", i, tfgraph.ServerOptions{CollectiveGroupLeader: tasks[0].Device()})
-				if err != nil {
-					t.Fatal(err)
-				}
+			errs, logs := runJob(t, 2, func(rank int) *configs.Config {
 				cfg := testutil.RunConfig(dataDir, out)
 				cfg.Train.KNNEvery = 0
-				if i == 1 {
+				if rank == 1 {
 					tc.edit(cfg)
 				}
-				rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					_, errs[i] = Run(context.Background(), cfg, Options{Log: &logs[i], Replicas: rep})
-				}()
-			}
-			wg.Wait()
+				return cfg
+			}, Options{})
 			took := time.Since(start)
 			if errs[1] == nil || !strings.Contains(errs[1].Error(), "the config differs from the chief's in ") || !strings.Contains(errs[1].Error(), tc.want) {
-				t.Errorf("worker 1: %v\n%s", errs[1], logs[1].String())
+				t.Errorf("worker 1: %v\n%s", errs[1], logs[1])
 			}
 			if errs[0] == nil || !strings.Contains(errs[0].Error(), "1 of the other workers run a config that differs") {
-				t.Errorf("the chief: %v\n%s", errs[0], logs[0].String())
+				t.Errorf("the chief: %v\n%s", errs[0], logs[0])
 			}
 			if took > 30*time.Second {
 				t.Errorf("the job took %v to stop", took)
@@ -130,30 +108,11 @@ func TestJobLogsItsAllReduceShare(t *testing.T) {
 	dataDir := t.TempDir()
 	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
 	out := filepath.Join(t.TempDir(), "run")
-	var tasks []tfgraph.TaskAddr
-	cluster := tfgraph.Cluster{}
-	for i := range 2 {
-		addr := freePort(t)
-		tasks = append(tasks, tfgraph.TaskAddr{Job: "worker", Index: i, Addr: addr})
-		cluster["worker"] = append(cluster["worker"], addr)
-	}
-	errs := make([]error, 2)
-	var wg sync.WaitGroup
-	for i := range 2 {
-		srv, err := tfgraph.NewServer(cluster, "worker", i, tfgraph.ServerOptions{CollectiveGroupLeader: tasks[0].Device()})
-		if err != nil {
-			t.Fatal(err)
-		}
+	errs, _ := runJob(t, 2, func(int) *configs.Config {
 		cfg := testutil.RunConfig(dataDir, out)
 		cfg.Train.KNNEvery, cfg.Train.LogEvery, cfg.Optim.Epochs = 0, 1, 1
-		rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = Run(context.Background(), cfg, Options{Replicas: rep})
-		}()
-	}
-	wg.Wait()
+		return cfg
+	}, Options{})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("worker %d: %v", i, err)

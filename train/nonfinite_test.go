@@ -4,10 +4,10 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/runfolder"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -118,34 +118,13 @@ func TestWorkersShareTheChiefsSkipCount(t *testing.T) {
 	testutil.WriteRandomIDX(t, dataDir, 64, 20, 20)
 	out := filepath.Join(t.TempDir(), "run")
 	job := func(allowed int, resume bool) ([]error, []string) {
-		var tasks []tfgraph.TaskAddr
-		cluster := tfgraph.Cluster{}
-		for i := range 2 {
-			addr := freePort(t)
-			tasks = append(tasks, tfgraph.TaskAddr{Job: "worker", Index: i, Addr: addr})
-			cluster["worker"] = append(cluster["worker"], addr)
-		}
-		errs := make([]error, 2)
-		logs := make([]strings.Builder, 2)
-		var wg sync.WaitGroup
-		for i := range 2 {
-			srv, err := tfgraph.NewServer(cluster, "worker", i, tfgraph.ServerOptions{CollectiveGroupLeader: tasks[0].Device()})
-			if err != nil {
-				t.Fatal(err)
-			}
+		return runJob(t, 2, func(int) *configs.Config {
 			cfg := testutil.RunConfig(dataDir, out)
 			cfg.Optim.BaseLR, cfg.Optim.Epochs, cfg.Optim.WarmupEpochs = 1e12, 8, 0
 			cfg.Train.CheckpointEvery, cfg.Train.KeepCheckpoints, cfg.Train.KNNEvery = 1, 100, 0
 			cfg.Train.SkipNonfiniteSteps = allowed
-			rep := &Replicas{Rank: i, Tasks: tasks, Target: srv.Target(), Hint: "ring", CollectiveTimeout: 30, BarrierTimeout: 60}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = Run(context.Background(), cfg, wired(Options{Log: &logs[i], Resume: resume, Replicas: rep}))
-			}()
-		}
-		wg.Wait()
-		return errs, []string{logs[0].String(), logs[1].String()}
+			return cfg
+		}, wired(Options{Resume: resume}))
 	}
 
 	errs, logs := job(2, false)
