@@ -127,7 +127,21 @@ func (c *checker) dir(key, path string) {
 // checkPaths, data.dir and eval.dir must exist.
 func (c *Config) Validate(checkPaths bool) error {
 	var k checker
+	k.top(c)
+	k.data(c, checkPaths)
+	k.eval(c, checkPaths)
+	k.augment(c)
+	k.model(c)
+	k.method(c)
+	k.optim(c)
+	k.train(c)
+	k.linear(c)
+	k.runtime(c)
+	return errors.Join(k.errs...)
+}
 
+// top checks the keys outside the sections.
+func (k *checker) top(c *Config) {
 	if strings.TrimSpace(c.OutputDir) == "" {
 		k.fail("output_dir", "must not be empty")
 	}
@@ -136,8 +150,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	if c.Seed < 0 {
 		k.fail("seed", "must be >= 0, got %d", c.Seed)
 	}
+}
 
-	// data
+// data checks data.* (with checkPaths, that data.dir exists).
+func (k *checker) data(c *Config, checkPaths bool) {
 	d := c.Data
 	k.oneOf("data.format", d.Format, format.Names())
 	if d.Dir == "" {
@@ -168,8 +184,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	if d.Limit > 0 && d.DropLast && c.Optim.BatchSize > d.Limit {
 		k.fail("data.limit", "%d images give no full batch of optim.batch_size = %d with data.drop_last", d.Limit, c.Optim.BatchSize)
 	}
+}
 
-	// eval
+// eval checks eval.* (with checkPaths, that eval.dir exists).
+func (k *checker) eval(c *Config, checkPaths bool) {
 	e := c.Eval
 	k.oneOf("eval.format", e.Format, format.Names())
 	if e.Dir == "" {
@@ -196,8 +214,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	}
 	k.nonNegative("eval.limit_train", e.LimitTrain)
 	k.nonNegative("eval.limit_test", e.LimitTest)
+}
 
-	// augment
+// augment checks augment.*.
+func (k *checker) augment(c *Config) {
 	a := c.Augment
 	k.interval("augment.crop_scale", a.CropScale, 1)
 	k.interval("augment.crop_ratio", a.CropRatio, 0)
@@ -222,8 +242,10 @@ func (c *Config) Validate(checkPaths bool) error {
 		k.fail("augment.local_size", "must be at most data.image_size (%d), got %d", c.Data.ImageSize, a.LocalSize)
 	}
 	k.interval("augment.local_scale", a.LocalScale, 1)
+}
 
-	// model
+// model checks model.*.
+func (k *checker) model(c *Config) {
 	m := c.Model
 	k.oneOf("model.arch", m.Arch, arch.Names())
 	k.oneOf("model.stem", m.Stem, arch.Stems())
@@ -238,8 +260,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	if !(m.BNMomentum > 0 && m.BNMomentum <= 1) {
 		k.fail("model.bn_momentum", "must be in (0, 1], got %v", m.BNMomentum)
 	}
+}
 
-	// method
+// method checks method.* (another method's keys are errors).
+func (k *checker) method(c *Config) {
 	k.oneOf("method.name", c.Method.Name, Methods())
 	k.positiveFloat("method.simclr.temperature", c.Method.SimCLR.Temperature)
 	k.nonNegativeFloat("method.barlow_twins.lambda", c.Method.BarlowTwins.Lambda)
@@ -247,8 +271,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	for _, key := range otherMethodKeys(c) {
 		k.fail(key, "is a key of another method than method.name %s, which would ignore it; remove it (or set method.name)", c.Method.Name)
 	}
+}
 
-	// optim
+// optim checks optim.*.
+func (k *checker) optim(c *Config) {
 	o := c.Optim
 	k.positive("optim.batch_size", o.BatchSize)
 	k.positive("optim.epochs", o.Epochs)
@@ -259,8 +285,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	if o.WarmupEpochs > o.Epochs && o.Epochs > 0 {
 		k.fail("optim.warmup_epochs", "must be <= optim.epochs (%d), got %d", o.Epochs, o.WarmupEpochs)
 	}
+}
 
-	// train
+// train checks train.*.
+func (k *checker) train(c *Config) {
 	t := c.Train
 	k.nonNegative("train.max_steps", t.MaxSteps)
 	k.positive("train.log_every", t.LogEvery)
@@ -270,13 +298,15 @@ func (c *Config) Validate(checkPaths bool) error {
 	}
 	k.nonNegative("train.knn_every", t.KNNEvery)
 	k.positive("train.knn_k", t.KNNK)
-	if t.KNNEvery > 0 && e.LimitTrain > 0 && t.KNNK > e.LimitTrain {
-		k.fail("train.knn_k", "must be <= eval.limit_train (%d), got %d", e.LimitTrain, t.KNNK)
+	if t.KNNEvery > 0 && c.Eval.LimitTrain > 0 && t.KNNK > c.Eval.LimitTrain {
+		k.fail("train.knn_k", "must be <= eval.limit_train (%d), got %d", c.Eval.LimitTrain, t.KNNK)
 	}
 	k.positiveFloat("train.knn_temperature", t.KNNTemperature)
 	k.nonNegative("train.skip_nonfinite_steps", t.SkipNonfiniteSteps)
+}
 
-	// linear
+// linear checks linear.*.
+func (k *checker) linear(c *Config) {
 	l := c.Linear
 	k.positive("linear.epochs", l.Epochs)
 	k.positive("linear.batch_size", l.BatchSize)
@@ -286,8 +316,10 @@ func (c *Config) Validate(checkPaths bool) error {
 	if l.CachedFeatures && l.Augment {
 		k.fail("linear.cached_features", "cached features are computed once without augmentation; set linear.augment to false")
 	}
+}
 
-	// runtime
+// runtime checks runtime.*.
+func (k *checker) runtime(c *Config) {
 	r := c.Runtime
 	k.nonNegative("runtime.intra_op_threads", r.IntraOpThreads)
 	k.nonNegative("runtime.inter_op_threads", r.InterOpThreads)
@@ -311,8 +343,6 @@ func (c *Config) Validate(checkPaths bool) error {
 	if strings.ContainsAny(r.Target, " \t\n") {
 		k.fail("runtime.target", "must not contain spaces, got %q", r.Target)
 	}
-
-	return errors.Join(k.errs...)
 }
 
 // Precisions are the values of runtime.precision.
