@@ -68,7 +68,7 @@ type workerExit struct {
 // EndGrace + KillGrace (see DefaultEndGrace); the error names the first
 // worker that failed. A job that cannot run as configured is a
 // *ConfigError.
-func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalled bool, err error) {
+func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (bool, error) {
 	n := o.Workers
 	if n > 1 && (cfg.Optim.BatchSize%n != 0 || !cfg.Data.DropLast) {
 		return false, configErrorf("--workers %d: optim.batch_size %d (the global batch) must be a multiple of the worker count and data.drop_last true", n, cfg.Optim.BatchSize)
@@ -120,6 +120,25 @@ func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalle
 		gpuNote = "GPUs " + strings.Join(gpus[:n], ",")
 	}
 	fmt.Fprintf(o.Stdout, "simsiam: started %d workers on %s (%s), global batch %d\n", n, strings.Join(addrs, ", "), gpuNote, cfg.Optim.BatchSize)
+	failed, signalled := supervise(ctx, cmds, exits, o)
+	if len(failed) == 0 {
+		return signalled, nil
+	}
+	first := failed[0]
+	msg := fmt.Sprintf("worker %d (%s) failed first: %v", first.rank, addrs[first.rank], first.err)
+	for _, e := range failed[1:] {
+		msg += fmt.Sprintf("; worker %d then: %v after %.1f s", e.rank, e.err, e.at.Sub(first.at).Seconds())
+	}
+	return signalled, errors.New(msg)
+}
+
+// supervise waits for every worker of cmds to exit (their exits arrive on
+// exits): it forwards the stop signal once ctx is done, and once the job
+// is over (a worker failed, or the chief exited) ends the workers still
+// running (EndGrace, SIGTERM to the process group, KillGrace, SIGKILL). It
+// returns the failures in the order they came and whether it forwarded a
+// signal.
+func supervise(ctx context.Context, cmds []*exec.Cmd, exits <-chan workerExit, o LaunchOptions) (failed []workerExit, signalled bool) {
 	endGrace, killGrace := o.EndGrace, o.KillGrace
 	if endGrace <= 0 {
 		endGrace = DefaultEndGrace
@@ -127,15 +146,22 @@ func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalle
 	if killGrace <= 0 {
 		killGrace = DefaultKillGrace
 	}
-	var failed []workerExit
-	var deadline <-chan time.Time
-	running := make([]bool, n)
+	running := make([]bool, len(cmds))
 	for i := range running {
 		running[i] = true
 	}
+	signalAll := func(sig syscall.Signal) {
+		for i, c := range cmds {
+			if running[i] {
+				syscall.Kill(-c.Process.Pid, sig) // its process group (Setpgid), by PID
+			}
+		}
+	}
+	var deadline <-chan time.Time
+	stop := ctx.Done()
 	terminated := false
 	over := "" // why the job is over, once it is
-	for left := n; left > 0; {
+	for left := len(cmds); left > 0; {
 		select {
 		case e := <-exits:
 			left--
@@ -150,49 +176,35 @@ func Launch(ctx context.Context, cfg *configs.Config, o LaunchOptions) (signalle
 				}
 				deadline = time.After(endGrace)
 			}
-		case <-ctx.Done():
-			if !signalled {
-				signalled = true
-				sig := syscall.SIGTERM
-				if o.Signal != nil {
-					if s, ok := o.Signal().(syscall.Signal); ok {
-						sig = s
-					}
+		case <-stop:
+			stop = nil // forwarded once; a nil channel never fires again
+			signalled = true
+			sig := syscall.SIGTERM
+			if o.Signal != nil {
+				if s, ok := o.Signal().(syscall.Signal); ok {
+					sig = s
 				}
-				for _, c := range cmds {
-					c.Process.Signal(sig)
-				}
+			}
+			for _, c := range cmds {
+				c.Process.Signal(sig)
 			}
 		case <-deadline:
-			if !terminated {
-				terminated = true
-				for i, c := range cmds {
-					if running[i] {
-						fmt.Fprintf(o.Stderr, "simsiam: %s, and worker %d still runs %v later: SIGTERM, SIGKILL in %v\n", over, i, endGrace, killGrace)
-						// Its process group (Setpgid: the group is its PID).
-						syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
-					}
-				}
-				deadline = time.After(killGrace)
+			if terminated {
+				signalAll(syscall.SIGKILL)
+				deadline = nil
 				continue
 			}
-			for i, c := range cmds {
+			terminated = true
+			for i := range cmds {
 				if running[i] {
-					syscall.Kill(-c.Process.Pid, syscall.SIGKILL) // its process group, by PID
+					fmt.Fprintf(o.Stderr, "simsiam: %s, and worker %d still runs %v later: SIGTERM, SIGKILL in %v\n", over, i, endGrace, killGrace)
 				}
 			}
-			deadline = nil
+			signalAll(syscall.SIGTERM)
+			deadline = time.After(killGrace)
 		}
 	}
-	if len(failed) == 0 {
-		return signalled, nil
-	}
-	first := failed[0]
-	msg := fmt.Sprintf("worker %d (%s) failed first: %v", first.rank, addrs[first.rank], first.err)
-	for _, e := range failed[1:] {
-		msg += fmt.Sprintf("; worker %d then: %v after %.1f s", e.rank, e.err, e.at.Sub(first.at).Seconds())
-	}
-	return signalled, errors.New(msg)
+	return failed, signalled
 }
 
 // VisibleGPUs are the GPUs the workers are pinned to, one each: the
