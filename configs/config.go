@@ -225,6 +225,10 @@ type Optim struct {
 	FixPredLR bool `mapstructure:"fix_pred_lr" yaml:"fix_pred_lr" doc:"Keep the predictor's learning rate at the initial value instead of decaying it."`
 	// WarmupEpochs is the length of the linear warm-up.
 	WarmupEpochs int `mapstructure:"warmup_epochs" yaml:"warmup_epochs" doc:"Epochs of linear learning-rate warm-up before the cosine decay, 0 = none."`
+	// Name is the optimiser: sgd (momentum SGD) or lars.
+	Name string `mapstructure:"name" yaml:"name" doc:"Optimiser: sgd (SGD with momentum, PyTorch's form: the paper's for SimSiam) or lars (LARS in SimCLR's form: each weight's rate scaled by lars_eta * norm(w) / norm(g + wd*w), biases and BatchNorm parameters excluded from the scaling and from weight decay; SimCLR's, BYOL's and Barlow Twins' papers)."`
+	// LARSEta is LARS's trust coefficient.
+	LARSEta float64 `mapstructure:"lars_eta" yaml:"lars_eta" doc:"LARS's trust coefficient eta (SimCLR's 0.001); only with optim.name lars."`
 }
 
 // Train configures the pretraining loop.
@@ -368,6 +372,8 @@ func Default() Config {
 			WeightDecay:  1e-4,
 			FixPredLR:    true,
 			WarmupEpochs: 0,
+			Name:         "sgd",
+			LARSEta:      0.001,
 		},
 		Train: Train{
 			MaxSteps:           0,

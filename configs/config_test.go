@@ -362,7 +362,7 @@ func TestPresetValues(t *testing.T) {
 		{"demo eval dir", demo.Eval.Dir, demo.Data.Dir},
 		{"demo model", demo.Model, Model{Arch: "resnet10", Stem: "cifar", Width: 16, ProjDim: 1024, ProjHidden: 1024, ProjLayers: 3,
 			PredHidden: 256, StopGradient: true, ZeroInitResidual: true, BNEps: 1e-5, BNMomentum: 0.1}},
-		{"demo optim", demo.Optim, Optim{BatchSize: 64, Epochs: 3, BaseLR: 0.8, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true}},
+		{"demo optim", demo.Optim, Optim{BatchSize: 64, Epochs: 3, BaseLR: 0.8, Momentum: 0.9, WeightDecay: 5e-4, FixPredLR: true, Name: "sgd", LARSEta: 0.001}},
 		{"demo jitter", []float64{demo.Augment.Brightness, demo.Augment.Contrast, demo.Augment.Saturation, demo.Augment.Hue}, []float64{0.8, 0.8, 0, 0}},
 		{"demo grey", []float64{demo.Augment.BlurProb, demo.Augment.GrayscaleProb}, []float64{0, 0}},
 		{"demo train", []int{demo.Train.KNNEvery, demo.Train.CheckpointEvery}, []int{1, 200}},

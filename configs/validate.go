@@ -276,6 +276,8 @@ func (k *checker) method(c *Config) {
 // optim checks optim.*.
 func (k *checker) optim(c *Config) {
 	o := c.Optim
+	k.oneOf("optim.name", o.Name, Optimizers())
+	k.positiveFloat("optim.lars_eta", o.LARSEta)
 	k.positive("optim.batch_size", o.BatchSize)
 	k.positive("optim.epochs", o.Epochs)
 	k.positiveFloat("optim.base_lr", o.BaseLR)
@@ -344,6 +346,9 @@ func (k *checker) runtime(c *Config) {
 		k.fail("runtime.target", "must not contain spaces, got %q", r.Target)
 	}
 }
+
+// Optimizers are the values of optim.name.
+func Optimizers() []string { return []string{"sgd", "lars"} }
 
 // Precisions are the values of runtime.precision.
 func Precisions() []string { return []string{"auto", "fp32", "bf16", "fp16"} }

@@ -74,7 +74,7 @@ type Step struct {
 	Epoch      *tfgraph.Variable // epoch of the next step, saved in checkpoints
 	Trainable  []*tfgraph.Variable
 	Grads      []Output
-	Opt        *tfgraph.Momentum
+	Opt        Optimizer
 	// Scaler is the dynamic loss scaling of fp16 training (nil otherwise).
 	Scaler *LossScaler
 	Train  *tfgraph.Operation
@@ -260,7 +260,7 @@ func (st *Step) buildUpdate(root *tfgraph.Scope, cfg *configs.Config, o StepOpti
 	// finite (the predicate depends on all gradients, so the updates also
 	// run after every gradient is computed). A skipped step still counts.
 	gate := root.Child("update_gate").NewGate(fs.All(st.Finite, false, 0))
-	st.Opt = &tfgraph.Momentum{Momentum: float32(cfg.Optim.Momentum), WeightDecay: float32(cfg.Optim.WeightDecay)}
+	st.Opt = newOptimizer(cfg.Optim)
 	apply := st.Opt.Apply(gate.Scope(root.Child("optimizer")), st.Trainable, st.Grads, lrFor)
 	updates := bn.Assign(gate.Scope(root.Child("bn_updates")))
 	// The method's own state follows the applied update (BYOL's target
