@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/simsiam-go/simsiam/configs"
 	"github.com/simsiam-go/simsiam/internal/testutil"
 	"github.com/simsiam-go/simsiam/model"
 	"github.com/simsiam-go/simsiam/tfgraph"
@@ -89,72 +88,7 @@ func TestMethodWorkersMatchOneProcess(t *testing.T) {
 			cfg.Method.Name = tc.method
 			cfg.Model.SyncBN = true
 			cfg.Optim.BaseLR = tc.lr
-			workersMatchOneProcess(t, cfg)
+			workersMatchOneProcess(t, cfg, 13, 14)
 		})
 	}
-}
-
-func workersMatchOneProcess(t *testing.T, cfg *configs.Config) {
-	const steps = 5
-	r := rand.New(rand.NewPCG(13, 14))
-	h := [2][][][][]float32{randomBatch(r, 4, 16, 3), randomBatch(r, 4, 16, 3)}
-	g := [2][][][][]float32{randomBatch(r, 4, 16, 3), randomBatch(r, 4, 16, 3)}
-	all1, _ := tfgraph.NewTensor(append(append([][][][]float32{}, h[0]...), h[1]...))
-	all2, _ := tfgraph.NewTensor(append(append([][][][]float32{}, g[0]...), g[1]...))
-
-	one, err := BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, err := NewSession(one, tfgraph.SessionOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s1.Close()
-	var want []float32
-	for range steps {
-		st, err := s1.TrainStep(map[Output]*tfgraph.Tensor{one.X1: all1, one.X2: all2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want = append(want, st.Loss)
-	}
-	wantVars := floats(t, s1, one)
-
-	rs := newReplicaSet(t, 2, func(r *Replicas) (*Step, error) {
-		return BuildStep(cfg, StepOptions{StepsPerEpoch: 10, TotalSteps: 10, Replicas: r})
-	}, 60)
-	rs.each(t, func(i int) error { _, err := rs.sess[i].Run(nil, nil, rs.steps[i].Sync); return err })
-	got := make([][]float32, 2)
-	for range steps {
-		rs.each(t, func(i int) error {
-			a, _ := tfgraph.NewTensor(h[i])
-			b, _ := tfgraph.NewTensor(g[i])
-			st, err := rs.sess[i].TrainStep(map[Output]*tfgraph.Tensor{rs.steps[i].X1: a, rs.steps[i].X2: b})
-			got[i] = append(got[i], st.Loss)
-			return err
-		})
-	}
-	for s := range steps {
-		for w := range 2 {
-			if d := math.Abs(float64(got[w][s] - want[s])); d > 1e-4*math.Abs(float64(want[s])) {
-				t.Errorf("step %d worker %d: loss %v, one process %v", s+1, w, got[w][s], want[s])
-			}
-		}
-	}
-	v0, v1 := floats(t, rs.sess[0], rs.steps[0]), floats(t, rs.sess[1], rs.steps[1])
-	worst, worstKey := 0.0, ""
-	for k, w := range wantVars {
-		if !bitsEqual(v0[k], v1[k]) {
-			t.Errorf("after %d steps %s differs between the workers", steps, k)
-		}
-		d := relDiff(v0[k], w)
-		if d > 1e-4 {
-			t.Errorf("%s after %d steps: rel diff %.2g to one process", k, steps, d)
-		}
-		if d > worst {
-			worst, worstKey = d, k
-		}
-	}
-	t.Logf("losses: one process %v, workers %v; largest rel diff %.2g (%s) over %d variables", want, got[0], worst, worstKey, len(wantVars))
 }
