@@ -1,7 +1,5 @@
 package tfgraph
 
-import "fmt"
-
 // LARS is SGD with momentum whose learning rate is scaled, per variable,
 // by the trust ratio eta * ||w|| / ||g|| (You et al., 2017), in the form
 // SimCLR's TensorFlow code gives it: for a variable Exclude does not name,
@@ -22,12 +20,8 @@ type LARS struct {
 // Apply builds the update of every variable in grads with the learning
 // rate lr(v) (a float32 scalar); the returned op runs all updates.
 func (m *LARS) Apply(s *Scope, vars []*Variable, grads []Output, lr func(*Variable) Output) *Operation {
-	if len(vars) != len(grads) {
-		s.g.fail(fmt.Errorf("optimizer: %d variables but %d gradients", len(vars), len(grads)))
+	if !checkGradients(s, vars, grads) {
 		return nil
-	}
-	if m.Slots == nil {
-		m.Slots = map[string]*Variable{}
 	}
 	mom := s.Const("momentum", m.Momentum)
 	wd := s.Const("weight_decay", m.WeightDecay)
@@ -36,16 +30,8 @@ func (m *LARS) Apply(s *Scope, vars []*Variable, grads []Output, lr func(*Variab
 	var ops []*Operation
 	for i, v := range vars {
 		g := grads[i]
-		if g.Op == nil {
-			s.g.fail(fmt.Errorf("optimizer: no gradient for %s (is it used by the loss?)", v.Key))
-			return nil
-		}
 		vs := s.Child(v.Key)
-		slot := m.Slots[v.Key]
-		if slot == nil {
-			slot = vs.Var("momentum", v.Dims, Zeros(), 0, NonTrainable())
-			m.Slots[v.Key] = slot
-		}
+		slot := momentumSlot(&m.Slots, vs, v)
 		w := v.Read()
 		rate := lr(v)
 		if m.Exclude == nil || !m.Exclude(v.Key) {

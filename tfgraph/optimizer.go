@@ -21,28 +21,16 @@ type Momentum struct {
 // rate lr(v) (a float32 scalar). Slots are created as
 // optimizer/<variable key>/momentum. The returned op runs all updates.
 func (m *Momentum) Apply(s *Scope, vars []*Variable, grads []Output, lr func(*Variable) Output) *Operation {
-	if len(vars) != len(grads) {
-		s.g.fail(fmt.Errorf("optimizer: %d variables but %d gradients", len(vars), len(grads)))
+	if !checkGradients(s, vars, grads) {
 		return nil
-	}
-	if m.Slots == nil {
-		m.Slots = map[string]*Variable{}
 	}
 	mom := s.Const("momentum", m.Momentum)
 	wd := s.Const("weight_decay", m.WeightDecay)
 	var ops []*Operation
 	for i, v := range vars {
 		g := grads[i]
-		if g.Op == nil {
-			s.g.fail(fmt.Errorf("optimizer: no gradient for %s (is it used by the loss?)", v.Key))
-			return nil
-		}
 		vs := s.Child(v.Key)
-		slot := m.Slots[v.Key]
-		if slot == nil {
-			slot = vs.Var("momentum", v.Dims, Zeros(), 0, NonTrainable())
-			m.Slots[v.Key] = slot
-		}
+		slot := momentumSlot(&m.Slots, vs, v)
 		if m.WeightDecay != 0 {
 			g = vs.Add(g, vs.Mul(wd, v.Read()))
 		}
@@ -50,6 +38,36 @@ func (m *Momentum) Apply(s *Scope, vars []*Variable, grads []Output, lr func(*Va
 			map[string]any{"T": Float, "use_locking": false, "use_nesterov": false}))
 	}
 	return s.Group("apply", ops...)
+}
+
+// checkGradients fails the graph unless grads holds one gradient for each
+// of vars.
+func checkGradients(s *Scope, vars []*Variable, grads []Output) bool {
+	if len(vars) != len(grads) {
+		s.g.fail(fmt.Errorf("optimizer: %d variables but %d gradients", len(vars), len(grads)))
+		return false
+	}
+	for i, v := range vars {
+		if grads[i].Op == nil {
+			s.g.fail(fmt.Errorf("optimizer: no gradient for %s (is it used by the loss?)", v.Key))
+			return false
+		}
+	}
+	return true
+}
+
+// momentumSlot is v's momentum accumulator in *slots, created in vs (the
+// variable's scope under the optimizer's) as "momentum" the first time.
+func momentumSlot(slots *map[string]*Variable, vs *Scope, v *Variable) *Variable {
+	if *slots == nil {
+		*slots = map[string]*Variable{}
+	}
+	slot := (*slots)[v.Key]
+	if slot == nil {
+		slot = vs.Var("momentum", v.Dims, Zeros(), 0, NonTrainable())
+		(*slots)[v.Key] = slot
+	}
+	return slot
 }
 
 // Gradients returns d(y)/d(read of each variable), in the order of vars.
