@@ -498,14 +498,7 @@ func TestPredictFiles(t *testing.T) {
 		p := filepath.Join(dir, fmt.Sprintf("%d.png", i))
 		writePNG(t, p, sz[0], sz[1], uint64(80+i))
 		paths = append(paths, p)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pix, h, w, err := data.DecodeFull(b, p, 3, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pix, h, w := decodeFileRGB(t, p)
 		one, err := m.Predict(pix, 1, h, w, 3)
 		if err != nil {
 			t.Fatal(err)

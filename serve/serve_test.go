@@ -335,14 +335,7 @@ func TestEmbedFilesAndFolder(t *testing.T) {
 	// and letting the graph resize it (Embed), as the HTTP server does.
 	var ref [][]float32
 	for _, p := range wantPaths {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pix, h, w, err := data.DecodeFull(b, p, 3, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pix, h, w := decodeFileRGB(t, p)
 		row, err := m.Embed(pix, 1, h, w, 3)
 		if err != nil {
 			t.Fatal(err)
@@ -617,4 +610,19 @@ func TestWriteEmbeddings(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
 		t.Error("the missing folder was created")
 	}
+}
+
+// decodeFileRGB decodes the image file p at its own size to RGB, as the
+// server decodes a b64 image (data.DecodeFull).
+func decodeFileRGB(t *testing.T, p string) (pix []byte, h, w int) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pix, h, w, err = data.DecodeFull(b, p, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pix, h, w
 }
